@@ -1,0 +1,135 @@
+"""The Python API: `Producer(settings).send(message)` and `.send_many(messages)`.
+
+Every message is validated (pydantic, phonenumbers, its provider's limits) before anything is
+written; records and idempotency keys go to Redis in one round trip per chunk; only then are
+batches of ids published as Celery tasks on their lane. A duplicate idempotency key returns
+the earlier message's id and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import redis
+from pydantic import ValidationError
+
+from sms import keys
+from sms.embedded import resolve_redis_url
+from sms.errors import InvalidMessage, NotFound, Problem
+from sms.message import Lane, Message
+from sms.providers import adapter_for
+from sms.providers.base import Adapter
+from sms.settings import Settings
+from sms.store import Record, Store
+from worker.app import make_app, publish
+
+CHUNK = 1000
+
+
+class Producer:
+    """Validates, records and enqueues messages; reads their status back."""
+
+    def __init__(self, settings: Settings, *, redis_url: str | None = None) -> None:
+        self.settings = settings
+        self.redis_url = redis_url or resolve_redis_url(settings.redis_url, settings.data_dir)
+        self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        self.store = Store(self.redis, retention=settings.idempotency_retention)
+        self.app = make_app(self.redis_url)
+        self._adapters: dict[str, Adapter[Any]] = {}
+
+    def adapter(self, account: str) -> Adapter[Any]:
+        """The adapter of a configured account (ConfigError for an unknown one)."""
+        adapter = self._adapters.get(account)
+        if adapter is None:
+            adapter = adapter_for(self.settings.account(account))
+            self._adapters[account] = adapter
+        return adapter
+
+    def problems(self, message: Message) -> list[Problem]:
+        """Everything wrong with `message` for its account's provider."""
+        if message.account not in self.settings.providers:
+            known = ", ".join(sorted(self.settings.providers)) or "none configured"
+            return [Problem("account", f"unknown provider account {message.account!r} (known: {known})")]
+        return self.adapter(message.account).validate(message)
+
+    def check(self, message: Message, where: str = "") -> None:
+        """Raise InvalidMessage if `message` would be refused."""
+        problems = self.problems(message)
+        if problems:
+            raise InvalidMessage(problems, where)
+
+    def send(self, message: Message) -> str:
+        """Enqueue one message; returns its id (the earlier one's, for a duplicate key)."""
+        return self.send_many([message])[0]
+
+    def send_many(self, messages: Iterable[Message]) -> list[str]:
+        """Validate all of a chunk, then record and enqueue it; returns ids in order."""
+        ids: list[str] = []
+        chunk: list[Message] = []
+        for index, message in enumerate(messages):
+            self.check(message, where=f"message {index}")
+            chunk.append(message)
+            if len(chunk) >= CHUNK:
+                ids += self.enqueue_valid(chunk)
+                chunk = []
+        if chunk:
+            ids += self.enqueue_valid(chunk)
+        return ids
+
+    def enqueue_valid(self, messages: Sequence[Message]) -> list[str]:
+        """Record and publish messages already validated; returns their ids in order."""
+        now = time.time()
+        dues = [
+            m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
+            for m in messages
+        ]
+        results = self.store.enqueue_many(messages, dues)
+        by_lane: dict[str, list[str]] = {}
+        for message, due, (mid, created) in zip(messages, dues, results, strict=True):
+            if created and due is None:
+                by_lane.setdefault(message.lane.value, []).append(mid)
+        self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
+        for lane in (Lane.TRANSACTIONAL.value, Lane.BULK.value):
+            if by_lane.get(lane):
+                publish(self.app, lane, by_lane[lane], self.settings.batch_size)
+        return [mid for mid, _ in results]
+
+    def status(self, message_id: str) -> Record:
+        """The record of one message (NotFound if there is none)."""
+        return self.store.get(message_id)
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        """A campaign's metadata and its counts by status."""
+        meta = cast(dict[str, str], self.redis.hgetall(keys.campaign(campaign_id)))
+        if not meta:
+            raise NotFound(f"no campaign with id {campaign_id!r}")
+        raw = cast(dict[str, str], self.redis.hgetall(keys.campaign_counts(campaign_id)))
+        counts = {k: int(v) for k, v in raw.items()}
+        return {"id": campaign_id, **meta, "counts": counts}
+
+    def close(self) -> None:
+        """Release connections."""
+        self.redis.close()
+        self.app.close()
+
+
+def build_message(**fields: Any) -> Message:
+    """A Message from keyword fields, with pydantic's errors turned into InvalidMessage."""
+    try:
+        return Message.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidMessage(validation_problems(exc)) from None
+
+
+def validation_problems(exc: ValidationError) -> list[Problem]:
+    """pydantic's errors as Problems naming each field."""
+    out = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "message"
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out.append(Problem(field, msg))
+    return out

@@ -1,0 +1,235 @@
+"""Campaigns from a CSV file: streamed row by row, every bad row reported, the rest enqueued.
+
+Each row's idempotency key is `{campaign}:{key column}` (the phone number by default), and the
+campaign id defaults to a digest of the file name, account, sender and template, so running the
+same blast twice sends nothing the first run already enqueued.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from producer.api import CHUNK, Producer, validation_problems
+from producer.template import Template
+from sms import keys
+from sms.errors import InvalidInput, TemplateError
+from sms.message import Lane, Message
+from sms.phone import InvalidPhoneNumber, parse_e164
+
+PHONE = "phone"
+
+
+@dataclass
+class BlastReport:
+    """What a blast did with its file."""
+
+    campaign: str
+    rows: int = 0
+    enqueued: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejects_path: Path | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BlastSpec:
+    """Everything a blast needs besides its file."""
+
+    account: str
+    sender: str
+    template: str
+    campaign: str | None = None
+    key_column: str = PHONE
+    lane: Lane = Lane.BULK
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def campaign_id_for(path: Path, spec: BlastSpec) -> str:
+    """The default campaign id: stable for the same file name, account, sender and template."""
+    seed = "\x1f".join([path.name, spec.account, spec.sender, spec.template])
+    return "c" + hashlib.sha256(seed.encode()).hexdigest()[:15]
+
+
+def blast(
+    producer: Producer,
+    path: Path,
+    spec: BlastSpec,
+    *,
+    rejects_path: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BlastReport:
+    """Enqueue every valid row of a CSV; write each invalid one to the rejects file."""
+    template = Template(spec.template)
+    adapter = producer.adapter(spec.account)
+    campaign = spec.campaign or campaign_id_for(path, spec)
+    report = BlastReport(campaign)
+    rejects_path = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror}") from None
+    with fh, _Rejects(rejects_path) as rejects:
+        reader = csv.reader(fh)
+        header = _header(reader, path)
+        for needed in (PHONE, spec.key_column):
+            if needed not in header:
+                raise InvalidInput(f"{path}: line 1: no {needed!r} column (columns: {', '.join(header)})")
+        missing = template.missing(set(header))
+        if missing:
+            raise TemplateError(
+                f"template names {', '.join('{' + m + '}' for m in missing)} but {path} has no such "
+                f"column (columns: {', '.join(header)})"
+            )
+        _start_campaign(producer, campaign, spec, path)
+        chunk: list[Message] = []
+        for line, row in _rows(reader):
+            report.rows += 1
+            message, reason = _message(row, header, line, spec, template, campaign, producer.settings.default_region)
+            if message is not None:
+                problems = adapter.validate(message)
+                if problems:
+                    reason = "; ".join(str(p) for p in problems)
+                    message = None
+            if message is None:
+                report.rejected += 1
+                report.reasons[reason.split(":")[0]] = report.reasons.get(reason.split(":")[0], 0) + 1
+                rejects.write(line, reason, row)
+                continue
+            chunk.append(message)
+            if len(chunk) >= CHUNK:
+                _flush(producer, chunk, report, progress)
+        if chunk:
+            _flush(producer, chunk, report, progress)
+        producer.redis.hset(keys.campaign(campaign), mapping={"rejected": report.rejected})
+        report.rejects_path = rejects_path if report.rejected else None
+    if not report.rejected:
+        rejects_path.unlink(missing_ok=True)
+    return report
+
+
+def _flush(
+    producer: Producer, chunk: list[Message], report: BlastReport, progress: Callable[[int], None] | None
+) -> None:
+    ids = producer.enqueue_valid(chunk)
+    new = sum(1 for m, mid in zip(chunk, ids, strict=True) if m.id == mid)
+    report.enqueued += new
+    report.duplicates += len(chunk) - new
+    if progress:
+        progress(len(chunk))
+    chunk.clear()
+
+
+def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput(f"{path}: empty file, expected a header line with a 'phone' column") from None
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: line 1: {exc}") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        raise InvalidInput(f"{path}: line 1: duplicate column names")
+    return header
+
+
+def _rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) per record; a record the csv module cannot parse is skipped."""
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = getattr(reader, "line_num", line + 1)
+            yield line, [f"\x00csv: {exc}"]
+            continue
+        line = getattr(reader, "line_num", line + 1)
+        if not row or all(not f.strip() for f in row):
+            continue
+        yield line, row
+
+
+def _message(
+    row: list[str],
+    header: list[str],
+    line: int,
+    spec: BlastSpec,
+    template: Template,
+    campaign: str,
+    region: str | None,
+) -> tuple[Message | None, str]:
+    if len(row) == 1 and row[0].startswith("\x00csv: "):
+        return None, "malformed CSV: " + row[0][6:]
+    if len(row) != len(header):
+        return None, f"malformed row: expected {len(header)} fields, found {len(row)}"
+    values = dict(zip(header, row, strict=True))
+    try:
+        to = parse_e164(values[PHONE], region)
+    except InvalidPhoneNumber as exc:
+        return None, f"phone: {exc.reason} ({values[PHONE]!r})"
+    try:
+        body = template.render(values)
+    except TemplateError as exc:
+        return None, f"template: {exc}"
+    key = values[spec.key_column].strip() if spec.key_column != PHONE else to
+    if not key:
+        return None, f"{spec.key_column}: empty key"
+    try:
+        message = Message(
+            account=spec.account,
+            to=to,
+            sender=spec.sender,
+            body=body,
+            campaign=campaign,
+            idempotency_key=f"{campaign}:{key}",
+            lane=spec.lane,
+            send_at=spec.send_at,
+            expires_at=spec.expires_at,
+        )
+    except ValidationError as exc:
+        return None, "; ".join(str(p) for p in validation_problems(exc))
+    return message, ""
+
+
+def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Path) -> None:
+    producer.redis.hsetnx(keys.campaign(campaign), "created", repr(time.time()))
+    producer.redis.hsetnx(keys.campaign(campaign), "state", "running")
+    producer.redis.hset(
+        keys.campaign(campaign),
+        mapping={"account": spec.account, "template": spec.template, "source": str(path)},
+    )
+
+
+class _Rejects:
+    """The rejects file, opened on the first rejected row: line, reason, then the row."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+
+    def __enter__(self) -> _Rejects:
+        return self
+
+    def write(self, line: int, reason: str, row: list[str]) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(["line", "reason", "row"])
+        self._csv.writerow([line, reason, *row])
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()

@@ -1,0 +1,227 @@
+"""The `salvo` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from sms.errors import SalvoError
+from sms.message import Lane
+from sms.settings import Settings
+
+console = Console(stderr=True)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = Settings.load(obj.get("config"))
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)") from None
+    if when.tzinfo is None:
+        when = when.astimezone()  # a naive time is the local time of the machine
+    return when
+
+
+class SalvoGroup(click.Group):
+    """Turns Salvo's own errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SalvoError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            sys.exit(1)
+
+
+@click.group(cls=SalvoGroup)
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="settings TOML file")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Salvo: bulk SMS and MMS through JustCall, CarrierX, TextingLine and Skycore."""
+    ctx.ensure_object(dict)["config"] = config
+
+
+@cli.command()
+@click.option("--provider", "account", required=True, help="provider account name")
+@click.option("--from", "sender", required=True, help="sender number")
+@click.option("--to", "to", required=True, help="recipient number")
+@click.option("--body", default="", help="message text")
+@click.option("--media-url", "media", multiple=True, help="media URL (MMS); repeatable")
+@click.option("--key", help="idempotency key: a second send with it sends nothing")
+@click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="transactional")
+@click.option("--at", "at", help="send at this ISO 8601 time")
+@click.option("--expires", help="never send after this ISO 8601 time")
+@click.pass_context
+def send(
+    ctx: click.Context,
+    account: str,
+    sender: str,
+    to: str,
+    body: str,
+    media: tuple[str, ...],
+    key: str | None,
+    lane: str,
+    at: str | None,
+    expires: str | None,
+) -> None:
+    """Send one message; prints its id."""
+    from producer.api import Producer, build_message
+
+    message = build_message(
+        account=account,
+        to=to,
+        sender=sender,
+        body=body,
+        media_urls=media,
+        idempotency_key=key,
+        lane=lane,
+        send_at=_when(at),
+        expires_at=_when(expires),
+    )
+    producer = Producer(_settings(ctx))
+    try:
+        click.echo(producer.send(message))
+    finally:
+        producer.close()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--provider", "account", required=True, help="provider account name")
+@click.option("--from", "sender", required=True, help="sender number")
+@click.option("--template", required=True, help="message text with {column} fields")
+@click.option("--campaign", help="campaign id (default: derived from file, account, sender, template)")
+@click.option("--key-column", default="phone", help="column whose value keys each row (idempotency)")
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
+@click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="bulk")
+@click.option("--at", "at", help="send at this ISO 8601 time")
+@click.option("--expires", help="never send after this ISO 8601 time")
+@click.pass_context
+def blast(
+    ctx: click.Context,
+    file: Path,
+    account: str,
+    sender: str,
+    template: str,
+    campaign: str | None,
+    key_column: str,
+    rejects: Path | None,
+    lane: str,
+    at: str | None,
+    expires: str | None,
+) -> None:
+    """Send a campaign to every row of a CSV with a `phone` column."""
+    from producer.api import Producer
+    from producer.campaign import BlastSpec
+    from producer.campaign import blast as run_blast
+
+    spec = BlastSpec(
+        account=account,
+        sender=sender,
+        template=template,
+        campaign=campaign,
+        key_column=key_column,
+        lane=Lane(lane),
+        send_at=_when(at),
+        expires_at=_when(expires),
+    )
+    producer = Producer(_settings(ctx))
+    try:
+        report = run_blast(producer, file, spec, rejects_path=rejects)
+    finally:
+        producer.close()
+    click.echo(f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "
+               f"{report.duplicates} already enqueued, {report.rejected} rejected")
+    if report.rejects_path:
+        click.echo(f"rejected rows (line and reason): {report.rejects_path}")
+
+
+@cli.command()
+@click.argument("ident")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def status(ctx: click.Context, ident: str, as_json: bool) -> None:
+    """Show a message's or a campaign's status."""
+    from producer.api import Producer
+    from sms.errors import NotFound
+
+    producer = Producer(_settings(ctx))
+    try:
+        try:
+            data = producer.status(ident).as_dict()
+            kind = "message"
+        except NotFound:
+            data = producer.campaign(ident)
+            kind = "campaign"
+    finally:
+        producer.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if kind == "message":
+        click.echo(f"message {data['id']}: {data['status']}" + (f" ({data['reason']})" if data["reason"] else ""))
+        click.echo(f"  account {data['account']}, attempts {data['attempts']}, provider id {data['provider_id'] or '-'}")
+        for h in data["history"]:
+            stamp = datetime.fromtimestamp(h["at"]).isoformat(timespec="seconds")
+            click.echo(f"  {stamp}  {h['status']}  {h['reason']}".rstrip())
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items()))
+        click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
+        if data.get("rejected"):
+            click.echo(f"  rejected rows: {data['rejected']}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run a worker; Celery's options pass through (--concurrency, -Q, --loglevel, ...)."""
+    from sms.embedded import resolve_redis_url
+    from worker.main import run
+
+    settings = _settings(ctx)
+    run(settings, resolve_redis_url(settings.redis_url, settings.data_dir), ctx.args)
+
+
+@cli.command()
+@click.option("--port", default=8025, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox(port: int, host: str) -> None:
+    """Run the provider sandbox (all four providers on one port)."""
+    import sandbox as sandbox_app
+
+    sandbox_app.run(host=host, port=port)
+
+
+@cli.command()
+@click.option("--messages", default=10_000, show_default=True, type=int)
+@click.pass_context
+def demo(ctx: click.Context, messages: int) -> None:
+    """Run everything on this machine: server, sandbox, worker and a campaign, with a report."""
+    from producer.demo import run_demo
+
+    run_demo(messages)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="salvo")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The whole system on one machine: an embedded server, the sandbox and workers as children.
+
+`salvo demo`, the benchmarks and the end-to-end tests start their parts through these context
+managers, so every process they start is stopped when the block ends, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from sms import keys
+from sms.embedded import spawn
+from sms.errors import ServerError
+
+#: Credentials the sandbox accepts unless told otherwise (see sandbox/README.md).
+SANDBOX_ACCOUNTS: dict[str, dict[str, Any]] = {
+    "justcall": {"kind": "justcall", "api_key": "sandbox-key", "api_secret": "sandbox-secret"},
+    "carrierx": {"kind": "carrierx", "token": "sandbox-token"},
+    "textingline": {"kind": "textingline", "key_id": "sandbox-id", "key_secret": "sandbox-secret"},
+    "skycore": {"kind": "skycore", "api_key": "sandbox-key"},
+}
+
+
+def sandbox_accounts(sandbox_url: str, **extra: Any) -> dict[str, dict[str, Any]]:
+    """One account per provider kind, named after it, pointed at the sandbox at `sandbox_url`."""
+    accounts: dict[str, dict[str, Any]] = {}
+    for name, account in SANDBOX_ACCOUNTS.items():
+        account = {**account, **extra}
+        if name == "skycore":
+            account["endpoint_url"] = f"{sandbox_url}/skycore/api"
+        else:
+            account["base_url"] = f"{sandbox_url}/{name}"
+        accounts[name] = account
+    return accounts
+
+
+def _stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def redis_server(data_dir: Path | None = None) -> Iterator[str]:
+    """A private embedded server for the block; yields its URL."""
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-redis-")))
+        proc, url = spawn(data_dir)
+        stack.callback(_stop, proc)
+        yield url
+
+
+@contextlib.contextmanager
+def sandbox_process(config: Mapping[str, Any] | None = None) -> Iterator[str]:
+    """The sandbox on a free loopback port for the block; yields its base URL."""
+    with tempfile.TemporaryDirectory(prefix="salvo-sandbox-") as tmp:
+        args = [sys.executable, "-m", "sandbox", "--port", "0"]
+        if config:
+            path = Path(tmp) / "sandbox.json"
+            path.write_text(json.dumps(config))
+            args += ["--config", str(path)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if "listening on" not in line:
+                raise ServerError(f"sandbox did not start: {line!r}")
+            yield line.rsplit(" ", 1)[-1].strip()
+        finally:
+            _stop(proc)
+
+
+def write_config(path: Path, redis_url: str, providers: Mapping[str, Mapping[str, Any]], **top: Any) -> Path:
+    """Write a salvo.toml for child processes (values are plain strings, numbers and booleans)."""
+    lines = [f"redis_url = {json.dumps(redis_url)}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in top.items()]
+    for name, account in providers.items():
+        lines.append(f"\n[providers.{name}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in account.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def worker_process(
+    config: Path, redis_url: str, args: Sequence[str] = ("--concurrency", "2"), *, quiet: bool = True
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A `salvo worker` for the block, started and seen alive (its heartbeat) before yielding."""
+    cmd = [sys.executable, "-m", "producer.cli", "--config", str(config), "worker", *args]
+    if not any(a.startswith("--loglevel") or a == "-l" for a in args):
+        cmd += ["--loglevel", "WARNING"]
+    out = subprocess.DEVNULL if quiet else None
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    started = time.time()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if client.zcount(keys.WORKERS, started, "+inf"):
+                break
+            if proc.poll() is not None:
+                raise ServerError(f"worker exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise ServerError("worker did not start within 60 s")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        _stop(proc, timeout=30)
+        client.close()

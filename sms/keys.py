@@ -1,0 +1,74 @@
+"""Every Redis key Salvo uses, and how long each lives: the whole schema on one screen.
+
+Message and campaign records are hashes; waiting work sits in sorted sets scored by epoch
+seconds. Records and idempotency keys live `Settings.idempotency_retention` seconds (default
+7 days) after they end; keys of rate state carry short TTLs set by their Lua scripts.
+"""
+
+from __future__ import annotations
+
+PREFIX = "salvo"
+
+#: Sorted set: message id -> epoch second it is due (retry, rate-limit wait, send_at).
+SCHEDULE = f"{PREFIX}:schedule"
+#: Sorted set: message id -> epoch second its sending lease ends (a dead worker's messages).
+LEASES = f"{PREFIX}:leases"
+#: Sorted set: worker name -> epoch second of its last heartbeat.
+WORKERS = f"{PREFIX}:workers"
+#: Set of every account name that has ever been sent through (for `salvo status`).
+ACCOUNTS = f"{PREFIX}:accounts"
+
+
+def message(message_id: str) -> str:
+    """Hash: one message's record (status, data JSON, attempts, reason, history, lease)."""
+    return f"{PREFIX}:msg:{message_id}"
+
+
+def idempotency(key: str) -> str:
+    """String: an idempotency key -> the message id that holds it."""
+    return f"{PREFIX}:idem:{key}"
+
+
+def campaign(campaign_id: str) -> str:
+    """Hash: a campaign's metadata and its state (running, paused, cancelled)."""
+    return f"{PREFIX}:camp:{campaign_id}"
+
+
+def campaign_counts(campaign_id: str) -> str:
+    """Hash: status -> number of the campaign's messages in it, kept by the transition scripts."""
+    return f"{PREFIX}:camp:{campaign_id}:counts"
+
+
+def campaign_paused(campaign_id: str) -> str:
+    """Set: ids of a paused campaign's messages that a worker set aside until it resumes."""
+    return f"{PREFIX}:camp:{campaign_id}:paused"
+
+
+def provider_ref(account: str, provider_id: str) -> str:
+    """String: a provider's message id -> our message id (receipts find messages by it)."""
+    return f"{PREFIX}:pid:{account}:{provider_id}"
+
+
+def bucket(account: str) -> str:
+    """Hash: the account's token bucket (tokens, timestamp)."""
+    return f"{PREFIX}:bucket:{account}"
+
+
+def sender_bucket(account: str, sender: str) -> str:
+    """Hash: the token bucket of one sender number of an account."""
+    return f"{PREFIX}:bucket:{account}:{sender}"
+
+
+def cooldown(account: str) -> str:
+    """String with TTL: the account is paused until it expires; the value says why."""
+    return f"{PREFIX}:cooldown:{account}"
+
+
+def learnt_rate(account: str) -> str:
+    """Hash: the rate learnt for an account that has none configured."""
+    return f"{PREFIX}:learnt:{account}"
+
+
+def stats(account: str) -> str:
+    """Hash: counters per account (rate-limit answers, retries, unknowns)."""
+    return f"{PREFIX}:stats:{account}"

@@ -1,0 +1,118 @@
+"""The message, its options and its statuses: the pydantic models both sides share."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from sms.phone import parse_e164
+
+SHORT_CODE = re.compile(r"^\d{3,8}$")
+
+
+class Lane(StrEnum):
+    """Which Celery queue carries a message: transactional is always consumed ahead of bulk."""
+
+    TRANSACTIONAL = "transactional"
+    BULK = "bulk"
+
+
+class Status(StrEnum):
+    """Where a message is. Statuses only move forward; the terminal ones never change."""
+
+    QUEUED = "queued"  # waiting for a worker (or for its due time in the schedule)
+    SENDING = "sending"  # claimed by a worker, which holds a lease
+    SENT = "sent"  # accepted by the provider
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # may have reached the provider: held for reconciliation
+    EXPIRED = "expired"  # its validity ended before it could be sent
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset(
+    {
+        Status.SENT,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.FAILED,
+        Status.EXPIRED,
+        Status.CANCELLED,
+    }
+)
+
+
+def new_id() -> str:
+    """A fresh message or campaign id: 32 hex characters, safe in every provider's id fields."""
+    return uuid.uuid4().hex
+
+
+def _sender(value: str) -> str:
+    value = value.strip()
+    if SHORT_CODE.match(value):
+        return value
+    return parse_e164(value)
+
+
+E164 = Annotated[str, AfterValidator(lambda v: parse_e164(v))]
+Sender = Annotated[str, AfterValidator(_sender)]
+
+
+class Options(BaseModel):
+    """Per-provider options; each adapter reads the ones its provider knows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_mask: str | None = None  # Skycore: alphanumeric sender shown instead of the number
+    campaign_ref: str | None = None  # Skycore: campaign the recipient is subscribed to
+    click_tracking: bool | None = None  # Skycore: replace links with tracked short links
+    group_recipients: tuple[E164, ...] = ()  # CarrierX: group MMS recipients
+
+
+class Message(BaseModel):
+    """One text or multimedia message to one recipient through one provider account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str = Field(default_factory=new_id)
+    account: str
+    to: E164
+    sender: Sender = Field(alias="from")
+    body: str = ""
+    media_urls: tuple[str, ...] = ()
+    campaign: str | None = None
+    idempotency_key: str | None = None
+    lane: Lane = Lane.BULK
+    options: Options = Field(default_factory=Options)
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @field_validator("media_urls")
+    @classmethod
+    def _urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not re.match(r"^https?://[^\s/]+\S*$", url):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return urls
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, key: str | None) -> str | None:
+        if key is not None and not 1 <= len(key) <= 200:
+            raise ValueError("must be 1 to 200 characters")
+        return key
+
+    @property
+    def is_mms(self) -> bool:
+        """Whether the message carries media (or goes to a group), which makes it an MMS."""
+        return bool(self.media_urls or self.options.group_recipients)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-safe form stored in the message record."""
+        return self.model_dump(mode="json", by_alias=False, exclude_defaults=False)

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real embedded server, the real sandbox and real workers, all started here.
+
+Everything is on 127.0.0.1 and stops when the session (or the test) ends. Tests never flush the
+server: each one works on fresh ids, so a worker that outlives a test sees nothing strange.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from producer.api import Producer
+from producer.local import redis_server, sandbox_accounts, sandbox_process, worker_process, write_config
+from sms.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def unit_url(redis_url: str) -> str:
+    """Database 1 of the same server: no worker or dispatcher ever looks there."""
+    return redis_url.rsplit("/", 1)[0] + "/1"
+
+
+@pytest.fixture
+def r(unit_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(unit_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Iterator[str]:
+    with sandbox_process() as url:
+        yield url
+
+
+class Sandbox:
+    """The sandbox's control API, over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(req) as resp:
+            return json.load(resp)
+
+    def configure(self, provider: str, **config: Any) -> Any:
+        return self._call("PUT", f"/_sandbox/config/{provider}", config)
+
+    def reset(self) -> None:
+        self._call("POST", "/_sandbox/reset", {})
+
+    def ledger(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        since = 0
+        while True:
+            page = self._call("GET", f"/_sandbox/ledger?since={since}")
+            if not page["entries"]:
+                return entries
+            entries += page["entries"]
+            since = page["next"]
+
+    def stats(self) -> Any:
+        return self._call("GET", "/_sandbox/stats")
+
+
+DEFAULT_FAULTS = {"rate_limit": None, "quota": None, "latency_ms": 0, "fault_5xx": 0.0,
+                  "reset_before": 0.0, "reset_after": 0.0, "timeout_before": 0.0,
+                  "timeout_after": 0.0}  # fmt: skip
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> Iterator[Sandbox]:
+    """The session's sandbox, emptied and without faults for this test."""
+    box = Sandbox(sandbox_url)
+    for provider in ("justcall", "carrierx", "textingline", "skycore"):
+        box.configure(provider, **DEFAULT_FAULTS)
+    box.reset()
+    yield box
+
+
+@pytest.fixture(scope="session")
+def providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
+    return sandbox_accounts(sandbox_url, timeout=3.0)
+
+
+@pytest.fixture(scope="session")
+def config_file(tmp_path_factory: pytest.TempPathFactory, redis_url: str, providers: dict[str, Any]) -> Path:
+    return write_config(tmp_path_factory.mktemp("cfg") / "salvo.toml", redis_url, providers)
+
+
+@pytest.fixture(scope="session")
+def settings(config_file: Path) -> Settings:
+    return Settings.load(config_file)
+
+
+@pytest.fixture
+def producer(settings: Settings) -> Iterator[Producer]:
+    p = Producer(settings)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def worker(config_file: Path, redis_url: str) -> Iterator[None]:
+    """One real worker (a subprocess, prefork with two children) for the whole session."""
+    with worker_process(config_file, redis_url, ("--concurrency", "2", "-n", "tests@%h")):
+        yield

@@ -1,0 +1,57 @@
+"""The Celery app: Redis broker, JSON only, late acks, and two lanes.
+
+`transactional` is consumed ahead of `bulk`: kombu's Redis transport polls queues with BRPOP in
+the order of its queue cycle, and the `priority` strategy keeps that order fixed, so a reminder
+never waits behind a blast. The visibility timeout is set for the broker and the result backend
+alike and is far above a batch's longest run (a batch's lease is much shorter).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.entity import Queue
+
+from sms.message import Lane
+
+SEND_BATCH = "salvo.send_batch"
+VISIBILITY_TIMEOUT = 3600  # seconds; a batch holds its messages' leases for at most BATCH_LEASE
+BATCH_LEASE = 300.0
+
+
+def make_app(broker_url: str) -> Celery:
+    """A Celery app bound to `broker_url`, configured for at-least-once delivery of batches."""
+    app = Celery("salvo", broker=broker_url, set_as_current=False)
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT, "queue_order_strategy": "priority"}
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport,
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(Lane.TRANSACTIONAL.value), Queue(Lane.BULK.value)],
+        task_default_queue=Lane.BULK.value,
+        task_create_missing_queues=False,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        worker_enable_remote_control=False,
+    )
+    return app
+
+
+def publish(app: Celery, lane: str, ids: list[str], batch_size: int) -> int:
+    """Publish `ids` as send_batch tasks of at most `batch_size` ids on `lane`; returns tasks."""
+    tasks = 0
+    with app.producer_or_acquire() as producer:
+        for start in range(0, len(ids), batch_size):
+            app.send_task(
+                SEND_BATCH, args=[ids[start : start + batch_size]], queue=lane, producer=producer
+            )
+            tasks += 1
+    return tasks

@@ -1,0 +1,157 @@
+"""The worker's inner loop: one batch of message ids, from records to recorded outcomes.
+
+For each id: skip it unless it is still queued; end it if its campaign was cancelled or it
+expired; set it aside if its campaign is paused; put it back in the schedule if it is not due or
+its account is cooling down; otherwise claim it (queued -> sending, with an owner and a lease),
+send it through its account's adapter, classify the answer and record the result in the same
+atomic step that releases the claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sms import keys
+from sms.backoff import RetryPolicy
+from sms.message import Message, Status
+from sms.phone import mask
+from sms.store import Move
+from worker.actions import Action, decide
+from worker.app import BATCH_LEASE
+from worker.runtime import Runtime
+
+log = logging.getLogger("salvo.worker")
+
+POLICY = RetryPolicy()
+
+
+@dataclass
+class BatchResult:
+    """What happened to a batch's messages, by resulting status (for logs and tests)."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
+    """Send every message of the batch that is still due to be sent."""
+    result = BatchResult()
+    rows = await rt.store.read_many(ids)
+    now = time.time()
+    campaigns = {r["campaign"] for r in rows if r and r["campaign"]}
+    states = await _campaign_states(rt, campaigns)
+    cooling = await _cooldowns(rt, {r["account"] for r in rows if r})
+    moves: list[Move] = []
+    paused: dict[str, list[str]] = {}
+    to_claim: list[tuple[Message, str | None]] = []
+    for mid, row in zip(ids, rows, strict=True):
+        if row is None or row["status"] != Status.QUEUED:
+            result.statuses["skipped"] += 1
+            continue
+        msg = Message.model_validate_json(row["data"])
+        campaign = msg.campaign
+
+        def end(status: Status, reason: str, due: float | None = None) -> None:
+            moves.append(
+                Move(mid, msg.account, campaign, Status.QUEUED, status, reason, due=due)  # noqa: B023
+            )
+            result.statuses[status.value] += 1
+
+        state = states.get(campaign or "")
+        if msg.account not in rt.adapters:
+            end(Status.FAILED, f"unknown provider account {msg.account!r}")
+        elif state == "cancelled":
+            end(Status.CANCELLED, "campaign cancelled")
+        elif msg.expires_at is not None and msg.expires_at.timestamp() <= now:
+            end(Status.EXPIRED, "expired before it could be sent")
+        elif state == "paused" and campaign:
+            paused.setdefault(campaign, []).append(mid)
+            result.statuses["paused"] += 1
+        elif msg.send_at is not None and msg.send_at.timestamp() > now + 0.5:
+            end(Status.QUEUED, "scheduled", due=msg.send_at.timestamp())
+        elif cooling.get(msg.account, 0.0) > now:
+            end(Status.QUEUED, "waiting: account cooling down", due=cooling[msg.account])
+        else:
+            to_claim.append((msg, campaign))
+    await rt.store.move_many(moves)
+    if paused:
+        pipe = rt.redis.pipeline(transaction=False)
+        for campaign, mids in paused.items():
+            pipe.sadd(keys.campaign_paused(campaign), *mids)
+        await pipe.execute()
+    if not to_claim:
+        return result
+    owner = f"{rt.name}:{uuid.uuid4().hex[:8]}"
+    answers = await rt.store.claim_many([(m.id, c) for m, c in to_claim], owner, BATCH_LEASE)
+    sends = []
+    for (msg, _), answer in zip(to_claim, answers, strict=True):
+        if answer[0] != "claimed":
+            result.statuses["skipped"] += 1
+            continue
+        sends.append(_send_one(rt, msg, int(answer[2]), float(answer[3]), owner, result))
+    await asyncio.gather(*sends)
+    return result
+
+
+async def _send_one(
+    rt: Runtime, msg: Message, attempts: int, created: float, owner: str, result: BatchResult
+) -> None:
+    account = msg.account
+    adapter = rt.adapters[account]
+    resend = adapter.idempotent_resend or rt.settings.providers[account].on_unknown == "resend"
+    async with rt.in_flight(account):
+        wait = rt.cooldown_left(account)
+        if wait > 0:
+            action = Action(Status.QUEUED, "waiting: account cooling down", delay=wait)
+        else:
+            outcome = await adapter.send(rt.session(account), msg, receipt_url=rt.receipt_url(account))
+            age = time.time() - max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
+            action = decide(
+                outcome,
+                attempts=attempts,
+                age=age,
+                resend_unknown=resend,
+                policy=POLICY,
+                rand=random.random,
+            )
+            if outcome.kind.value != "accepted":
+                await rt.count(account, outcome.kind.value)
+                log.info("%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason)
+            if action.cooldown:
+                await rt.cool_down(account, action.cooldown, action.reason)
+    move = Move(
+        msg.id,
+        account,
+        msg.campaign,
+        Status.SENDING,
+        action.status,
+        action.reason,
+        owner=owner,
+        provider_id=action.provider_id,
+        count_attempt=action.count_attempt,
+        due=None if action.delay is None else time.time() + action.delay,
+    )
+    if not await rt.store.move(move):
+        log.warning("%s: lease lost before its outcome (%s) was recorded", msg.id, action.status)
+    result.statuses[action.status.value] += 1
+
+
+async def _campaign_states(rt: Runtime, campaigns: set[str]) -> dict[str, str]:
+    if not campaigns:
+        return {}
+    names = sorted(campaigns)
+    pipe = rt.redis.pipeline(transaction=False)
+    for c in names:
+        pipe.hget(keys.campaign(c), "state")
+    return {c: s for c, s in zip(names, await pipe.execute(), strict=True) if s}
+
+
+async def _cooldowns(rt: Runtime, accounts: set[str]) -> dict[str, float]:
+    for account in accounts:
+        await rt.refresh_cooldown(account)
+    return {a: rt.cooldown_until(a) for a in accounts}

@@ -1,0 +1,103 @@
+"""The dispatcher: moves due messages from the schedule back onto their lanes, and sweeps leases.
+
+It runs as a thread in every worker's main process. Taking due ids is one atomic script, so two
+dispatchers never move the same id twice; a message published twice is still sent once, since
+every send goes through a claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import cast
+
+import redis
+from celery import Celery
+
+from sms import keys
+from sms.message import Lane, Status
+from sms.providers import adapter_for
+from sms.settings import Settings
+from sms.store import Move, Store
+from worker.app import publish
+
+log = logging.getLogger("salvo.dispatcher")
+
+TAKE = 1000
+IDLE = 0.2  # seconds between polls when nothing is due
+HEARTBEAT = 5.0
+
+
+class Dispatcher(threading.Thread):
+    """Schedule -> lanes, expired leases -> unknown (or a safe resend), and a heartbeat."""
+
+    def __init__(self, app: Celery, settings: Settings, redis_url: str, name: str) -> None:
+        super().__init__(name="salvo-dispatcher", daemon=True)
+        self.app = app
+        self.settings = settings
+        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.store = Store(self.client, retention=settings.idempotency_retention)
+        self.worker_name = name
+        self.stopping = threading.Event()
+        self._beat = 0.0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                moved = self.tick()
+            except redis.RedisError as exc:
+                log.warning("dispatcher: %s", exc)
+                moved = 0
+            if not moved:
+                self.stopping.wait(IDLE)
+
+    def tick(self) -> int:
+        """One round: heartbeat, expired leases, due messages. Returns how many ids moved."""
+        now = time.time()
+        if now - self._beat > HEARTBEAT:
+            self.client.zadd(keys.WORKERS, {self.worker_name: now})
+            self._beat = now
+        self.sweep_leases(now)
+        ids = self.store.take_due(TAKE)
+        if not ids:
+            return 0
+        by_lane: dict[str, list[str]] = {}
+        for mid, lane in self.store.lanes_of(ids):
+            if lane is not None:
+                by_lane.setdefault(lane, []).append(mid)
+        for lane in (Lane.TRANSACTIONAL.value, Lane.BULK.value):
+            if by_lane.get(lane):
+                publish(self.app, lane, by_lane[lane], self.settings.batch_size)
+        return len(ids)
+
+    def sweep_leases(self, now: float) -> None:
+        """A message whose lease ran out was held by a worker that died: it may have been sent."""
+        expired = cast(list[str], self.client.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=TAKE))
+        for mid in expired:
+            fields = self.client.hmget(keys.message(mid), "account", "campaign")
+            account, campaign = cast(list[str | None], fields)
+            if account is None:
+                self.client.zrem(keys.LEASES, mid)
+                continue
+            acct = self.settings.providers.get(account)
+            safe = acct is not None and (
+                adapter_for(acct).idempotent_resend or acct.on_unknown == "resend"
+            )
+            reason = "worker died while sending"
+            move = Move(
+                mid,
+                account,
+                campaign or None,
+                Status.SENDING,
+                Status.QUEUED if safe else Status.UNKNOWN,
+                f"{reason}; resending" if safe else reason,
+                count_attempt=True,
+                due=now if safe else None,
+            )
+            if not self.store.move(move):
+                self.client.zrem(keys.LEASES, mid)
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current round."""
+        self.stopping.set()

@@ -1,0 +1,143 @@
+"""What one worker process keeps for its whole life: an event loop, Redis, sessions, adapters.
+
+Created lazily in the process that runs tasks (a prefork child after fork, or the main process
+with the solo pool), so no loop, socket or session ever crosses a fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aredis
+
+from sms import keys
+from sms.providers import adapter_for
+from sms.providers.base import Adapter
+from sms.settings import Settings
+from sms.store import AsyncStore
+
+log = logging.getLogger("salvo.worker")
+
+
+class Runtime:
+    """One process's loop, Redis client, per-account sessions, adapters and in-flight limits."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.pid = os.getpid()
+        self.name = f"{os.uname().nodename}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.redis = aredis.Redis.from_url(redis_url, decode_responses=True)
+        self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
+        self.adapters: dict[str, Adapter[Any]] = {
+            name: adapter_for(account) for name, account in settings.providers.items()
+        }
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._cooling: dict[str, float] = {}
+
+    def session(self, account: str) -> aiohttp.ClientSession:
+        """The account's one aiohttp session, made on first use on this process's loop."""
+        session = self._sessions.get(account)
+        if session is None or session.closed:
+            limit = self.settings.providers[account].max_in_flight
+            connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
+            session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self._sessions[account] = session
+        return session
+
+    def in_flight(self, account: str) -> asyncio.Semaphore:
+        """Bounds this process's concurrent calls to one account."""
+        sem = self._limits.get(account)
+        if sem is None:
+            sem = asyncio.Semaphore(self.settings.providers[account].max_in_flight)
+            self._limits[account] = sem
+        return sem
+
+    def receipt_url(self, account: str) -> str | None:
+        """Where the provider should post this account's receipts, when Salvo is reachable."""
+        if not self.settings.public_url:
+            return None
+        return f"{self.settings.public_url.rstrip('/')}/v1/receipts/{account}"
+
+    def cooldown_until(self, account: str) -> float:
+        """Epoch second until which the account is paused, as this process last saw it."""
+        return self._cooling.get(account, 0.0)
+
+    def cooldown_left(self, account: str) -> float:
+        """Seconds the account must still wait (0 when it may send)."""
+        return max(0.0, self._cooling.get(account, 0.0) - time.time())
+
+    async def refresh_cooldown(self, account: str) -> None:
+        """Read the account's shared cooldown, set by any worker that was told to slow down."""
+        ttl = await self.redis.pttl(keys.cooldown(account))
+        if ttl > 0:
+            self._cooling[account] = max(self._cooling.get(account, 0.0), time.time() + ttl / 1000)
+
+    async def cool_down(self, account: str, seconds: float, reason: str) -> None:
+        """Pause the account for every worker; a longer pause already set is kept."""
+        until = time.time() + seconds
+        if until <= self._cooling.get(account, 0.0):
+            return
+        self._cooling[account] = until
+        ms = max(1, int(seconds * 1000))
+        key = keys.cooldown(account)
+        # GT keeps the longer of two racing cooldowns (PEXPIRE GT needs the key to exist).
+        await self.redis.set(key, reason, px=ms, nx=True)
+        await self.redis.pexpire(key, ms, gt=True)
+
+    async def count(self, account: str, what: str) -> None:
+        """Add one to an account counter (rate-limit answers, retries, unknowns)."""
+        await self.redis.hincrby(keys.stats(account), what, 1)
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine to completion on this process's loop."""
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        """Close sessions and Redis; called when the process exits."""
+
+        async def _close() -> None:
+            for session in self._sessions.values():
+                await session.close()
+            await self.redis.aclose()
+
+        try:
+            self.run(_close())
+        finally:
+            self.loop.close()
+
+
+_runtime: Runtime | None = None
+_config: tuple[Settings, str] | None = None
+
+
+def configure(settings: Settings, redis_url: str) -> None:
+    """Tell this process (and the children it forks) which settings and server to use."""
+    global _config
+    _config = (settings, redis_url)
+
+
+def current() -> Runtime:
+    """This process's runtime, created on first use after any fork."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        if _config is None:
+            raise RuntimeError("worker runtime used before worker.runtime.configure()")
+        _runtime = Runtime(*_config)
+    return _runtime
+
+
+def shutdown() -> None:
+    """Close this process's runtime if it has one."""
+    global _runtime
+    if _runtime is not None and _runtime.pid == os.getpid():
+        _runtime.close()
+    _runtime = None
