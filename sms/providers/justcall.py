@@ -1,0 +1,182 @@
+"""JustCall: `POST /v2/texts/send` with `Authorization: {api_key}:{api_secret}` (justcall.txt).
+
+JustCall offers no idempotency and echoes none of our ids, so a 5xx or an unreadable 2xx is
+`unknown`: it may have been sent. Its rate-limit headers come on every answer; a 429 with the
+hourly counter at zero is the hourly cap (quota), otherwise the per-minute burst.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sms.encoding import Encoding, segment_info
+from sms.errors import Problem
+from sms.message import SHORT_CODE, Message
+from sms.providers.base import (
+    Adapter,
+    Outcome,
+    OutcomeKind,
+    RateSignal,
+    Request,
+    load_json,
+    parse_count,
+    parse_reset,
+    parse_retry_after,
+)
+from sms.settings import JustCallAccount
+
+PATH = "/v2/texts/send"
+MAX_CHARACTERS = 1600
+# The document's concatenation caps in its own arithmetic (160 or 70 a segment): GSM-7 is
+# 1,600 characters (10 segments), the character cap itself; Unicode is 1,120 (16 segments),
+# counted in UTF-16 units since that is what a UCS-2 segment holds.
+MAX_UCS2_UNITS = 1120
+
+# Documented error codes (justcall.txt). 404 is "from number not found or not SMS-enabled":
+# every message from that sender fails, so it pauses the account instead of burning messages.
+STATUS_KINDS: dict[int, OutcomeKind] = {
+    400: OutcomeKind.REJECTED,  # missing from, to or body
+    401: OutcomeKind.CONFIG_ERROR,
+    403: OutcomeKind.CONFIG_ERROR,
+    404: OutcomeKind.CONFIG_ERROR,  # from number not found or not SMS-enabled
+    422: OutcomeKind.REJECTED,  # body over the character limit
+}
+
+
+class JustCallAdapter(Adapter[JustCallAccount]):
+    """Sends through a JustCall account's SMS-enabled numbers."""
+
+    kind = "justcall"
+    supports_mms = True
+    idempotent_resend = False
+
+    def validate(self, message: Message) -> list[Problem]:
+        """Refuse what JustCall would: its body limits, one media URL, a short-code sender."""
+        problems: list[Problem] = []
+        if SHORT_CODE.match(message.sender):
+            problems.append(
+                Problem("from", f"{message.sender} is a short code; JustCall sends from E.164")
+            )
+        body = message.body
+        if not body:
+            # The document makes body required for MMS too (400 "Missing from, to, or body").
+            problems.append(Problem("body", "empty; JustCall requires a body, even with media"))
+        elif len(body) > MAX_CHARACTERS:
+            problems.append(
+                Problem("body", f"{len(body):,} characters; JustCall allows at most 1,600")
+            )
+        else:
+            info = segment_info(body)
+            if info.encoding is Encoding.UCS2 and info.units > MAX_UCS2_UNITS:
+                problems.append(
+                    Problem(
+                        "body",
+                        f"{info.units:,} UCS-2 units (not GSM-7); JustCall allows at most 1,120"
+                        " (16 segments)",
+                    )
+                )
+        if len(message.media_urls) > 1:
+            problems.append(
+                Problem(
+                    "media_urls",
+                    f"{len(message.media_urls)} URLs; JustCall's media_url takes exactly one",
+                )
+            )
+        if message.options.group_recipients:
+            problems.append(Problem("group_recipients", "JustCall has no group messages"))
+        if message.options.from_mask:
+            problems.append(Problem("from_mask", "JustCall cannot mask the sender"))
+        return problems
+
+    def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:
+        """The document's JSON: from, to, body, media_url and webhook_url when there are any."""
+        payload: dict[str, Any] = {
+            "from": message.sender,
+            "to": message.to,
+            "body": message.body,
+        }
+        if message.media_urls:
+            payload["media_url"] = message.media_urls[0]
+        webhook = receipt_url or self.account.webhook_url
+        if webhook:
+            payload["webhook_url"] = webhook
+        key = self.account.api_key.get_secret_value()
+        secret = self.account.api_secret.get_secret_value()
+        return Request(
+            method="POST",
+            url=self.account.base_url.rstrip("/") + PATH,
+            headers={"Authorization": f"{key}:{secret}", "Accept": "application/json"},
+            json=payload,
+        )
+
+    def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Classify a JustCall answer; the rate-limit headers ride along as a RateSignal."""
+        now = time.time()
+        h = {k.lower(): v for k, v in headers.items()}
+        signal = _signal(h, now)
+        data = load_json(body)
+        text = _error_text(data)
+
+        if 200 <= status < 300:
+            if isinstance(data, dict) and str(data.get("status", "")).lower() == "success":
+                inner = data.get("data")
+                msg_id = inner.get("message_id") if isinstance(inner, dict) else None
+                if isinstance(msg_id, str | int) and str(msg_id):
+                    return Outcome(OutcomeKind.ACCEPTED, provider_id=str(msg_id), signal=signal)
+            why = f": {text}" if text else ""
+            return Outcome(
+                OutcomeKind.UNKNOWN, f"HTTP {status} without a message_id{why}", signal=signal
+            )
+        reason = f"HTTP {status}: {text}" if text else f"HTTP {status}"
+        if status == 429:
+            if h.get("x-rate-limit-remaining", "").strip() == "0":
+                wait = parse_reset(h.get("x-rate-limit-reset"), now=now)
+                return Outcome(
+                    OutcomeKind.QUOTA_EXHAUSTED,
+                    f"{reason} (hourly cap reached)",
+                    retry_after=wait,
+                    signal=signal,
+                )
+            wait = parse_reset(h.get("x-rate-limit-burst-reset"), now=now, cap=3600.0)
+            if wait is None:
+                wait = parse_retry_after(h.get("retry-after"), now=now)
+            return Outcome(OutcomeKind.RATE_LIMITED, reason, retry_after=wait, signal=signal)
+        if status >= 500:
+            return Outcome(OutcomeKind.UNKNOWN, f"{reason} (may have been sent)", signal=signal)
+        kind = STATUS_KINDS.get(status)
+        if kind is None:
+            kind = OutcomeKind.REJECTED if 400 <= status < 500 else OutcomeKind.UNKNOWN
+        return Outcome(kind, reason, signal=signal)
+
+
+def _signal(h: Mapping[str, str], now: float) -> RateSignal | None:
+    """The binding one of JustCall's two limits: the burst (per minute) or the hourly cap."""
+    pairs = []
+    for prefix, window in (("x-rate-limit-burst-", 60.0), ("x-rate-limit-", 3600.0)):
+        limit = parse_count(h.get(prefix + "limit"))
+        remaining = parse_count(h.get(prefix + "remaining"))
+        wait = parse_reset(h.get(prefix + "reset"), now=now)
+        if limit is not None or remaining is not None:
+            reset_at = now + wait if wait is not None else None
+            pairs.append(RateSignal(limit, remaining, reset_at, window))
+    if not pairs:
+        return None
+    # Fewer requests left binds harder; on a tie the burst (listed first) wins.
+    return min(pairs, key=lambda s: s.remaining if s.remaining is not None else 1 << 30)
+
+
+def _error_text(data: object) -> str:
+    """The human part of an (undocumented) JustCall error body, kept short."""
+    if not isinstance(data, dict):
+        return ""
+    for key in ("message", "error", "errors", "detail"):
+        value = data.get(key)
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value:
+            return value[:200]
+    return ""

@@ -1,0 +1,146 @@
+"""Skycore: `sendsms` posted as JSON to the account's own endpoint URL with `x-api-key`.
+
+The body decides, not the HTTP status: a failure is `{"status": "Failure", "error-code": ...}`,
+most likely with HTTP 200 (skycore.txt, NOTES.md). Numbers go as international digits without
+`+`, short codes as given. There is no idempotency, so an unreadable answer is `unknown`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sms.encoding import segment_info
+from sms.errors import Problem
+from sms.message import SHORT_CODE, Message
+from sms.phone import digits_only, region_of
+from sms.providers.base import (
+    Adapter,
+    Outcome,
+    OutcomeKind,
+    Request,
+    load_json,
+    parse_retry_after,
+)
+from sms.settings import SkycoreAccount
+
+MAX_MASK = 11  # the document cuts longer masks; we refuse them so no brand is truncated
+# The document sets no total length but bills every concatenated part: cap it where a
+# longer text is almost surely a mistake (10 parts: 1,530 GSM-7 or 670 UCS-2 characters).
+MAX_SEGMENTS = 10
+
+# The v1.3 error table, reused by v2 (NOTES.md). Codes not listed are rejected.
+ERROR_KINDS: dict[str, OutcomeKind] = {
+    "E100": OutcomeKind.REJECTED,  # bad request
+    "E101": OutcomeKind.REJECTED,  # bad action
+    "E102": OutcomeKind.CONFIG_ERROR,  # E102-E105, E107, E109: credentials or API rights
+    "E103": OutcomeKind.CONFIG_ERROR,
+    "E104": OutcomeKind.CONFIG_ERROR,
+    "E105": OutcomeKind.CONFIG_ERROR,
+    "E106": OutcomeKind.RATE_LIMITED,  # calls too frequent; no wait given, backoff decides
+    "E107": OutcomeKind.CONFIG_ERROR,
+    "E109": OutcomeKind.CONFIG_ERROR,
+    "E110": OutcomeKind.REJECTED,  # invalid receiver
+    "E111": OutcomeKind.CONFIG_ERROR,  # invalid sender
+    "E120": OutcomeKind.QUOTA_EXHAUSTED,  # request limit reached
+    "E201": OutcomeKind.REJECTED,  # receiver required
+    "E503": OutcomeKind.RETRYABLE,  # internal error
+    "E626": OutcomeKind.RETRYABLE,  # content not ready
+    "E628": OutcomeKind.REJECTED,  # operator not supported
+    "E712": OutcomeKind.REJECTED,  # text required
+    "E713": OutcomeKind.CONFIG_ERROR,  # billing problem
+    "E714": OutcomeKind.REJECTED,  # invalid campaign
+    "E715": OutcomeKind.REJECTED,  # number not subscribed to the campaign
+}
+
+
+class SkycoreAdapter(Adapter[SkycoreAccount]):
+    """Sends SMS (no MMS here) from a Skycore short code or long number, optionally masked."""
+
+    kind = "skycore"
+    supports_mms = False
+    idempotent_resend = False
+
+    def _mask(self, message: Message) -> str | None:
+        return message.options.from_mask or self.account.from_mask
+
+    def validate(self, message: Message) -> list[Problem]:
+        """Refuse what Skycore would: media, an empty or over-long text, a mask it would cut."""
+        problems: list[Problem] = []
+        if message.media_urls:
+            problems.append(Problem("media_urls", "Skycore sends SMS only here, no media"))
+        if message.options.group_recipients:
+            problems.append(Problem("group_recipients", "Skycore has no group messages"))
+        if not message.body:
+            problems.append(Problem("body", "empty; Skycore requires message-text"))
+        else:
+            segments = segment_info(message.body).segments
+            if segments > MAX_SEGMENTS:
+                problems.append(
+                    Problem("body", f"{segments} segments; Salvo sends at most 10 through Skycore")
+                )
+        mask = self._mask(message)
+        if mask:
+            if len(mask) > MAX_MASK:
+                problems.append(
+                    Problem("from_mask", f"{len(mask)} characters; Skycore allows at most 11")
+                )
+            if region_of(message.to) == "US":
+                problems.append(Problem("from_mask", "not supported for US recipients"))
+        return problems
+
+    def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:
+        """The `sendsms` JSON; postbacks go to an account-level URL, so receipt_url is unused."""
+        sender = message.sender
+        payload: dict[str, Any] = {
+            "action": "sendsms",
+            "message-text": message.body,
+            "to": digits_only(message.to),
+            "from": sender if SHORT_CODE.match(sender) else digits_only(sender),
+        }
+        mask = self._mask(message)
+        if mask:
+            payload["from-mask"] = mask
+        campaign = message.options.campaign_ref or self.account.campaign_ref
+        if campaign:
+            payload["campaign-ref"] = campaign
+        if message.options.click_tracking is not None:
+            payload["click-tracking"] = message.options.click_tracking
+        return Request(
+            method="POST",
+            url=self.account.endpoint_url,
+            headers={"x-api-key": self.account.api_key.get_secret_value()},
+            json=payload,
+        )
+
+    def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Classify by the body's `status` and `error-code`; the HTTP status only without one."""
+        data = load_json(body)
+        state = str(data.get("status", "")).lower() if isinstance(data, dict) else ""
+        if isinstance(data, dict) and state == "success":
+            tracking = data.get("tracking-id")
+            if isinstance(tracking, str | int) and str(tracking):
+                return Outcome(OutcomeKind.ACCEPTED, provider_id=str(tracking))
+            return Outcome(OutcomeKind.UNKNOWN, "Success without a tracking-id")
+        if isinstance(data, dict) and state == "failure":
+            code = str(data.get("error-code") or "").strip().upper()
+            info = str(data.get("error-info") or "")[:200]
+            reason = f"{code} {info}".strip() or "Failure without an error-code"
+            return Outcome(ERROR_KINDS.get(code, OutcomeKind.REJECTED), reason)
+
+        # No Skycore answer in the body: only the HTTP status is left to go on.
+        if status in (401, 403):
+            return Outcome(OutcomeKind.CONFIG_ERROR, f"HTTP {status}: check api_key")
+        if status == 404:
+            return Outcome(OutcomeKind.CONFIG_ERROR, "HTTP 404: check endpoint_url")
+        if status == 429:
+            wait = parse_retry_after(_header(headers, "retry-after"), now=time.time())
+            return Outcome(OutcomeKind.RATE_LIMITED, "HTTP 429", retry_after=wait)
+        if 400 <= status < 500:
+            return Outcome(OutcomeKind.REJECTED, f"HTTP {status} without a Skycore answer")
+        return Outcome(OutcomeKind.UNKNOWN, f"HTTP {status} without a Skycore answer")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
