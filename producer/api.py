@@ -128,6 +128,7 @@ def validation_problems(exc: ValidationError) -> list[Problem]:
     out = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "message"
+        field = "from" if field == "sender" else field  # the name users write (--from, "from")
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

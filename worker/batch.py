@@ -21,6 +21,7 @@ from sms import keys
 from sms.backoff import RetryPolicy
 from sms.message import Message, Status
 from sms.phone import mask
+from sms.providers.base import OutcomeKind
 from sms.store import Move
 from worker.actions import Action, decide
 from worker.app import BATCH_LEASE
@@ -29,6 +30,8 @@ from worker.runtime import Runtime
 log = logging.getLogger("salvo.worker")
 
 POLICY = RetryPolicy()
+#: A send waits in the worker this long at most for its tokens; a longer wait goes to the schedule.
+MAX_TOKEN_WAIT = 5.0
 
 
 @dataclass
@@ -105,9 +108,9 @@ async def _send_one(
     adapter = rt.adapters[account]
     resend = adapter.idempotent_resend or rt.settings.providers[account].on_unknown == "resend"
     async with rt.in_flight(account):
-        wait = rt.cooldown_left(account)
+        wait = await rt.pacer.take(msg, MAX_TOKEN_WAIT)
         if wait > 0:
-            action = Action(Status.QUEUED, "waiting: account cooling down", delay=wait)
+            action = Action(Status.QUEUED, "waiting for the account's rate", delay=wait)
         else:
             outcome = await adapter.send(rt.session(account), msg, receipt_url=rt.receipt_url(account))
             age = time.time() - max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
@@ -119,9 +122,13 @@ async def _send_one(
                 policy=POLICY,
                 rand=random.random,
             )
-            if outcome.kind.value != "accepted":
+            if outcome.kind is OutcomeKind.ACCEPTED:
+                await rt.pacer.on_accepted(account)
+            else:
                 await rt.count(account, outcome.kind.value)
                 log.info("%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason)
+            if outcome.kind is OutcomeKind.RATE_LIMITED:
+                await rt.pacer.on_limited(account)
             if action.cooldown:
                 await rt.cool_down(account, action.cooldown, action.reason)
     move = Move(

@@ -21,6 +21,7 @@ from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
 from sms.store import AsyncStore
+from worker.pacing import Pacer
 
 log = logging.getLogger("salvo.worker")
 
@@ -36,6 +37,7 @@ class Runtime:
         asyncio.set_event_loop(self.loop)
         self.redis = aredis.Redis.from_url(redis_url, decode_responses=True)
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
+        self.pacer = Pacer(settings, self.redis)
         self.adapters: dict[str, Adapter[Any]] = {
             name: adapter_for(account) for name, account in settings.providers.items()
         }
@@ -71,22 +73,15 @@ class Runtime:
         """Epoch second until which the account is paused, as this process last saw it."""
         return self._cooling.get(account, 0.0)
 
-    def cooldown_left(self, account: str) -> float:
-        """Seconds the account must still wait (0 when it may send)."""
-        return max(0.0, self._cooling.get(account, 0.0) - time.time())
-
     async def refresh_cooldown(self, account: str) -> None:
         """Read the account's shared cooldown, set by any worker that was told to slow down."""
         ttl = await self.redis.pttl(keys.cooldown(account))
-        if ttl > 0:
-            self._cooling[account] = max(self._cooling.get(account, 0.0), time.time() + ttl / 1000)
+        # Redis is the truth: a cooldown an operator lifted is lifted here too.
+        self._cooling[account] = time.time() + ttl / 1000 if ttl > 0 else 0.0
 
     async def cool_down(self, account: str, seconds: float, reason: str) -> None:
         """Pause the account for every worker; a longer pause already set is kept."""
-        until = time.time() + seconds
-        if until <= self._cooling.get(account, 0.0):
-            return
-        self._cooling[account] = until
+        self._cooling[account] = max(self._cooling.get(account, 0.0), time.time() + seconds)
         ms = max(1, int(seconds * 1000))
         key = keys.cooldown(account)
         # GT keeps the longer of two racing cooldowns (PEXPIRE GT needs the key to exist).

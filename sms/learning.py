@@ -1,0 +1,80 @@
+"""Limits learnt when nobody configured one: additive increase, multiplicative decrease.
+
+An account without a `rate` starts slowly and speeds up while the provider accepts (30 % a
+second). On a rate-limit answer the rate that was too fast, less a tenth, becomes the ceiling;
+the rate halves, climbs back within a second or two to just under the ceiling, then probes above
+it very slowly. Each answer lowers the ceiling by a tenth, so a few answers bring it to the
+provider's real limit, where it stays, meeting a rate-limit answer only now and then. An account
+with a configured rate learns the same way below it: the configured rate is never exceeded, but
+a provider that allows less is followed. The policy is a pure function of state, event and time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+INITIAL = 2.0  # requests per second before anything is known
+FLOOR = 0.2
+CEILING = 10_000.0
+SLOW_START = 0.3  # growth per second while no limit has been met (30 %/s)
+DECREASE = 0.5  # fraction of the rate to fall to on a rate-limit answer
+TOO_FAST = 0.9  # the ceiling is this fraction of the rate that met a rate-limit answer
+SETTLE = 0.95  # fraction of the ceiling to climb back to quickly
+PROBE = 0.002  # growth per second above SETTLE x ceiling (0.2 % of the ceiling)
+QUIET = 1.0  # seconds after a decrease during which further answers count as the same one
+
+
+@dataclass(frozen=True, slots=True)
+class Learnt:
+    """What is known of an account's limit: the rate in use and the rate found too fast."""
+
+    rate: float = INITIAL
+    ceiling: float | None = None  # None while no limit has been met
+    updated: float = 0.0
+    decreased: float = 0.0
+
+    def as_hash(self) -> dict[str, str]:
+        """The Redis hash form."""
+        return {
+            "rate": repr(self.rate),
+            "ceiling": "" if self.ceiling is None else repr(self.ceiling),
+            "updated": repr(self.updated),
+            "decreased": repr(self.decreased),
+        }
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str], configured: float | None = None) -> Learnt:
+        """Read the Redis hash form; an empty hash starts at the configured rate, if any."""
+        if not raw:
+            return cls(rate=configured) if configured else cls()
+        ceiling = raw.get("ceiling") or None
+        return cls(
+            rate=float(raw["rate"]),
+            ceiling=float(ceiling) if ceiling else None,
+            updated=float(raw.get("updated", 0)),
+            decreased=float(raw.get("decreased", 0)),
+        )
+
+
+def accepted(state: Learnt, now: float, cap: float = CEILING) -> Learnt:
+    """The provider kept accepting until `now`: grow the rate for the time since the last step."""
+    if state.updated == 0.0:
+        return replace(state, updated=now)
+    dt = min(max(0.0, now - state.updated), 5.0)
+    rate = state.rate
+    if state.ceiling is None:
+        rate *= (1.0 + SLOW_START) ** dt
+    elif rate < SETTLE * state.ceiling:
+        rate += (SETTLE * state.ceiling - rate) * min(1.0, dt)
+    else:
+        rate += PROBE * state.ceiling * dt
+    return replace(state, rate=min(cap, rate), updated=now)
+
+
+def limited(state: Learnt, now: float) -> Learnt:
+    """The provider said "slow down" at `now`: the current rate becomes the ceiling."""
+    if now - state.decreased < QUIET:
+        return state
+    ceiling = max(FLOOR, state.rate * TOO_FAST)
+    rate = max(FLOOR, state.rate * DECREASE)
+    return Learnt(rate=rate, ceiling=ceiling, updated=now, decreased=now)

@@ -1,0 +1,133 @@
+"""End to end on real parts: producer -> Redis -> a real Celery worker -> the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from producer.api import Producer
+from sms.message import TERMINAL, Lane, Message, Status
+from sms.store import Record
+from tests.conftest import Sandbox
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+SENDERS = {"justcall": "+14155550100", "carrierx": "+14155550101",
+           "textingline": "+14155550102", "skycore": "+14155550103"}  # fmt: skip
+
+
+def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[Record]:
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [producer.status(i) for i in ids]
+        if all(r.status in TERMINAL or r.status is Status.UNKNOWN for r in records):
+            return records
+        if time.monotonic() > deadline:
+            pending = Counter(r.status.value for r in records)
+            raise AssertionError(f"not finished within {timeout}s: {pending}")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("account", sorted(SENDERS))
+def test_one_message_is_sent_and_recorded(account: str, producer: Producer, sandbox: Sandbox) -> None:
+    mid = producer.send(Message(account=account, to="+12025550123", sender=SENDERS[account], body="Hello"))
+    (record,) = wait_for(producer, [mid])
+    assert record.status is Status.SENT, record.reason
+    assert record.provider_id
+    (entry,) = sandbox.ledger()
+    assert entry["provider"] == account
+    assert entry["id"] == record.provider_id
+    assert entry["body"] == "Hello"
+    assert [h.status for h in record.history] == ["queued", "sending", "sent"]
+
+
+@pytest.mark.parametrize("account", sorted(SENDERS))
+def test_a_rejection_fails_with_the_providers_reason(account: str, producer: Producer, sandbox: Sandbox) -> None:
+    mid = producer.send(Message(account=account, to="+15005550002", sender=SENDERS[account], body="Hi"))
+    (record,) = wait_for(producer, [mid])
+    assert record.status is Status.FAILED
+    assert record.reason
+    assert sandbox.ledger() == [] or all(e.get("status") == "failed" for e in sandbox.ledger())
+
+
+def test_transactional_lane_is_served_while_bulk_waits(producer: Producer, sandbox: Sandbox) -> None:
+    bulk = [Message(account="carrierx", to=f"+1202555{i:04d}", sender=SENDERS["carrierx"], body="bulk")
+            for i in range(3000)]  # fmt: skip
+    producer.send_many(bulk)
+    reminder = producer.send(
+        Message(account="carrierx", to="+13125550100", sender=SENDERS["carrierx"], body="reminder",
+                lane=Lane.TRANSACTIONAL)  # fmt: skip
+    )
+    (record,) = wait_for(producer, [reminder])
+    assert record.status is Status.SENT
+    wait_for(producer, [m.id for m in bulk], timeout=120)
+    order = [e["body"] for e in sandbox.ledger()]
+    # The reminder overtakes most of a blast enqueued before it.
+    assert order.index("reminder") < len(order) // 2
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_salvo_blast_sends_every_valid_row_exactly_once(
+    tmp_path: Path, config_file: Path, producer: Producer, sandbox: Sandbox
+) -> None:
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["phone", "first_name"])
+        for i in range(300):
+            w.writerow([f"+1312555{i:04d}", f"P{i}"])
+        w.writerow(["not a number", "Bad"])  # line 302
+        w.writerow(["+13125550001", "Twice"])  # a duplicate recipient: keyed by phone, sent once
+        w.writerow(["+13125559999"])  # line 304: a field short
+        w.writerow(["+1312555", "Short"])  # line 305
+    campaign = f"t{uuid.uuid4().hex[:8]}"
+    args = ["blast", str(path), "--provider", "textingline", "--from", SENDERS["textingline"],
+            "--template", "Hi {first_name}", "--campaign", campaign]  # fmt: skip
+    done = run_cli(config_file, *args)
+    assert done.returncode == 0, done.stderr
+    assert "300 enqueued, 1 already enqueued, 3 rejected" in done.stdout
+    rejects = list(csv.reader((tmp_path / "people.rejects.csv").open()))
+    assert [r[0] for r in rejects[1:]] == ["302", "304", "305"]
+    assert "phone" in rejects[1][1]
+    assert "expected 2 fields, found 1" in rejects[2][1]
+
+    deadline = time.monotonic() + 60
+    while producer.campaign(campaign)["counts"].get("sent", 0) < 300:
+        assert time.monotonic() < deadline, producer.campaign(campaign)
+        time.sleep(0.2)
+    ledger = Counter(e["to"] for e in sandbox.ledger())
+    assert len(ledger) == 300
+    assert set(ledger.values()) == {1}
+
+    # Running the same blast again sends nothing new.
+    again = run_cli(config_file, *args)
+    assert "0 enqueued, 301 already enqueued" in again.stdout
+    time.sleep(1.0)
+    assert len(sandbox.ledger()) == 300
+    status = run_cli(config_file, "status", campaign)
+    assert "sent 300" in status.stdout
+
+
+def test_salvo_send_and_status(config_file: Path, sandbox: Sandbox) -> None:
+    done = run_cli(config_file, "send", "--provider", "skycore", "--from", "12345", "--to", "+1 (202) 555-0199",
+                   "--body", "Single", "--key", uuid.uuid4().hex)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    mid = done.stdout.strip()
+    deadline = time.monotonic() + 30
+    while "sent" not in (out := run_cli(config_file, "status", mid, "--json").stdout):
+        assert time.monotonic() < deadline, out
+        time.sleep(0.2)
+    assert sandbox.ledger()[0]["to"] in {"12025550199", "+12025550199"}
