@@ -28,5 +28,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
 
+bench-rate: $(STAMP)
+	$(BIN)/python -m bench.rate
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -64,6 +64,11 @@ def cooldown(account: str) -> str:
     return f"{PREFIX}:cooldown:{account}"
 
 
+def accepted_in(account: str, second: int) -> str:
+    """Counter with a short TTL: messages the provider accepted in one epoch second."""
+    return f"{PREFIX}:accepted:{account}:{second}"
+
+
 def learnt_rate(account: str) -> str:
     """Hash: the rate learnt for an account that has none configured."""
     return f"{PREFIX}:learnt:{account}"

@@ -1,10 +1,10 @@
 """Limits learnt when nobody configured one: additive increase, multiplicative decrease.
 
 An account without a `rate` starts slowly and speeds up while the provider accepts (30 % a
-second). On a rate-limit answer the rate that was too fast, less a tenth, becomes the ceiling;
-the rate halves, climbs back within a second or two to just under the ceiling, then probes above
-it very slowly. Each answer lowers the ceiling by a tenth, so a few answers bring it to the
-provider's real limit, where it stays, meeting a rate-limit answer only now and then. An account
+second). On a rate-limit answer, the most the provider accepted in one recent second becomes
+the ceiling (or, without that measure, the rate found too fast less a tenth); the rate settles just
+under the ceiling and then probes above it very slowly, so it stays near the provider's real
+limit, meeting a rate-limit answer only now and then. An account
 with a configured rate learns the same way below it: the configured rate is never exceeded, but
 a provider that allows less is followed. The policy is a pure function of state, event and time.
 """
@@ -17,10 +17,9 @@ INITIAL = 2.0  # requests per second before anything is known
 FLOOR = 0.2
 CEILING = 10_000.0
 SLOW_START = 0.3  # growth per second while no limit has been met (30 %/s)
-DECREASE = 0.5  # fraction of the rate to fall to on a rate-limit answer
-TOO_FAST = 0.9  # the ceiling is this fraction of the rate that met a rate-limit answer
+TOO_FAST = 0.9  # without a measure, the ceiling is this fraction of the rate found too fast
 SETTLE = 0.95  # fraction of the ceiling to climb back to quickly
-PROBE = 0.002  # growth per second above SETTLE x ceiling (0.2 % of the ceiling)
+PROBE = 0.001  # growth per second above SETTLE x ceiling (0.1 % of the ceiling)
 QUIET = 1.0  # seconds after a decrease during which further answers count as the same one
 
 
@@ -71,10 +70,17 @@ def accepted(state: Learnt, now: float, cap: float = CEILING) -> Learnt:
     return replace(state, rate=min(cap, rate), updated=now)
 
 
-def limited(state: Learnt, now: float) -> Learnt:
-    """The provider said "slow down" at `now`: the current rate becomes the ceiling."""
+def limited(state: Learnt, now: float, accepted_per_second: float | None = None) -> Learnt:
+    """The provider said "slow down" at `now`: find the ceiling and settle under it.
+
+    The most the provider accepted in one recent second, when known, is the best measure of its
+    limit; otherwise the ceiling is a tenth under the rate that was too fast.
+    """
     if now - state.decreased < QUIET:
         return state
-    ceiling = max(FLOOR, state.rate * TOO_FAST)
-    rate = max(FLOOR, state.rate * DECREASE)
+    if accepted_per_second:
+        ceiling = max(FLOOR, min(accepted_per_second, state.rate))
+    else:
+        ceiling = max(FLOOR, state.rate * TOO_FAST)
+    rate = max(FLOOR, ceiling * SETTLE)
     return Learnt(rate=rate, ceiling=ceiling, updated=now, decreased=now)

@@ -132,6 +132,7 @@ class Move:
     provider_id: str | None = None
     count_attempt: bool = False
     due: float | None = None
+    accepted_at: int | None = None  # the epoch second the provider accepted it, for pacing
 
     def call(self, retention: int) -> tuple[list[str], list[str]]:
         """Keys and arguments of move.lua."""
@@ -151,8 +152,10 @@ class Move:
             "1" if self.count_attempt else "0",
             "" if self.due is None else repr(self.due),
             "1" if self.campaign else "0",
+            "0" if self.accepted_at is None else "1",
         ]
-        return [record, keys.LEASES, counts, keys.SCHEDULE, ref], args
+        tally = record if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at)
+        return [record, keys.LEASES, counts, keys.SCHEDULE, ref, tally], args
 
 
 class Store:

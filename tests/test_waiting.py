@@ -48,22 +48,28 @@ def test_an_unknown_account_starts_slowly_and_grows_while_accepted() -> None:
     assert grown.rate == pytest.approx(INITIAL * 1.3)
 
 
-def test_a_rate_limit_answer_sets_a_ceiling_and_halves_the_rate() -> None:
+def test_a_rate_limit_answer_makes_what_was_accepted_the_ceiling() -> None:
+    state = limited(Learnt(rate=50.0, updated=NOW), NOW, accepted_per_second=20.0)
+    assert state.ceiling == pytest.approx(20.0)
+    assert state.rate == pytest.approx(19.0)
+    # Answers within the quiet second count as the same one.
+    assert limited(state, NOW + 0.5, accepted_per_second=3.0) == state
+
+
+def test_without_a_measure_the_ceiling_is_a_tenth_under_the_rate() -> None:
     state = limited(Learnt(rate=30.0, updated=NOW), NOW)
     assert state.ceiling == pytest.approx(27.0)
-    assert state.rate == pytest.approx(15.0)
-    # Answers within the quiet second count as the same one.
-    assert limited(state, NOW + 0.5) == state
+    assert state.rate == pytest.approx(25.65)
     lower = limited(state, NOW + 2.0)
-    assert lower.ceiling == pytest.approx(13.5)
+    assert lower.ceiling == pytest.approx(25.65 * 0.9)
 
 
 def test_after_a_limit_the_rate_climbs_back_under_the_ceiling_then_probes() -> None:
     state = Learnt(rate=10.0, ceiling=20.0, updated=NOW)
     state = accepted(state, NOW + 1.0)
     assert state.rate == pytest.approx(19.0)  # 0.95 x ceiling within a second
-    state = accepted(state, NOW + 11.0)
-    assert 19.0 < state.rate < 19.6  # then slowly above it
+    state = accepted(state, NOW + 6.0)
+    assert 19.0 < state.rate < 19.2  # then slowly above it
 
 
 def test_a_configured_rate_is_never_exceeded() -> None:

@@ -142,6 +142,7 @@ async def _send_one(
         provider_id=action.provider_id,
         count_attempt=action.count_attempt,
         due=None if action.delay is None else time.time() + action.delay,
+        accepted_at=int(time.time()) if action.status is Status.SENT else None,
     )
     if not await rt.store.move(move):
         log.warning("%s: lease lost before its outcome (%s) was recorded", msg.id, action.status)

@@ -22,6 +22,7 @@ from sms.settings import Settings
 
 REFRESH = 0.5  # seconds between reads (and growth steps) of an account's learnt rate
 LEARNT_BURST = 0.1  # a learnt rate's burst, in seconds of that rate
+MEASURED_SECONDS = 3  # complete seconds of accepted counts looked at after a rate-limit answer
 
 
 class Pacer:
@@ -82,9 +83,17 @@ class Pacer:
     async def on_limited(self, account: str) -> None:
         """A rate-limit answer: lower the account's rate for every worker."""
         now = time.time()
-        raw = cast(dict[str, str], await self.redis.hgetall(keys.learnt_rate(account)))
-        state = Learnt.from_hash(raw, self.settings.providers[account].rate)
-        lowered = limited(state, now)
+        second = int(now)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.learnt_rate(account))
+        for s in range(second - MEASURED_SECONDS, second + 1):
+            pipe.get(keys.accepted_in(account, s))
+        raw, *counts = await pipe.execute()
+        state = Learnt.from_hash(cast(dict[str, str], raw), self.settings.providers[account].rate)
+        # The provider's limit is at least the most it accepted in one recent second (the
+        # current second, though not over yet, counts too: a burst can fill the limit early).
+        measured = max(int(c or 0) for c in counts)
+        lowered = limited(state, now, measured or None)
         if lowered != state:
             await self._store(account, lowered, now)
 

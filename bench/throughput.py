@@ -1,0 +1,641 @@
+"""`python -m bench.throughput`: Salvo's throughput against its ceiling and a naive baseline.
+
+One run starts one private embedded server and one sandbox (no rate limit, no faults) and
+measures, with the same N messages spread over the four providers:
+
+(a) ceiling: a raw aiohttp loop in its own process posting the adapters' own requests;
+(b) naive: one Celery task per message, a fresh aiohttp session in `asyncio.run` per task
+    (bench/naive.py), prefork with two processes;
+(c) Salvo: `Producer.send_many` -> `salvo worker --concurrency 2` -> sandbox -> status recorded;
+(c') diagnostic: (c) again with every account's `rate` configured, so none is learnt from 2/s.
+
+The sandbox is reset before each run and its ledger checked after it: every message must be
+accepted exactly once. The figures to read are the ratios c/a and c/b, measured in the same run
+on the same machine; absolute msgs/s depend on the machine and how busy it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from bench import naive
+from producer.api import Producer
+from producer.local import (
+    redis_server,
+    sandbox_accounts,
+    sandbox_process,
+    worker_process,
+    write_config,
+)
+from sms import keys
+from sms.message import TERMINAL, Message, Status, new_id
+from sms.providers import adapter_for
+from sms.providers.base import Adapter
+from sms.settings import Settings
+
+ACCOUNTS = ("justcall", "carrierx", "textingline", "skycore")
+SENDERS = {
+    "justcall": "+14155550100",
+    "carrierx": "+14155550101",
+    "textingline": "+14155550102",
+    "skycore": "+14155550103",
+}
+AREAS = (201, 202, 212, 305, 312, 415, 617, 702, 713, 818)
+FINISHED = {s.value for s in TERMINAL} | {Status.UNKNOWN.value}
+ACCEPTED = (Status.SENT.value, Status.DELIVERED.value)
+
+DEFAULT_MESSAGES = 20_000
+QUICK_MESSAGES = 2_000
+NAIVE_MAX = 3_000
+IN_FLIGHT = 64
+STALL = 30.0  # seconds without progress before a run is declared stuck
+TARGET_CEILING = 0.7  # c >= 0.7 x a
+TARGET_NAIVE = 10.0  # c >= 10 x b
+CONFIGURED_RATE = 100_000.0  # requests/s per account in the diagnostic run (c')
+
+
+class BenchError(RuntimeError):
+    """A run that did not do what it must (stuck, lost or duplicated messages)."""
+
+
+# ----- the messages ---------------------------------------------------------------------------
+
+
+def fields_of(i: int) -> tuple[str, str, str, str]:
+    """(account, to, sender, body) of message `i`: round-robin over providers, unique bodies."""
+    account = ACCOUNTS[i % len(ACCOUNTS)]
+    j = i // len(ACCOUNTS)
+    to = f"+1{AREAS[j % 10]}555{j // 10 % 10000:04d}"
+    return account, to, SENDERS[account], f"Salvo bench #{i}: your code is {i * 7919 % 10**6:06d}"
+
+
+def build_messages(n: int, campaign: str | None = None) -> list[Message]:
+    """N validated messages (done before any clock starts)."""
+    out = []
+    for i in range(n):
+        account, to, sender, body = fields_of(i)
+        data = {"account": account, "to": to, "from": sender, "body": body, "campaign": campaign}
+        out.append(Message.model_validate(data))
+    return out
+
+
+# ----- the sandbox's control API --------------------------------------------------------------
+
+
+class Sandbox:
+    """The sandbox's control API over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    def reset(self) -> None:
+        """Empty the ledger and counters (config is kept)."""
+        self._call("POST", "/_sandbox/reset", {})
+
+    def accepted(self) -> int:
+        """Messages accepted so far, all providers together."""
+        stats = self._call("GET", "/_sandbox/stats")
+        return sum(int(p["accepted"]) for p in stats.values())
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every ledger entry, paged."""
+        entries: list[dict[str, Any]] = []
+        since = 0
+        while True:
+            page = self._call("GET", f"/_sandbox/ledger?since={since}")
+            if not page["entries"]:
+                return entries
+            entries += page["entries"]
+            since = page["next"]
+
+
+@dataclass
+class LedgerCheck:
+    """The sandbox's ledger against the messages a run had to send."""
+
+    accepted: int
+    duplicates: int
+    missing: int
+    unexpected: int
+
+    @property
+    def ok(self) -> bool:
+        """Every message accepted exactly once, nothing else."""
+        return self.duplicates == 0 and self.missing == 0 and self.unexpected == 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.accepted:,} accepted, {self.duplicates} duplicates, "
+            f"{self.missing} missing, {self.unexpected} unexpected"
+        )
+
+
+def check_ledger(sandbox: Sandbox, n: int) -> LedgerCheck:
+    """Compare the ledger to messages 0..n-1, by (provider, to, body)."""
+    expected = {(a, to, body) for a, to, _, body in map(fields_of, range(n))}
+    entries = sandbox.ledger()
+    seen = Counter((e["provider"], "+" + e["to"].lstrip("+"), e["body"]) for e in entries)
+    return LedgerCheck(
+        accepted=len(entries),
+        duplicates=sum(c - 1 for c in seen.values() if c > 1),
+        missing=len(expected - seen.keys()),
+        unexpected=len(seen.keys() - expected),
+    )
+
+
+# ----- CPU use of the processes a run involves (Linux /proc; empty elsewhere) ----------------
+
+TICK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(parts[11]) + int(parts[12])) / TICK  # utime + stime
+
+
+def _role(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "other"
+    if pid == os.getpid():
+        return "bench (this process)"
+    for needle, role in (
+        ("-m sandbox", "sandbox"),
+        ("valkey", "redis"),
+        ("producer.cli", "salvo worker"),
+        ("bench.naive", "naive worker"),
+        ("multiprocessing", "ceiling client"),
+    ):
+        if needle in cmd:
+            return role
+    return "other"
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds used so far by this process and its descendants, summed per role."""
+    tree = _children()
+    out: dict[str, float] = {}
+    stack = [(os.getpid(), "")]
+    while stack:
+        pid, parent_role = stack.pop()
+        if parent_role in ("", "bench (this process)"):
+            role = _role(pid)
+        elif parent_role in ("salvo worker", "naive worker"):
+            role = f"{parent_role} pool"  # the prefork children, apart from the main process
+        else:
+            role = parent_role
+        out[role] = out.get(role, 0.0) + _cpu_seconds(pid)
+        stack += [(child, role) for child in tree.get(pid, ())]
+    return out
+
+
+@contextlib.contextmanager
+def cpu_meter(into: dict[str, float]) -> Iterator[None]:
+    """Fill `into` with the cores each role kept busy during the block (CPU s / wall s)."""
+    before, t0 = cpu_by_role(), time.monotonic()
+    yield
+    after, wall = cpu_by_role(), max(time.monotonic() - t0, 1e-9)
+    for role in sorted(after):
+        busy = (after[role] - before.get(role, 0.0)) / wall
+        if busy >= 0.01:
+            into[role] = busy
+
+
+# ----- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One run's figures."""
+
+    name: str
+    messages: int
+    seconds: float
+    ledger: LedgerCheck | None = None
+    notes: list[str] = field(default_factory=list)
+    cores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second."""
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def wait_for(done: Callable[[], int], n: int, what: str, poll: float = 0.02) -> float:
+    """Poll `done()` until it reaches n; the monotonic time it did. BenchError if it stalls."""
+    last, last_change = -1, time.monotonic()
+    while True:
+        count = done()
+        now = time.monotonic()
+        if count >= n:
+            return now
+        if count != last:
+            last, last_change = count, now
+        elif now - last_change > STALL:
+            raise BenchError(f"{what}: stuck at {count:,}/{n:,} for {STALL:g} s")
+        time.sleep(poll)
+
+
+# ----- (a) the ceiling ------------------------------------------------------------------------
+
+
+async def _post_all(
+    adapters: dict[str, Adapter[Any]], messages: Sequence[Message], in_flight: int
+) -> tuple[float, Counter[int]]:
+    """Post every message with `in_flight` workers over one session per provider."""
+    timeout = aiohttp.ClientTimeout(total=15)
+    sessions = {
+        name: aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=in_flight), timeout=timeout
+        )
+        for name in adapters
+    }
+    statuses: Counter[int] = Counter()
+    queue = iter(messages)
+
+    async def worker() -> None:
+        for message in queue:
+            request = adapters[message.account].build_request(message)
+            async with sessions[message.account].request(
+                request.method,
+                request.url,
+                data=json.dumps(request.json, separators=(",", ":")),
+                headers={**request.headers, "Content-Type": "application/json"},
+            ) as resp:
+                await resp.read()
+                statuses[resp.status] += 1
+
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+        return time.perf_counter() - t0, statuses
+    finally:
+        for session in sessions.values():
+            await session.close()
+
+
+def _ceiling_child(conn: Connection, sandbox_url: str, n: int, in_flight: int) -> None:
+    try:
+        settings = Settings(providers=sandbox_accounts(sandbox_url))
+        adapters = {name: adapter_for(a) for name, a in settings.providers.items()}
+        messages = build_messages(n)
+        conn.send(("ready", None))
+        conn.recv()  # the go signal, once the parent's CPU meter has started
+        seconds, statuses = asyncio.run(_post_all(adapters, messages, in_flight))
+        conn.send(("done", (seconds, dict(statuses))))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def run_ceiling(sandbox: Sandbox, n: int, in_flight: int) -> Result:
+    """(a) The raw aiohttp loop, in a process of its own."""
+    sandbox.reset()
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_ceiling_child, args=(child, sandbox.url, n, in_flight), daemon=True)
+    proc.start()
+    cores: dict[str, float] = {}
+    try:
+        if not parent.poll(120):
+            raise BenchError("ceiling: the client process did not get ready")
+        kind, payload = parent.recv()
+        if kind != "ready":
+            raise BenchError(f"ceiling: {payload}")
+        with cpu_meter(cores):
+            parent.send("go")
+            if not parent.poll(max(STALL, n / 200)):
+                raise BenchError("ceiling: no answer from the client process")
+            kind, payload = parent.recv()
+        if kind != "done":
+            raise BenchError(f"ceiling: {payload}")
+        seconds, statuses = cast(tuple[float, dict[int, int]], payload)
+    finally:
+        proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+    result = Result("ceiling", n, seconds, check_ledger(sandbox, n), cores=cores)
+    result.notes.append(f"{in_flight} in flight; HTTP {dict(sorted(statuses.items()))}")
+    result.messages = result.ledger.accepted if result.ledger else n
+    return result
+
+
+# ----- (b) the naive baseline -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def naive_worker(broker_url: str, accounts: dict[str, Any], tmp: Path) -> Iterator[None]:
+    """The naive Celery worker (prefork, two processes) for the block, seen ready before."""
+    ready = tmp / "naive.ready"
+    log = tmp / "naive.log"
+    env = {
+        **os.environ,
+        naive.BROKER_ENV: broker_url,
+        naive.ACCOUNTS_ENV: json.dumps(accounts),
+        naive.READY_ENV: str(ready),
+    }
+    cmd = [sys.executable, "-m", "celery", "-A", "bench.naive", "worker", "--pool", "prefork"]
+    cmd += ["--concurrency", "2", "-Q", naive.QUEUE, "-n", "naive@%h", "--loglevel", "WARNING"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise BenchError(f"naive worker did not start:\n{tail}")
+            time.sleep(0.1)
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_naive(sandbox: Sandbox, redis_url: str, n: int, tmp: Path) -> Result:
+    """(b) One Celery task per message, a session per call, on a private DB and queue."""
+    broker = redis_url.rsplit("/", 1)[0] + "/2"  # Salvo uses /0; nothing else looks at /2
+    accounts = sandbox_accounts(sandbox.url)
+    app = naive.make_app(broker)
+    cores: dict[str, float] = {}
+    try:
+        with naive_worker(broker, accounts, tmp):
+            sandbox.reset()
+            with cpu_meter(cores):
+                t0 = time.monotonic()
+                for i in range(n):
+                    app.send_task(naive.TASK, args=fields_of(i), queue=naive.QUEUE)
+                enqueued = time.monotonic() - t0
+                t1 = wait_for(sandbox.accepted, n, "naive")
+    finally:
+        app.close()
+    result = Result("naive", n, t1 - t0, check_ledger(sandbox, n), cores=cores)
+    result.notes.append(f"enqueue {enqueued:.2f} s")
+    return result
+
+
+# ----- (c) Salvo end to end -------------------------------------------------------------------
+
+
+def run_salvo(
+    sandbox: Sandbox, redis_url: str, n: int, tmp: Path, rate: float | None = None
+) -> Result:
+    """(c) Producer.send_many -> salvo worker --concurrency 2 -> sandbox -> status recorded.
+
+    With `rate`, every account is configured with that rate (so none is learnt from 2/s up).
+    """
+    providers = sandbox_accounts(sandbox.url, **({} if rate is None else {"rate": rate}))
+    config = write_config(tmp / f"salvo-{rate or 'learnt'}.toml", redis_url, providers)
+    settings = Settings.load(config)
+    campaign = f"bench-{new_id()[:12]}"
+    messages = build_messages(n, campaign)
+    counts_key = keys.campaign_counts(campaign)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    cores: dict[str, float] = {}
+
+    def finished() -> int:
+        counts = cast(dict[str, str], client.hgetall(counts_key))
+        return sum(int(v) for k, v in counts.items() if k in FINISHED)
+
+    try:
+        with worker_process(config, redis_url, ("--concurrency", "2")):
+            producer = Producer(settings)
+            try:
+                sandbox.reset()
+                with cpu_meter(cores):
+                    t0 = time.monotonic()
+                    producer.send_many(messages)
+                    enqueued = time.monotonic() - t0
+                    t1 = wait_for(finished, n, "salvo")
+            finally:
+                producer.close()
+        counts = {k: int(v) for k, v in cast(dict[str, str], client.hgetall(counts_key)).items()}
+    finally:
+        client.close()
+    name = "salvo" if rate is None else "salvo-rate"
+    result = Result(name, n, t1 - t0, check_ledger(sandbox, n), cores=cores)
+    sent = sum(counts.get(s, 0) for s in ACCEPTED)
+    result.notes.append(f"enqueue {enqueued:.2f} s ({n / enqueued:,.0f} msgs/s)")
+    if sent != n:
+        others = {k: v for k, v in counts.items() if k in FINISHED and k not in ACCEPTED and v}
+        result.notes.append(f"only {sent:,} recorded sent: {others}")
+    return result
+
+
+# ----- the report -----------------------------------------------------------------------------
+
+LABELS = {
+    "ceiling": "(a) ceiling: raw aiohttp",
+    "naive": "(b) naive: a Celery task per msg",
+    "salvo": "(c) Salvo end to end",
+    "salvo-rate": "(c') Salvo, rate configured",
+}
+
+
+def report(console: Console, results: dict[str, Result], n: int) -> bool:
+    """Print the figures, details and ratios; False when a ledger check failed."""
+    table = Table(title=f"Salvo throughput: {n:,} messages over 4 providers, one run")
+    table.add_column("run")
+    for col in ("messages", "seconds", "msgs/s", "accepted", "duplicates"):
+        table.add_column(col, justify="right")
+    ok = True
+    for key, label in LABELS.items():
+        r = results.get(key)
+        if r is None:
+            continue
+        lc = r.ledger
+        if lc is not None and not lc.ok:
+            ok = False
+        dup = "-" if lc is None else str(lc.duplicates)
+        if lc is not None and not lc.ok:
+            dup = f"[bold red]{dup} (!)[/]"
+        accepted = "-" if lc is None else f"{lc.accepted:,}"
+        table.add_row(label, f"{r.messages:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}", accepted, dup)
+    console.print(table)
+
+    for key, label in LABELS.items():
+        r = results.get(key)
+        if r is None:
+            continue
+        lines = list(r.notes)
+        if r.ledger is not None and not r.ledger.ok:
+            lines.append(f"[bold red]ledger wrong: {r.ledger}[/]")
+        if r.cores:
+            busy = ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(r.cores.items(), key=lambda kv: -kv[1])
+            )
+            lines.append(f"cores busy: {busy}")
+        console.print(f"[bold]{label}[/]: " + "; ".join(lines), highlight=False)
+
+    ratios = Table(title="Ratios (measured in this run)")
+    for col in ("ratio", "measured", "target", "verdict"):
+        ratios.add_column(col)
+    a, b, c = (results.get(k) for k in ("ceiling", "naive", "salvo"))
+    rows = (
+        ("c / a  Salvo / ceiling", c, a, TARGET_CEILING),
+        ("c / b  Salvo / naive", c, b, TARGET_NAIVE),
+    )
+    for name, num, den, target in rows:
+        if num is None or den is None or den.rate == 0:
+            ratios.add_row(name, "-", f">= {target:g}", "not measured")
+            continue
+        value = num.rate / den.rate
+        verdict = "[bold green]met[/]" if value >= target else "[bold red]not met[/]"
+        ratios.add_row(name, f"{value:.2f}", f">= {target:g}", verdict)
+    cr = results.get("salvo-rate")
+    if cr is not None and a is not None and a.rate > 0:
+        ratios.add_row("c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "no learning ramp")
+    console.print(ratios)
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the measurements in one go and print them; 0 unless a run went wrong."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="N (default 20000)")
+    parser.add_argument("--quick", action="store_true", help=f"N = {QUICK_MESSAGES:,}")
+    parser.add_argument(
+        "--naive-max", type=int, default=NAIVE_MAX, help="cap on the naive run's messages"
+    )
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="ceiling's concurrency")
+    parser.add_argument(
+        "--rate", type=float, default=CONFIGURED_RATE, help="per-account rate of the run (c')"
+    )
+    parser.add_argument("--no-diagnostic", action="store_true", help="skip the run (c')")
+    args = parser.parse_args(argv)
+    n = QUICK_MESSAGES if args.quick else args.messages
+    if n < 1 or args.rate <= 0:
+        parser.error("--messages and --rate must be positive")
+    n_naive = max(1, min(n, args.naive_max))
+
+    console = Console(width=max(100, Console().width))
+    results: dict[str, Result] = {}
+    started = time.monotonic()
+    # Ctrl-C reaches the children too, and one may die before this process notices: whatever
+    # error follows a SIGINT is reported as the interruption it is.
+    interrupted = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with contextlib.ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-bench-")))
+            console.print(f"[bold]Salvo throughput[/]: {n:,} messages, {os.cpu_count()} cores")
+            redis_url = stack.enter_context(redis_server(tmp / "redis"))
+            sandbox = Sandbox(stack.enter_context(sandbox_process()))
+
+            def step(key: str, what: str, run: Callable[[], Result]) -> None:
+                console.print(f"{LABELS[key]}{what} ...", highlight=False)
+                results[key] = run()
+                console.print(f"    {results[key].rate:,.0f} msgs/s", highlight=False)
+
+            step(
+                "ceiling",
+                f", {args.in_flight} in flight",
+                lambda: run_ceiling(sandbox, n, args.in_flight),
+            )
+            capped = "" if n_naive == n else f", capped at {n_naive:,} of {n:,} (it is slow)"
+            step("naive", capped, lambda: run_naive(sandbox, redis_url, n_naive, tmp))
+            if n_naive != n:
+                results["naive"].notes.insert(0, f"capped at {n_naive:,} of {n:,} messages")
+            step(
+                "salvo",
+                ", accounts as the sandbox gives them (rate learnt)",
+                lambda: run_salvo(sandbox, redis_url, n, tmp),
+            )
+            if not args.no_diagnostic:
+                # A database of its own, so nothing learnt in (c) carries over.
+                db3 = redis_url.rsplit("/", 1)[0] + "/3"
+                step(
+                    "salvo-rate",
+                    f", every account at rate = {args.rate:g}/s",
+                    lambda: run_salvo(sandbox, db3, n, tmp, rate=args.rate),
+                )
+    except (Exception, KeyboardInterrupt) as exc:
+        if interrupted.is_set():
+            console.print("[yellow]interrupted; everything the benchmark started has stopped[/]")
+            return 130
+        if not isinstance(exc, BenchError):
+            raise
+        report(console, results, n)
+        console.print(f"[bold red]benchmark failed:[/] {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    ok = report(console, results, n)
+    console.print(f"whole benchmark: {time.monotonic() - started:.0f} s", highlight=False)
+    if not ok:
+        console.print("[bold red]a run's ledger is wrong: lost or duplicated messages[/]")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
