@@ -19,8 +19,8 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -108,7 +108,9 @@ def run_one(
         "sent": sum(1 for status, _ in records if status == Status.SENT.value),
         "extra_attempts": sum(int(a) - 1 for status, a in records if status == Status.SENT.value),
         "first": accepted[0] if accepted else started,
-        "limited_at": [a[0] - accepted[0] for a in arrivals if a[2] == "rate_limited"] if accepted else [],
+        "limited_at": [a[0] - accepted[0] for a in arrivals if a[2] == "rate_limited"]
+        if accepted
+        else [],
     }
 
 
@@ -137,7 +139,9 @@ def precision(console: Console, producer: Producer, sandbox: str, n: int, row: R
     row("precision", "overall rate", f"{rate:.2f}/s", "20/s +- 3 %", abs(rate - 20) <= 0.6)
     row("precision", "rate-limit answers", str(p["rate_limited"]), "0", p["rate_limited"] == 0)
     if p["limited_at"]:
-        console.print("rate-limited at (s after the first arrival):", [round(t, 3) for t in p["limited_at"]])
+        console.print(
+            "rate-limited at (s after the first arrival):", [round(t, 3) for t in p["limited_at"]]
+        )
 
 
 def overload(console: Console, producer: Producer, sandbox: str, n: int, row: Row) -> None:
@@ -145,12 +149,28 @@ def overload(console: Console, producer: Producer, sandbox: str, n: int, row: Ro
     console.print("overload: account 50/s, sandbox allows 20/s ...")
     o = run_one(producer, sandbox, "overload", n, SANDBOX_RATE)
     ideal = n / 20
-    row("overload", "accepted exactly once", f"{o['sent']} sent, {o['duplicates']} dup, {o['missing']} lost",
-        f"{n}, 0, 0", o["sent"] == n and not o["duplicates"] and not o["missing"])  # fmt: skip
-    row("overload", "total time", f"{o['elapsed']:.1f} s (ideal {ideal:.0f} s)", "within 15 %",
-        o["elapsed"] <= ideal * 1.15)  # fmt: skip
+    row(
+        "overload",
+        "accepted exactly once",
+        f"{o['sent']} sent, {o['duplicates']} dup, {o['missing']} lost",
+        f"{n}, 0, 0",
+        o["sent"] == n and not o["duplicates"] and not o["missing"],
+    )
+    row(
+        "overload",
+        "total time",
+        f"{o['elapsed']:.1f} s (ideal {ideal:.0f} s)",
+        "within 15 %",
+        o["elapsed"] <= ideal * 1.15,
+    )
     row("overload", "rate-limit answers received", str(o["rate_limited"]), "(any)", True)
-    row("overload", "attempts spent by rate limiting", str(o["extra_attempts"]), "0", o["extra_attempts"] == 0)
+    row(
+        "overload",
+        "attempts spent by rate limiting",
+        str(o["extra_attempts"]),
+        "0",
+        o["extra_attempts"] == 0,
+    )
 
 
 def learnt(console: Console, producer: Producer, sandbox: str, n: int, row: Row) -> None:
@@ -159,17 +179,30 @@ def learnt(console: Console, producer: Producer, sandbox: str, n: int, row: Row)
     lr = run_one(producer, sandbox, "learner", n, SANDBOX_RATE)
     after = [t for t in lr["accepted"] if t >= lr["first"] + 20]
     goodput = (len(after) - 1) / (after[-1] - after[0]) if len(after) > 1 else 0.0
-    row("learnt", "goodput after the first 20 s", f"{goodput:.2f}/s ({goodput / 20:.0%})", ">= 90 % of 20/s",
-        goodput >= 18)  # fmt: skip
+    row(
+        "learnt",
+        "goodput after the first 20 s",
+        f"{goodput:.2f}/s ({goodput / 20:.0%})",
+        ">= 90 % of 20/s",
+        goodput >= 18,
+    )
     row("learnt", "rate-limit answers received", str(lr["rate_limited"]), "(any)", True)
-    row("learnt", "attempts spent by rate limiting", str(lr["extra_attempts"]), "0", lr["extra_attempts"] == 0)
+    row(
+        "learnt",
+        "attempts spent by rate limiting",
+        str(lr["extra_attempts"]),
+        "0",
+        lr["extra_attempts"] == 0,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the three measurements (or one) and print them with their targets."""
     parser = argparse.ArgumentParser(prog="python -m bench.rate", description=__doc__)
     parser.add_argument("--messages", type=int, default=1200, help="messages per run")
-    parser.add_argument("--only", choices=("precision", "overload", "learnt"), help="run one of the three")
+    parser.add_argument(
+        "--only", choices=("precision", "overload", "learnt"), help="run one of the three"
+    )
     args = parser.parse_args(argv)
     n = args.messages
     console = Console()
@@ -185,10 +218,14 @@ def main(argv: list[str] | None = None) -> None:
         }
         config = write_config(tmp / "salvo.toml", redis_url, providers)
         for name in ("w1", "w2"):
-            stack.enter_context(worker_process(config, redis_url, ("--concurrency", "2", "-n", f"{name}@%h")))
+            stack.enter_context(
+                worker_process(config, redis_url, ("--concurrency", "2", "-n", f"{name}@%h"))
+            )
         producer = Producer(Settings.load(config))
         stack.callback(producer.close)
-        table = Table(title=f"Shared rate limits: {n} messages a run, two workers with two children each")
+        table = Table(
+            title=f"Shared rate limits: {n} messages a run, two workers with two children each"
+        )
         for col in ("run", "measure", "value", "target", ""):
             table.add_column(col)
 

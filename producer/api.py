@@ -51,7 +51,9 @@ class Producer:
         """Everything wrong with `message` for its account's provider."""
         if message.account not in self.settings.providers:
             known = ", ".join(sorted(self.settings.providers)) or "none configured"
-            return [Problem("account", f"unknown provider account {message.account!r} (known: {known})")]
+            return [
+                Problem("account", f"unknown provider account {message.account!r} (known: {known})")
+            ]
         return self.adapter(message.account).validate(message)
 
     def check(self, message: Message, where: str = "") -> None:

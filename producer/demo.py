@@ -24,15 +24,25 @@ from rich.table import Table
 
 from producer.api import Producer
 from producer.campaign import BlastReport, BlastSpec, blast
-from producer.local import redis_server, sandbox_accounts, sandbox_process, worker_process, write_config
+from producer.local import (
+    redis_server,
+    sandbox_accounts,
+    sandbox_process,
+    worker_process,
+    write_config,
+)
 from sms import keys
 from sms.message import TERMINAL, Status
 from sms.settings import Settings
 
 AREAS = (201, 202, 212, 305, 312, 415, 617, 702, 713, 818)
 MAGIC = ("+15005550001", "+15005550002", "+15005550003")  # opted out, invalid, blocked
-SENDERS = {"justcall": "+14155550100", "carrierx": "+14155550101",
-           "textingline": "+14155550102", "skycore": "+14155550103"}  # fmt: skip
+SENDERS = {
+    "justcall": "+14155550100",
+    "carrierx": "+14155550101",
+    "textingline": "+14155550102",
+    "skycore": "+14155550103",
+}
 TEMPLATE = "Hi {first_name}, your Salvo demo message #{n} is here."
 NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Margaret", "Linus", "Radia")
 FINISHED = {s.value for s in TERMINAL} | {Status.UNKNOWN.value}
@@ -105,9 +115,16 @@ def _campaign_counts(producer: Producer, campaigns: list[str]) -> Counter[str]:
     return total
 
 
-def _follow(producer: Producer, campaigns: list[str], enqueued: int, console: Console) -> Counter[str]:
-    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn())  # fmt: skip
+def _follow(
+    producer: Producer, campaigns: list[str], enqueued: int, console: Console
+) -> Counter[str]:
+    columns = (
+        TextColumn("sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("send", total=enqueued, rate="")
         t0 = time.monotonic()
@@ -149,9 +166,14 @@ def _report(
     table.add_row("sandbox ledger entries", f"{len(ledger):,}")
     table.add_row("duplicates in the sandbox's ledger", f"{duplicates:,}")
     console.print(table)
-    return {"accepted": accepted, "failed": dict(failed), "duplicates": duplicates,
-            "ledger": len(ledger), "duration": duration,
-            "unknown": counts.get(Status.UNKNOWN.value, 0)}  # fmt: skip
+    return {
+        "accepted": accepted,
+        "failed": dict(failed),
+        "duplicates": duplicates,
+        "ledger": len(ledger),
+        "duration": duration,
+        "unknown": counts.get(Status.UNKNOWN.value, 0),
+    }
 
 
 def _failure_reasons(producer: Producer, campaigns: list[str]) -> Counter[str]:

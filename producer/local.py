@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,9 @@ def sandbox_process(config: Mapping[str, Any] | None = None) -> Iterator[str]:
             _stop(proc)
 
 
-def write_config(path: Path, redis_url: str, providers: Mapping[str, Mapping[str, Any]], **top: Any) -> Path:
+def write_config(
+    path: Path, redis_url: str, providers: Mapping[str, Mapping[str, Any]], **top: Any
+) -> Path:
     """Write a salvo.toml for child processes (values are plain strings, numbers and booleans)."""
     lines = [f"redis_url = {json.dumps(redis_url)}"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in top.items()]
@@ -101,7 +104,11 @@ def write_config(path: Path, redis_url: str, providers: Mapping[str, Mapping[str
 
 @contextlib.contextmanager
 def worker_process(
-    config: Path, redis_url: str, args: Sequence[str] = ("--concurrency", "2"), *, quiet: bool = True
+    config: Path,
+    redis_url: str,
+    args: Sequence[str] = ("--concurrency", "2"),
+    *,
+    quiet: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A `salvo worker` for the block, started and seen alive (its heartbeat) before yielding."""
     cmd = [sys.executable, "-m", "producer.cli", "--config", str(config), "worker", *args]
@@ -110,7 +117,9 @@ def worker_process(
     out = subprocess.DEVNULL if quiet else None
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     started = time.time()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -125,3 +134,27 @@ def worker_process(
     finally:
         _stop(proc, timeout=30)
         client.close()
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """A running `salvo api`: its base URL, process id and the file its log goes to."""
+
+    url: str
+    pid: int
+    log: Path | None
+
+
+@contextlib.contextmanager
+def api_process(config: Path, log: Path | None = None) -> Iterator[ApiServer]:
+    """`salvo api` on a free loopback port for the block; its log (stderr) to `log` if given."""
+    cmd = [sys.executable, "-m", "producer.cli", "--config", str(config), "api", "--port", "0"]
+    with contextlib.ExitStack() as stack:
+        err: Any = stack.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        stack.callback(_stop, proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            raise ServerError(f"api did not start: {line!r}")
+        yield ApiServer(line.rsplit(" ", 1)[-1].strip(), proc.pid, log)

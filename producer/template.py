@@ -46,7 +46,7 @@ class Template:
         """The fields this template needs that `available` lacks."""
         return [f for f in self.fields if f not in available]
 
-    def render(self, values: Mapping[str, str]) -> str:
+    def render(self, values: Mapping[str, str | None]) -> str:
         """Fill the template; a missing value raises TemplateError naming it."""
         out: list[str] = []
         for literal, field in self._parts:

@@ -16,9 +16,7 @@ class RetryPolicy:
     max_age: float = 24 * 3600.0  # seconds since enqueue after which a message stops retrying
 
 
-def compute_backoff(
-    attempts: int, *, base: float, cap: float, rand: Callable[[], float]
-) -> float:
+def compute_backoff(attempts: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Seconds to wait after `attempts` failed tries: uniform in [0, min(cap, base * 2**(n-1))].
 
     `rand` returns a float in [0, 1); pass `random.random` in production, a constant in tests.

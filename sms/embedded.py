@@ -49,21 +49,34 @@ def server_args(data_dir: Path, port: int, *, daemonize: bool) -> list[str]:
     """The command line of an embedded server: loopback only, AOF on, nothing evicted."""
     return [
         str(binary()),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--protected-mode", "yes",
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--maxmemory-policy", "noeviction",
-        "--daemonize", "yes" if daemonize else "no",
-        "--pidfile", str(data_dir / "server.pid"),
-        "--logfile", str(data_dir / "server.log"),
-    ]  # fmt: skip
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "yes",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--daemonize",
+        "yes" if daemonize else "no",
+        "--pidfile",
+        str(data_dir / "server.pid"),
+        "--logfile",
+        str(data_dir / "server.log"),
+    ]
 
 
-def wait_ready(url: str, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    url: str, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until the server at `url` answers PING, or raise ServerError."""
     deadline = time.monotonic() + timeout
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)

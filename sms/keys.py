@@ -64,9 +64,10 @@ def cooldown(account: str) -> str:
     return f"{PREFIX}:cooldown:{account}"
 
 
-def accepted_in(account: str, second: int) -> str:
-    """Counter with a short TTL: messages the provider accepted in one epoch second."""
-    return f"{PREFIX}:accepted:{account}:{second}"
+def accepted_in(account: str, tenth: int) -> str:
+    """Counter with a short TTL: messages the provider accepted in one tenth of a second
+    (`tenth` = int(epoch seconds x 10))."""
+    return f"{PREFIX}:accepted:{account}:{tenth}"
 
 
 def learnt_rate(account: str) -> str:
@@ -75,5 +76,5 @@ def learnt_rate(account: str) -> str:
 
 
 def stats(account: str) -> str:
-    """Hash: counters per account (rate-limit answers, retries, unknowns)."""
+    """Hash: counters per account, field names in sms/metrics.py."""
     return f"{PREFIX}:stats:{account}"

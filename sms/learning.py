@@ -1,12 +1,14 @@
-"""Limits learnt when nobody configured one: additive increase, multiplicative decrease.
+"""Limits learnt when nobody configured one (and followed when a provider allows less).
 
-An account without a `rate` starts slowly and speeds up while the provider accepts (30 % a
-second). On a rate-limit answer, the most the provider accepted in one recent second becomes
-the ceiling (or, without that measure, the rate found too fast less a tenth); the rate settles just
-under the ceiling and then probes above it very slowly, so it stays near the provider's real
-limit, meeting a rate-limit answer only now and then. An account
-with a configured rate learns the same way below it: the configured rate is never exceeded, but
-a provider that allows less is followed. The policy is a pure function of state, event and time.
+An account without a `rate` starts slowly and, while its sends wait for tokens and the provider
+accepts them, doubles its rate each second. On a rate-limit answer, the most the provider
+accepted in any recent one-second window becomes the ceiling (or, without that measure, the
+rate found too fast less a tenth); the rate settles just under the ceiling and then probes
+above it very slowly, so it stays near the provider's real limit, meeting a rate-limit answer
+only now and then. An account with a configured rate learns the same way below it: the
+configured rate is never exceeded, but a provider that allows less is followed. The policy is a
+pure function of state, event and time. A ceiling not met again for a minute is forgotten and
+the limit looked for again, so a provider's passing squeeze does not slow an account for good.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass, replace
 INITIAL = 2.0  # requests per second before anything is known
 FLOOR = 0.2
 CEILING = 10_000.0
-SLOW_START = 0.3  # growth per second while no limit has been met (30 %/s)
+SLOW_START = 1.0  # growth per second while no limit has been met (doubling)
 TOO_FAST = 0.9  # without a measure, the ceiling is this fraction of the rate found too fast
 SETTLE = 0.95  # fraction of the ceiling to climb back to quickly
 PROBE = 0.001  # growth per second above SETTLE x ceiling (0.1 % of the ceiling)
 QUIET = 1.0  # seconds after a decrease during which further answers count as the same one
+FORGET = 60.0  # seconds of sends without a rate-limit answer after which the ceiling is forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,9 @@ def accepted(state: Learnt, now: float, cap: float = CEILING) -> Learnt:
         return replace(state, updated=now)
     dt = min(max(0.0, now - state.updated), 5.0)
     rate = state.rate
+    if state.ceiling is not None and now - state.decreased > FORGET:
+        # A limit met long ago may have been lifted: look for it again from here.
+        state = replace(state, ceiling=None)
     if state.ceiling is None:
         rate *= (1.0 + SLOW_START) ** dt
     elif rate < SETTLE * state.ceiling:

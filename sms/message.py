@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sms.phone import parse_e164
 
@@ -53,14 +53,28 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _sender(value: str) -> str:
+#: Validation context for records Salvo wrote itself: their numbers were parsed at enqueue.
+TRUSTED = {"trusted": True}
+
+
+def _trusted(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("trusted"))
+
+
+def _e164(value: str, info: ValidationInfo) -> str:
+    return value if _trusted(info) else parse_e164(value)
+
+
+def _sender(value: str, info: ValidationInfo) -> str:
+    if _trusted(info):
+        return value
     value = value.strip()
     if SHORT_CODE.match(value):
         return value
     return parse_e164(value)
 
 
-E164 = Annotated[str, AfterValidator(lambda v: parse_e164(v))]
+E164 = Annotated[str, AfterValidator(_e164)]
 Sender = Annotated[str, AfterValidator(_sender)]
 
 
@@ -107,6 +121,11 @@ class Message(BaseModel):
         if key is not None and not 1 <= len(key) <= 200:
             raise ValueError("must be 1 to 200 characters")
         return key
+
+    @classmethod
+    def from_record(cls, data: str | bytes) -> Message:
+        """A message from its record's JSON, without parsing its numbers again."""
+        return cls.model_validate_json(data, context=TRUSTED)
 
     @property
     def is_mms(self) -> bool:

@@ -3,13 +3,12 @@
 A bucket holds at most `burst` tokens and refills at `rate` tokens per second; a send takes one
 (or, for a sender counted in segments, one per segment, at most `burst`). The script reads Redis
 `TIME`, so all workers on all machines share one clock; it never changes a bucket it refuses;
-and it grants nothing while the account cools down after a provider's rate-limit answer. `TokenBucket`
-is the same policy in Python, the model the property tests hold the script to.
+and it grants nothing while the account cools down after a provider's rate-limit answer.
+`TokenBucket` is the same policy in Python, the model the property tests hold the script to.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from importlib import resources
 
@@ -63,11 +62,10 @@ class Claim:
 
 
 class RateLimiter:
-    """Takes tokens from Redis buckets; one caller per process and account polls at a time."""
+    """Takes tokens from Redis buckets through the one script."""
 
     def __init__(self, client: aredis.Redis) -> None:
         self._script = client.register_script(SCRIPT)
-        self._locks: dict[str, asyncio.Lock] = {}
 
     async def try_take(self, cooldown: str, claims: list[Claim]) -> float:
         """Take from every bucket or from none; 0 when granted, else seconds to wait.
@@ -84,22 +82,3 @@ class RateLimiter:
             args += [c.limit.rate, c.limit.burst, min(c.n, c.limit.burst)]
         wait, now = await self._script(keys=keys, args=[repr(a) for a in args])
         return float(wait), float(now)
-
-    async def take(self, queue: str, cooldown: str, claims: list[Claim], max_wait: float) -> float:
-        """Wait for tokens up to `max_wait` seconds; 0 when taken, else how long is still left.
-
-        Callers of one `queue` (an account) in this process line up behind a lock, so only one
-        of them polls Redis at a time and they are served in order.
-        """
-        lock = self._locks.setdefault(queue, asyncio.Lock())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait
-        async with lock:
-            while True:
-                wait = await self.try_take(cooldown, claims)
-                if wait <= 0:
-                    return 0.0
-                left = deadline - loop.time()
-                if wait > left:
-                    return wait
-                await asyncio.sleep(wait)

@@ -30,6 +30,9 @@ class AccountBase(BaseModel):
     on_unknown: Literal["hold", "resend"] = "hold"
     timeout: float = Field(default=15.0, gt=0, description="seconds for one provider call")
     max_in_flight: int = Field(default=64, ge=1, description="concurrent calls per worker process")
+    receipt_secret: SecretStr | None = Field(
+        default=None, description="path segment that authenticates this account's receipts"
+    )
 
 
 class JustCallAccount(AccountBase):
@@ -40,6 +43,7 @@ class JustCallAccount(AccountBase):
     api_key: SecretStr
     api_secret: SecretStr
     webhook_url: str | None = None
+    signed_webhooks: bool = False  # receipts carry x-justcall-signature (HMAC by api_secret)
 
 
 class CarrierXAccount(AccountBase):
@@ -90,6 +94,8 @@ class Settings(BaseSettings):
     default_region: str | None = None
     public_url: str | None = None
     api_keys: list[SecretStr] = Field(default_factory=list)
+    api_max_body: int = Field(default=1 << 20, ge=1024, description="bytes of a JSON request")
+    api_max_upload: int = Field(default=1 << 30, ge=1024, description="bytes of a campaign file")
 
     @classmethod
     def settings_customise_sources(

@@ -65,7 +65,7 @@ class Record:
         return cls(
             id=message_id,
             status=Status(raw["status"]),
-            message=Message.model_validate_json(raw["data"]),
+            message=Message.from_record(raw["data"]),
             attempts=int(raw.get("attempts", 0)),
             reason=raw.get("reason", ""),
             provider_id=raw.get("provider_id") or None,
@@ -108,14 +108,17 @@ def enqueue_call(
         "1" if message.idempotency_key else "0",
         "" if due is None else repr(due),
     ]
-    return [record, idem, counts, keys.SCHEDULE], args
+    return [record, idem, counts, keys.SCHEDULE, keys.stats(message.account)], args
 
 
-def claim_call(message_id: str, campaign: str | None, owner: str, lease: float) -> tuple[list[str], list[str]]:
+def claim_call(
+    message_id: str, account: str, campaign: str | None, owner: str, lease: float
+) -> tuple[list[str], list[str]]:
     """Keys and arguments of claim.lua."""
     record = keys.message(message_id)
     counts = keys.campaign_counts(campaign) if campaign else record
-    return [record, keys.LEASES, counts], [message_id, owner, repr(lease), "1" if campaign else "0"]
+    k = [record, keys.LEASES, counts, keys.stats(account)]
+    return k, [message_id, owner, repr(lease), "1" if campaign else "0"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,7 @@ class Move:
     provider_id: str | None = None
     count_attempt: bool = False
     due: float | None = None
-    accepted_at: int | None = None  # the epoch second the provider accepted it, for pacing
+    accepted_at: int | None = None  # the tenth of a second it was accepted in, for pacing
 
     def call(self, retention: int) -> tuple[list[str], list[str]]:
         """Keys and arguments of move.lua."""
@@ -154,8 +157,18 @@ class Move:
             "1" if self.campaign else "0",
             "0" if self.accepted_at is None else "1",
         ]
-        tally = record if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at)
-        return [record, keys.LEASES, counts, keys.SCHEDULE, ref, tally], args
+        tally = (
+            record if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at)
+        )
+        return [
+            record,
+            keys.LEASES,
+            counts,
+            keys.SCHEDULE,
+            ref,
+            tally,
+            keys.stats(self.account),
+        ], args
 
 
 class Store:
@@ -171,7 +184,8 @@ class Store:
     def enqueue_many(
         self, messages: Sequence[Message], dues: Sequence[float | None]
     ) -> list[tuple[str, bool]]:
-        """Write records in one round trip; (id, created) per message, the earlier id for a duplicate."""
+        """Write records in one round trip: (id, created) per message; a duplicate key's
+        message gets the id of the message that holds the key, and created False."""
         pipe = self.redis.pipeline(transaction=False)
         for message, due in zip(messages, dues, strict=True):
             k, a = enqueue_call(message, retention=self.retention, due=due)
@@ -229,12 +243,12 @@ class AsyncStore:
         return out
 
     async def claim_many(
-        self, items: Sequence[tuple[str, str | None]], owner: str, lease: float
+        self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float
     ) -> list[list[Any]]:
-        """Claim each (id, campaign) in one round trip; per id the script's answer."""
+        """Claim each (id, account, campaign) in one round trip; per id the script's answer."""
         pipe = self.redis.pipeline(transaction=False)
-        for mid, campaign in items:
-            k, a = claim_call(mid, campaign, owner, lease)
+        for mid, account, campaign in items:
+            k, a = claim_call(mid, account, campaign, owner, lease)
             await self._claim(keys=k, args=a, client=pipe)
         return list(await pipe.execute())
 
@@ -242,6 +256,11 @@ class AsyncStore:
         """Apply one status change if the record is where `move` expects it."""
         k, a = move.call(self.retention)
         return bool(await self._move(keys=k, args=a))
+
+    async def move_into(self, pipe: aredis.client.Pipeline, move: Move) -> None:
+        """Queue one status change on a pipeline the caller executes."""
+        k, a = move.call(self.retention)
+        await self._move(keys=k, args=a, client=pipe)
 
     async def move_many(self, moves: Sequence[Move]) -> list[bool]:
         """Apply several status changes in one round trip."""

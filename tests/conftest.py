@@ -16,7 +16,14 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import redis_server, sandbox_accounts, sandbox_process, worker_process, write_config
+from producer.local import (
+    redis_server,
+    sandbox_accounts,
+    sandbox_process,
+    worker_process,
+    write_config,
+)
+from sms import keys
 from sms.settings import Settings
 
 
@@ -53,8 +60,12 @@ class Sandbox:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req) as resp:
             return json.load(resp)
 
@@ -78,18 +89,30 @@ class Sandbox:
         return self._call("GET", "/_sandbox/stats")
 
 
-DEFAULT_FAULTS = {"rate_limit": None, "quota": None, "latency_ms": 0, "fault_5xx": 0.0,
-                  "reset_before": 0.0, "reset_after": 0.0, "timeout_before": 0.0,
-                  "timeout_after": 0.0}  # fmt: skip
+DEFAULT_FAULTS = {
+    "rate_limit": None,
+    "quota": None,
+    "latency_ms": 0,
+    "fault_5xx": 0.0,
+    "reset_before": 0.0,
+    "reset_after": 0.0,
+    "timeout_before": 0.0,
+    "timeout_after": 0.0,
+}
 
 
 @pytest.fixture
-def sandbox(sandbox_url: str) -> Iterator[Sandbox]:
-    """The session's sandbox, emptied and without faults for this test."""
+def sandbox(sandbox_url: str, redis_url: str) -> Iterator[Sandbox]:
+    """The session's sandbox, emptied and without faults for this test; and what the session's
+    accounts learnt of earlier tests' sandbox limits, forgotten."""
     box = Sandbox(sandbox_url)
     for provider in ("justcall", "carrierx", "textingline", "skycore"):
         box.configure(provider, **DEFAULT_FAULTS)
     box.reset()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    for account in ("justcall", "carrierx", "textingline", "skycore"):
+        client.delete(keys.learnt_rate(account), keys.cooldown(account), keys.bucket(account))
+    client.close()
     yield box
 
 
@@ -99,7 +122,9 @@ def providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def config_file(tmp_path_factory: pytest.TempPathFactory, redis_url: str, providers: dict[str, Any]) -> Path:
+def config_file(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, providers: dict[str, Any]
+) -> Path:
     return write_config(tmp_path_factory.mktemp("cfg") / "salvo.toml", redis_url, providers)
 
 

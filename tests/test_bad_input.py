@@ -9,14 +9,19 @@ from pathlib import Path
 import pytest
 
 from producer.api import Producer, build_message
+from producer.campaign import BlastSpec, blast
 from sms.errors import InvalidInput, InvalidMessage, TemplateError
 from sms.message import Message
-from producer.campaign import BlastSpec, blast
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def depth(producer: Producer) -> int:
@@ -33,7 +38,12 @@ def depth(producer: Producer) -> int:
     ],
 )
 def test_salvo_send_refuses_bad_input(config_file: Path, args: list[str], expected: str) -> None:
-    base = {"--provider": "textingline", "--from": "+14155550102", "--to": "+12025550123", "--body": "hi"}
+    base = {
+        "--provider": "textingline",
+        "--from": "+14155550102",
+        "--to": "+12025550123",
+        "--body": "hi",
+    }
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     done = run_cli(config_file, "send", *[x for kv in base.items() for x in kv])
@@ -45,8 +55,18 @@ def test_salvo_send_refuses_bad_input(config_file: Path, args: list[str], expect
 def test_a_config_without_credentials_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "salvo.toml"
     config.write_text('[providers.promo]\nkind = "justcall"\napi_key = "k"\n')
-    done = run_cli(config, "send", "--provider", "promo", "--from", "+14155550100", "--to", "+12025550123",
-                   "--body", "hi")  # fmt: skip
+    done = run_cli(
+        config,
+        "send",
+        "--provider",
+        "promo",
+        "--from",
+        "+14155550100",
+        "--to",
+        "+12025550123",
+        "--body",
+        "hi",
+    )
     assert done.returncode == 1
     assert "providers.promo.justcall.api_secret: required but missing" in done.stderr
 
@@ -69,7 +89,9 @@ def test_build_message_names_each_bad_field() -> None:
     assert {"to", "from", "media_urls"} <= fields
 
 
-def test_a_template_naming_a_missing_column_stops_before_any_row(tmp_path: Path, producer: Producer) -> None:
+def test_a_template_naming_a_missing_column_stops_before_any_row(
+    tmp_path: Path, producer: Producer
+) -> None:
     path = tmp_path / "c.csv"
     path.write_text("phone,name\n+12025550123,A\n")
     spec = BlastSpec(account="justcall", sender="+14155550100", template="Hi {first_name}")
@@ -88,7 +110,16 @@ def test_a_csv_without_a_phone_column_is_refused(tmp_path: Path, producer: Produ
 def test_an_unsafe_template_is_refused_by_the_cli(tmp_path: Path, config_file: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("phone,name\n+12025550123,A\n")
-    done = run_cli(config_file, "blast", str(path), "--provider", "justcall", "--from", "+14155550100",
-                   "--template", "Hi {name.__class__}")  # fmt: skip
+    done = run_cli(
+        config_file,
+        "blast",
+        str(path),
+        "--provider",
+        "justcall",
+        "--from",
+        "+14155550100",
+        "--template",
+        "Hi {name.__class__}",
+    )
     assert done.returncode == 1
     assert "only plain {name} fields are allowed" in done.stderr

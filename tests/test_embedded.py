@@ -30,17 +30,33 @@ def test_ensure_server_starts_once_with_aof_and_noeviction(tmp_path: Path) -> No
 def test_cli_commands_share_the_embedded_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
     config = tmp_path / "salvo.toml"
-    config.write_text(
-        f'data_dir = "{data}"\n\n[providers.t]\nkind = "textingline"\nkey_id = "i"\nkey_secret = "s"\n'
-    )
+    account = '[providers.t]\nkind = "textingline"\nkey_id = "i"\nkey_secret = "s"\n'
+    config.write_text(f'data_dir = "{data}"\n\n{account}')
     try:
         ids = []
         for to in ("+12025550101", "+12025550102"):
             done = subprocess.run(
-                [sys.executable, "-m", "producer.cli", "--config", str(config), "send", "--provider", "t",
-                 "--from", "+14155550100", "--to", to, "--body", "hi"],
-                capture_output=True, text=True, timeout=60, check=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "producer.cli",
+                    "--config",
+                    str(config),
+                    "send",
+                    "--provider",
+                    "t",
+                    "--from",
+                    "+14155550100",
+                    "--to",
+                    to,
+                    "--body",
+                    "hi",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             ids.append(done.stdout.strip())
         url = json.loads((data / "server.json").read_text())["url"]
         client = redis.Redis.from_url(url, decode_responses=True)

@@ -20,7 +20,9 @@ limits = st.builds(
     burst=st.floats(min_value=1, max_value=50, allow_nan=False),
 )
 steps = st.lists(
-    st.tuples(st.floats(min_value=0, max_value=2, allow_nan=False), st.sampled_from([1.0, 1.0, 2.0, 3.0])),
+    st.tuples(
+        st.floats(min_value=0, max_value=2, allow_nan=False), st.sampled_from([1.0, 1.0, 2.0, 3.0])
+    ),
     min_size=1,
     max_size=60,
 )
@@ -50,7 +52,9 @@ def test_the_model_never_grants_more_than_burst_plus_rate_times_window(
 
 
 @given(limit=limits, steps=steps)
-def test_a_refusal_changes_nothing_in_the_model(limit: Limit, steps: list[tuple[float, float]]) -> None:
+def test_a_refusal_changes_nothing_in_the_model(
+    limit: Limit, steps: list[tuple[float, float]]
+) -> None:
     bucket = TokenBucket(limit)
     now = 1000.0
     for dt, n in steps:
@@ -64,9 +68,13 @@ def test_a_refusal_changes_nothing_in_the_model(limit: Limit, steps: list[tuple[
             assert probe.take(now + wait + 1e-9, min(n, limit.burst)) == 0
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(limit=limits, wants=st.lists(st.sampled_from([1.0, 1.0, 2.0, 5.0]), min_size=1, max_size=40))
-def test_the_script_decides_exactly_as_the_model(unit_url: str, limit: Limit, wants: list[float]) -> None:
+def test_the_script_decides_exactly_as_the_model(
+    unit_url: str, limit: Limit, wants: list[float]
+) -> None:
     async def run() -> None:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
         limiter = RateLimiter(client)
@@ -134,7 +142,9 @@ def test_nothing_is_granted_while_the_account_cools_down(r: redis.Redis, unit_ur
 
     async def run() -> float:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
-        wait = await RateLimiter(client).try_take(cool, [Claim(f"test:b:{uuid.uuid4().hex}", Limit(10, 10))])
+        wait = await RateLimiter(client).try_take(
+            cool, [Claim(f"test:b:{uuid.uuid4().hex}", Limit(10, 10))]
+        )
         await client.aclose()
         return wait
 
@@ -175,7 +185,10 @@ def test_racing_callers_in_several_processes_keep_the_bound(unit_url: str) -> No
     limit = Limit(rate=50, burst=10)
     key = f"test:bucket:{uuid.uuid4().hex}"
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    procs = [multiprocessing.Process(target=_hammer, args=(unit_url, key, limit, 1.5, out)) for _ in range(4)]
+    procs = [
+        multiprocessing.Process(target=_hammer, args=(unit_url, key, limit, 1.5, out))
+        for _ in range(4)
+    ]
     for p in procs:
         p.start()
     grants = [g for _ in procs for g in out.get(timeout=30)]

@@ -31,11 +31,17 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     # TextingLine's daily quota allows one message; the provider says to come back in two hours.
     sandbox.configure("textingline", quota={"limit": 1, "window": 7200})
-    first, second = (Message(account="textingline", to=f"+120255501{i}", sender="+14155550102",
-                             body=f"message {i}") for i in (71, 72))  # fmt: skip
+    first, second = (
+        Message(
+            account="textingline", to=f"+120255501{i}", sender="+14155550102", body=f"message {i}"
+        )
+        for i in (71, 72)
+    )
     try:
         assert wait_for(producer, [producer.send(first)])[0].status is Status.SENT
-        with worker_process(config_file, redis_url, ("--concurrency", "1", "-n", "restart@%h")) as proc:
+        with worker_process(
+            config_file, redis_url, ("--concurrency", "1", "-n", "restart@%h")
+        ) as proc:
             mid = producer.send(second)
             deadline = time.monotonic() + 30
             while client.zscore(keys.SCHEDULE, mid) is None:
@@ -69,8 +75,11 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
 
 def test_a_scheduled_message_goes_out_when_due(producer: Producer, sandbox: Sandbox) -> None:
     at = later(2.0)
-    mid = producer.send(Message(account="carrierx", to="+12025550172", sender="+14155550101",
-                                body="soon", send_at=at))  # fmt: skip
+    mid = producer.send(
+        Message(
+            account="carrierx", to="+12025550172", sender="+14155550101", body="soon", send_at=at
+        )
+    )
     time.sleep(0.5)
     assert sandbox.ledger() == []
     (record,) = wait_for(producer, [mid])
@@ -80,15 +89,25 @@ def test_a_scheduled_message_goes_out_when_due(producer: Producer, sandbox: Sand
 
 
 def test_an_expired_message_is_never_sent(producer: Producer, sandbox: Sandbox) -> None:
-    mid = producer.send(Message(account="skycore", to="+12025550173", sender="12345", body="too late",
-                                send_at=later(1.0), expires_at=later(0.5)))  # fmt: skip
+    mid = producer.send(
+        Message(
+            account="skycore",
+            to="+12025550173",
+            sender="12345",
+            body="too late",
+            send_at=later(1.0),
+            expires_at=later(0.5),
+        )
+    )
     (record,) = wait_for(producer, [mid])
     assert record.status is Status.EXPIRED
     assert "expired" in record.reason
     assert sandbox.ledger() == []
 
 
-def test_a_rate_limited_message_waits_without_spending_an_attempt(producer: Producer, sandbox: Sandbox) -> None:
+def test_a_rate_limited_message_waits_without_spending_an_attempt(
+    producer: Producer, sandbox: Sandbox
+) -> None:
     sandbox.configure("textingline", rate_limit={"limit": 2, "window": 2})
     ids = producer.send_many(
         Message(account="textingline", to=f"+1202555{i:04d}", sender="+14155550102", body="wait")

@@ -19,8 +19,12 @@ from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-SENDERS = {"justcall": "+14155550100", "carrierx": "+14155550101",
-           "textingline": "+14155550102", "skycore": "+14155550103"}  # fmt: skip
+SENDERS = {
+    "justcall": "+14155550100",
+    "carrierx": "+14155550101",
+    "textingline": "+14155550102",
+    "skycore": "+14155550103",
+}
 
 
 def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[Record]:
@@ -36,8 +40,12 @@ def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[
 
 
 @pytest.mark.parametrize("account", sorted(SENDERS))
-def test_one_message_is_sent_and_recorded(account: str, producer: Producer, sandbox: Sandbox) -> None:
-    mid = producer.send(Message(account=account, to="+12025550123", sender=SENDERS[account], body="Hello"))
+def test_one_message_is_sent_and_recorded(
+    account: str, producer: Producer, sandbox: Sandbox
+) -> None:
+    mid = producer.send(
+        Message(account=account, to="+12025550123", sender=SENDERS[account], body="Hello")
+    )
     (record,) = wait_for(producer, [mid])
     assert record.status is Status.SENT, record.reason
     assert record.provider_id
@@ -49,21 +57,34 @@ def test_one_message_is_sent_and_recorded(account: str, producer: Producer, sand
 
 
 @pytest.mark.parametrize("account", sorted(SENDERS))
-def test_a_rejection_fails_with_the_providers_reason(account: str, producer: Producer, sandbox: Sandbox) -> None:
-    mid = producer.send(Message(account=account, to="+15005550002", sender=SENDERS[account], body="Hi"))
+def test_a_rejection_fails_with_the_providers_reason(
+    account: str, producer: Producer, sandbox: Sandbox
+) -> None:
+    mid = producer.send(
+        Message(account=account, to="+15005550002", sender=SENDERS[account], body="Hi")
+    )
     (record,) = wait_for(producer, [mid])
     assert record.status is Status.FAILED
     assert record.reason
     assert sandbox.ledger() == [] or all(e.get("status") == "failed" for e in sandbox.ledger())
 
 
-def test_transactional_lane_is_served_while_bulk_waits(producer: Producer, sandbox: Sandbox) -> None:
-    bulk = [Message(account="carrierx", to=f"+1202555{i:04d}", sender=SENDERS["carrierx"], body="bulk")
-            for i in range(3000)]  # fmt: skip
+def test_transactional_lane_is_served_while_bulk_waits(
+    producer: Producer, sandbox: Sandbox
+) -> None:
+    bulk = [
+        Message(account="carrierx", to=f"+1202555{i:04d}", sender=SENDERS["carrierx"], body="bulk")
+        for i in range(3000)
+    ]
     producer.send_many(bulk)
     reminder = producer.send(
-        Message(account="carrierx", to="+13125550100", sender=SENDERS["carrierx"], body="reminder",
-                lane=Lane.TRANSACTIONAL)  # fmt: skip
+        Message(
+            account="carrierx",
+            to="+13125550100",
+            sender=SENDERS["carrierx"],
+            body="reminder",
+            lane=Lane.TRANSACTIONAL,
+        )
     )
     (record,) = wait_for(producer, [reminder])
     assert record.status is Status.SENT
@@ -76,8 +97,11 @@ def test_transactional_lane_is_served_while_bulk_waits(producer: Producer, sandb
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_salvo_blast_sends_every_valid_row_exactly_once(
@@ -94,8 +118,18 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
         w.writerow(["+13125559999"])  # line 304: a field short
         w.writerow(["+1312555", "Short"])  # line 305
     campaign = f"t{uuid.uuid4().hex[:8]}"
-    args = ["blast", str(path), "--provider", "textingline", "--from", SENDERS["textingline"],
-            "--template", "Hi {first_name}", "--campaign", campaign]  # fmt: skip
+    args = [
+        "blast",
+        str(path),
+        "--provider",
+        "textingline",
+        "--from",
+        SENDERS["textingline"],
+        "--template",
+        "Hi {first_name}",
+        "--campaign",
+        campaign,
+    ]
     done = run_cli(config_file, *args)
     assert done.returncode == 0, done.stderr
     assert "300 enqueued, 1 already enqueued, 3 rejected" in done.stdout
@@ -122,8 +156,20 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
 
 
 def test_salvo_send_and_status(config_file: Path, sandbox: Sandbox) -> None:
-    done = run_cli(config_file, "send", "--provider", "skycore", "--from", "12345", "--to", "+1 (202) 555-0199",
-                   "--body", "Single", "--key", uuid.uuid4().hex)  # fmt: skip
+    done = run_cli(
+        config_file,
+        "send",
+        "--provider",
+        "skycore",
+        "--from",
+        "12345",
+        "--to",
+        "+1 (202) 555-0199",
+        "--body",
+        "Single",
+        "--key",
+        uuid.uuid4().hex,
+    )
     assert done.returncode == 0, done.stderr
     mid = done.stdout.strip()
     deadline = time.monotonic() + 30

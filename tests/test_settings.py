@@ -98,7 +98,9 @@ def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
 
 def test_an_unknown_account_lists_the_known_ones(tmp_path: Path) -> None:
     settings = Settings.load(write(tmp_path, GOOD))
-    with pytest.raises(ConfigError, match=r"unknown provider account 'blast' \(known: promo, reminders\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown provider account 'blast' \(known: promo, reminders\)"
+    ):
         settings.account("blast")
 
 

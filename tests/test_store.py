@@ -17,7 +17,12 @@ RETENTION = 3600
 
 
 def message(**kw: object) -> Message:
-    fields: dict[str, object] = {"account": "textingline", "to": "+14155551234", "sender": "+14155550100", "body": "hi"}
+    fields: dict[str, object] = {
+        "account": "textingline",
+        "to": "+14155551234",
+        "sender": "+14155550100",
+        "body": "hi",
+    }
     fields.update(kw)
     return Message.model_validate(fields)
 
@@ -51,7 +56,10 @@ def _enqueue_same_key(url: str, key: str, out: multiprocessing.Queue) -> None:  
 def test_fifty_racing_producers_create_one_message(unit_url: str, r: redis.Redis) -> None:
     key = uuid.uuid4().hex
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    procs = [multiprocessing.Process(target=_enqueue_same_key, args=(unit_url, key, out)) for _ in range(50)]
+    procs = [
+        multiprocessing.Process(target=_enqueue_same_key, args=(unit_url, key, out))
+        for _ in range(50)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=30) for _ in procs]
@@ -68,14 +76,18 @@ def test_a_campaign_counts_its_messages_by_status(r: redis.Redis) -> None:
     store.enqueue_many(ms, [None] * 3)
     assert r.hgetall(keys.campaign_counts(campaign)) == {"queued": "3", "total": "3"}
     store.move(Move(ms[0].id, "textingline", campaign, Status.QUEUED, Status.CANCELLED, "test"))
-    assert r.hgetall(keys.campaign_counts(campaign)) == {"queued": "2", "total": "3", "cancelled": "1"}
+    assert r.hgetall(keys.campaign_counts(campaign)) == {
+        "queued": "2",
+        "total": "3",
+        "cancelled": "1",
+    }
 
 
 async def _claim(url: str, mid: str, owner: str) -> list[object]:
     client = aredis.Redis.from_url(url, decode_responses=True)
     try:
         store = AsyncStore(client, retention=RETENTION)
-        return (await store.claim_many([(mid, None)], owner, 60.0))[0]
+        return (await store.claim_many([(mid, "textingline", None)], owner, 60.0))[0]
     finally:
         await client.aclose()
 
@@ -89,7 +101,10 @@ def test_only_one_of_many_racing_claimers_wins(unit_url: str, r: redis.Redis) ->
     m = message()
     Store(r, retention=RETENTION).enqueue_many([m], [None])
     out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    procs = [multiprocessing.Process(target=_claim_in_process, args=(unit_url, m.id, out)) for _ in range(20)]
+    procs = [
+        multiprocessing.Process(target=_claim_in_process, args=(unit_url, m.id, out))
+        for _ in range(20)
+    ]
     for p in procs:
         p.start()
     answers = [out.get(timeout=30) for _ in procs]
@@ -114,10 +129,20 @@ def test_only_the_owner_can_record_the_outcome(unit_url: str, r: redis.Redis) ->
     store.enqueue_many([m], [None])
     asyncio.run(_claim(unit_url, m.id, "owner-a"))
     assert r.zscore(keys.LEASES, m.id) is not None
-    stranger = Move(m.id, m.account, None, Status.SENDING, Status.SENT, owner="owner-b", provider_id="p1")
+    stranger = Move(
+        m.id, m.account, None, Status.SENDING, Status.SENT, owner="owner-b", provider_id="p1"
+    )
     assert not store.move(stranger)
-    owner = Move(m.id, m.account, None, Status.SENDING, Status.SENT, owner="owner-a", provider_id="p1",
-                 count_attempt=True)  # fmt: skip
+    owner = Move(
+        m.id,
+        m.account,
+        None,
+        Status.SENDING,
+        Status.SENT,
+        owner="owner-a",
+        provider_id="p1",
+        count_attempt=True,
+    )
     assert store.move(owner)
     record = store.get(m.id)
     assert (record.status, record.provider_id, record.attempts) == (Status.SENT, "p1", 1)

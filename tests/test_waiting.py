@@ -45,7 +45,7 @@ def test_an_unknown_account_starts_slowly_and_grows_while_accepted() -> None:
     state = accepted(Learnt(), NOW)
     assert state.rate == INITIAL
     grown = accepted(state, NOW + 1.0)
-    assert grown.rate == pytest.approx(INITIAL * 1.3)
+    assert grown.rate == pytest.approx(INITIAL * 2)
 
 
 def test_a_rate_limit_answer_makes_what_was_accepted_the_ceiling() -> None:
@@ -65,7 +65,7 @@ def test_without_a_measure_the_ceiling_is_a_tenth_under_the_rate() -> None:
 
 
 def test_after_a_limit_the_rate_climbs_back_under_the_ceiling_then_probes() -> None:
-    state = Learnt(rate=10.0, ceiling=20.0, updated=NOW)
+    state = Learnt(rate=10.0, ceiling=20.0, updated=NOW, decreased=NOW)
     state = accepted(state, NOW + 1.0)
     assert state.rate == pytest.approx(19.0)  # 0.95 x ceiling within a second
     state = accepted(state, NOW + 6.0)
@@ -81,3 +81,10 @@ def test_learnt_state_round_trips_through_redis_form() -> None:
     state = Learnt(rate=12.5, ceiling=14.0, updated=NOW, decreased=NOW - 3)
     assert Learnt.from_hash(state.as_hash()) == state
     assert Learnt.from_hash({}, configured=40.0).rate == 40.0
+
+
+def test_a_ceiling_not_met_for_a_minute_is_forgotten() -> None:
+    state = Learnt(rate=19.0, ceiling=20.0, updated=NOW, decreased=NOW)
+    later = accepted(state, NOW + 61.0)
+    assert later.ceiling is None
+    assert later.rate > 19.0

@@ -41,7 +41,9 @@ def decide(
     """Map an outcome to an action. `attempts` counts tries before this one."""
     kind = outcome.kind
     if kind is OutcomeKind.ACCEPTED:
-        return Action(Status.SENT, outcome.reason, count_attempt=True, provider_id=outcome.provider_id)
+        return Action(
+            Status.SENT, outcome.reason, count_attempt=True, provider_id=outcome.provider_id
+        )
     if kind is OutcomeKind.REJECTED:
         return Action(Status.FAILED, outcome.reason or "rejected", count_attempt=True)
     if kind is OutcomeKind.RATE_LIMITED:
@@ -49,12 +51,17 @@ def decide(
         return Action(Status.QUEUED, f"rate limited: {outcome.reason}", delay=wait, cooldown=wait)
     if kind is OutcomeKind.QUOTA_EXHAUSTED:
         wait = outcome.retry_after if outcome.retry_after is not None else DEFAULT_QUOTA_HOLD
-        return Action(Status.QUEUED, f"quota exhausted: {outcome.reason}", delay=wait, cooldown=wait)
+        return Action(
+            Status.QUEUED, f"quota exhausted: {outcome.reason}", delay=wait, cooldown=wait
+        )
     if kind is OutcomeKind.CONFIG_ERROR:
         if age > policy.max_age:
             return Action(Status.FAILED, f"config error, gave up: {outcome.reason}")
         return Action(
-            Status.QUEUED, f"config error: {outcome.reason}", delay=CONFIG_HOLD, cooldown=CONFIG_HOLD
+            Status.QUEUED,
+            f"config error: {outcome.reason}",
+            delay=CONFIG_HOLD,
+            cooldown=CONFIG_HOLD,
         )
     if kind is OutcomeKind.UNKNOWN and not resend_unknown:
         return Action(Status.UNKNOWN, outcome.reason, count_attempt=True)
@@ -62,6 +69,8 @@ def decide(
     tried = attempts + 1
     if tried >= policy.max_attempts or age > policy.max_age:
         final = Status.UNKNOWN if kind is OutcomeKind.UNKNOWN else Status.FAILED
-        return Action(final, f"gave up after {tried} attempts: {outcome.reason}", count_attempt=True)
+        return Action(
+            final, f"gave up after {tried} attempts: {outcome.reason}", count_attempt=True
+        )
     delay = compute_backoff(tried, base=policy.base, cap=policy.cap, rand=rand)
     return Action(Status.QUEUED, f"retrying: {outcome.reason}", count_attempt=True, delay=delay)

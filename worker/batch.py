@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sms import keys
+from sms import keys, metrics
 from sms.backoff import RetryPolicy
 from sms.message import Message, Status
 from sms.phone import mask
@@ -30,8 +30,9 @@ from worker.runtime import Runtime
 log = logging.getLogger("salvo.worker")
 
 POLICY = RetryPolicy()
-#: A send waits in the worker this long at most for its tokens; a longer wait goes to the schedule.
-MAX_TOKEN_WAIT = 5.0
+#: A batch's sends wait in the worker this long at most for their tokens; the rest of the batch
+#: goes back to the schedule (well inside BATCH_LEASE, so no lease runs out while waiting).
+MAX_TOKEN_WAIT = 60.0
 
 
 @dataclass
@@ -56,7 +57,7 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
         if row is None or row["status"] != Status.QUEUED:
             result.statuses["skipped"] += 1
             continue
-        msg = Message.model_validate_json(row["data"])
+        msg = Message.from_record(row["data"])
         campaign = msg.campaign
 
         def end(status: Status, reason: str, due: float | None = None) -> None:
@@ -90,29 +91,49 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
     if not to_claim:
         return result
     owner = f"{rt.name}:{uuid.uuid4().hex[:8]}"
-    answers = await rt.store.claim_many([(m.id, c) for m, c in to_claim], owner, BATCH_LEASE)
+    deadline = asyncio.get_running_loop().time() + MAX_TOKEN_WAIT
+    answers = await rt.store.claim_many(
+        [(m.id, m.account, c) for m, c in to_claim], owner, BATCH_LEASE
+    )
     sends = []
     for (msg, _), answer in zip(to_claim, answers, strict=True):
         if answer[0] != "claimed":
             result.statuses["skipped"] += 1
             continue
-        sends.append(_send_one(rt, msg, int(answer[2]), float(answer[3]), owner, result))
+        sends.append(_send_one(rt, msg, int(answer[2]), float(answer[3]), owner, deadline, result))
     await asyncio.gather(*sends)
     return result
 
 
 async def _send_one(
-    rt: Runtime, msg: Message, attempts: int, created: float, owner: str, result: BatchResult
+    rt: Runtime,
+    msg: Message,
+    attempts: int,
+    created: float,
+    owner: str,
+    deadline: float,
+    result: BatchResult,
 ) -> None:
     account = msg.account
     adapter = rt.adapters[account]
     resend = adapter.idempotent_resend or rt.settings.providers[account].on_unknown == "resend"
+    counters: dict[str, float] = {}
     async with rt.in_flight(account):
-        wait = await rt.pacer.take(msg, MAX_TOKEN_WAIT)
+        wait = await rt.pacer.take(msg, deadline)
         if wait > 0:
             action = Action(Status.QUEUED, "waiting for the account's rate", delay=wait)
         else:
-            outcome = await adapter.send(rt.session(account), msg, receipt_url=rt.receipt_url(account))
+            started = time.monotonic()
+            outcome = await adapter.send(
+                rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)
+            )
+            latency = time.monotonic() - started
+            counters = {
+                metrics.outcome_field(outcome.kind.value): 1,
+                metrics.latency_field(latency): 1,
+                "latency_count": 1,
+                "latency_sum": latency,
+            }
             age = time.time() - max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
             action = decide(
                 outcome,
@@ -125,8 +146,11 @@ async def _send_one(
             if outcome.kind is OutcomeKind.ACCEPTED:
                 await rt.pacer.on_accepted(account)
             else:
-                await rt.count(account, outcome.kind.value)
-                log.info("%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason)
+                log.info(
+                    "%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason
+                )
+            if action.status is Status.QUEUED and action.count_attempt:
+                counters["retries"] = 1
             if outcome.kind is OutcomeKind.RATE_LIMITED:
                 await rt.pacer.on_limited(account)
             if action.cooldown:
@@ -142,9 +166,9 @@ async def _send_one(
         provider_id=action.provider_id,
         count_attempt=action.count_attempt,
         due=None if action.delay is None else time.time() + action.delay,
-        accepted_at=int(time.time()) if action.status is Status.SENT else None,
+        accepted_at=int(time.time() * 10) if action.status is Status.SENT else None,
     )
-    if not await rt.store.move(move):
+    if not await rt.recorder.record(move, counters):
         log.warning("%s: lease lost before its outcome (%s) was recorded", msg.id, action.status)
     result.statuses[action.status.value] += 1
 
@@ -160,6 +184,5 @@ async def _campaign_states(rt: Runtime, campaigns: set[str]) -> dict[str, str]:
 
 
 async def _cooldowns(rt: Runtime, accounts: set[str]) -> dict[str, float]:
-    for account in accounts:
-        await rt.refresh_cooldown(account)
+    await rt.refresh_cooldowns(accounts)
     return {a: rt.cooldown_until(a) for a in accounts}

@@ -73,7 +73,9 @@ class Dispatcher(threading.Thread):
 
     def sweep_leases(self, now: float) -> None:
         """A message whose lease ran out was held by a worker that died: it may have been sent."""
-        expired = cast(list[str], self.client.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=TAKE))
+        expired = cast(
+            list[str], self.client.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=TAKE)
+        )
         for mid in expired:
             fields = self.client.hmget(keys.message(mid), "account", "campaign")
             account, campaign = cast(list[str | None], fields)

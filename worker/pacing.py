@@ -8,8 +8,9 @@ provider's rate-limit answers teach (sms.learning); with no `rate` configured, i
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aredis
 
@@ -22,7 +23,10 @@ from sms.settings import Settings
 
 REFRESH = 0.5  # seconds between reads (and growth steps) of an account's learnt rate
 LEARNT_BURST = 0.1  # a learnt rate's burst, in seconds of that rate
-MEASURED_SECONDS = 3  # complete seconds of accepted counts looked at after a rate-limit answer
+MEASURED_SECONDS = 3  # seconds of accepted counts looked at after a rate-limit answer
+CHUNK = 0.02  # seconds of an account's rate taken in one round trip (one token below 100/s)
+RESERVE_LIFE = 0.1  # seconds a process may hold tokens it took ahead
+STARVED = 0.002  # a wait for tokens longer than this means the rate, not the work, is the limit
 
 
 class Pacer:
@@ -34,6 +38,9 @@ class Pacer:
         self.limiter = RateLimiter(client)
         self._learnt: dict[str, tuple[Learnt, float]] = {}
         self._grown: dict[str, float] = {}
+        self._reserve: dict[str, tuple[int, float]] = {}
+        self._starved: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def rate(self, account: str) -> Learnt:
         """The account's learnt state, read again at most every REFRESH seconds."""
@@ -63,15 +70,48 @@ class Pacer:
             claims.append(Claim(keys.sender_bucket(msg.account, msg.sender), limit, max(1, n)))
         return claims
 
-    async def take(self, msg: Message, max_wait: float) -> float:
-        """Wait for the message's tokens (and any cooldown) up to `max_wait`; 0 when taken."""
-        claims = await self.claims(msg)
-        return await self.limiter.take(msg.account, keys.cooldown(msg.account), claims, max_wait)
+    async def take(self, msg: Message, deadline: float) -> float:
+        """Wait for the message's tokens (and any cooldown) until `deadline` (event-loop time).
+
+        Returns 0 when taken, else the seconds still to wait (the caller reschedules). Sends of
+        one account in this process line up behind a lock, so one of them polls Redis at a time,
+        in order, each with the account's rate as it is when its turn comes. At high rates the
+        tokens are taken a few at a time (CHUNK seconds' worth) and spent from a short-lived
+        reserve, sparing a round trip per message.
+        """
+        account = msg.account
+        loop = asyncio.get_running_loop()
+        async with self._locks.setdefault(account, asyncio.Lock()):
+            started = loop.time()
+            while True:
+                left, until = self._reserve.get(account, (0, 0.0))
+                if left > 0 and loop.time() < until:
+                    self._reserve[account] = (left - 1, until)
+                    return 0.0
+                claims = await self.claims(msg)
+                chunk = 1
+                if len(claims) == 1:  # no sender bucket: the account's tokens may be taken ahead
+                    limit = claims[0].limit
+                    chunk = max(1, min(int(limit.burst), int(limit.rate * CHUNK)))
+                    claims = [Claim(claims[0].key, limit, chunk)]
+                wait = await self.limiter.try_take(keys.cooldown(account), claims)
+                if wait <= 0:
+                    if loop.time() - started > STARVED:
+                        self._starved[account] = time.monotonic()
+                    if chunk > 1:
+                        self._reserve[account] = (chunk - 1, loop.time() + RESERVE_LIFE)
+                    return 0.0
+                if wait > deadline - loop.time():
+                    return wait
+                await asyncio.sleep(wait)
 
     async def on_accepted(self, account: str) -> None:
-        """Grow the account's rate, at most every REFRESH seconds per process."""
+        """Grow the account's rate, at most every REFRESH seconds per process, but only while
+        sends here wait for tokens: a rate nobody uses up proves nothing about the provider."""
         now = time.time()
         if now - self._grown.get(account, 0.0) < REFRESH:
+            return
+        if time.monotonic() - self._starved.get(account, -1e9) > 2 * REFRESH:
             return
         self._grown[account] = now
         cap = self.settings.providers[account].rate
@@ -82,22 +122,25 @@ class Pacer:
 
     async def on_limited(self, account: str) -> None:
         """A rate-limit answer: lower the account's rate for every worker."""
+        self._reserve.pop(account, None)
         now = time.time()
-        second = int(now)
+        tenth = int(now * 10)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.learnt_rate(account))
-        for s in range(second - MEASURED_SECONDS, second + 1):
-            pipe.get(keys.accepted_in(account, s))
-        raw, *counts = await pipe.execute()
+        for t in range(tenth - 10 * MEASURED_SECONDS, tenth + 1):
+            pipe.get(keys.accepted_in(account, t))
+        raw, *found = await pipe.execute()
         state = Learnt.from_hash(cast(dict[str, str], raw), self.settings.providers[account].rate)
-        # The provider's limit is at least the most it accepted in one recent second (the
-        # current second, though not over yet, counts too: a burst can fill the limit early).
-        measured = max(int(c or 0) for c in counts)
+        # The provider's limit is at least the most it accepted in any recent one-second window
+        # (the window just before this answer is the one that filled up).
+        counts = [int(c or 0) for c in found]
+        measured = max(sum(counts[i : i + 10]) for i in range(len(counts) - 9))
         lowered = limited(state, now, measured or None)
         if lowered != state:
             await self._store(account, lowered, now)
 
     async def _store(self, account: str, state: Learnt, now: float) -> None:
-        await self.redis.hset(keys.learnt_rate(account), mapping=state.as_hash())
+        mapping: Any = state.as_hash()  # redis-py's mapping type is invariant in its keys
+        await self.redis.hset(keys.learnt_rate(account), mapping=mapping)
         await self.redis.expire(keys.learnt_rate(account), 7 * 24 * 3600)
         self._learnt[account] = (state, now)

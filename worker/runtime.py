@@ -19,9 +19,11 @@ import redis.asyncio as aredis
 from sms import keys
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
+from sms.receipts import receipt_url
 from sms.settings import Settings
 from sms.store import AsyncStore
 from worker.pacing import Pacer
+from worker.recorder import Recorder
 
 log = logging.getLogger("salvo.worker")
 
@@ -38,6 +40,7 @@ class Runtime:
         self.redis = aredis.Redis.from_url(redis_url, decode_responses=True)
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
         self.pacer = Pacer(settings, self.redis)
+        self.recorder = Recorder(self.store)
         self.adapters: dict[str, Adapter[Any]] = {
             name: adapter_for(account) for name, account in settings.providers.items()
         }
@@ -63,21 +66,24 @@ class Runtime:
             self._limits[account] = sem
         return sem
 
-    def receipt_url(self, account: str) -> str | None:
-        """Where the provider should post this account's receipts, when Salvo is reachable."""
-        if not self.settings.public_url:
-            return None
-        return f"{self.settings.public_url.rstrip('/')}/v1/receipts/{account}"
+    def receipt_url(self, account: str, message_id: str) -> str | None:
+        """Where the provider should post this message's receipts, when Salvo is reachable."""
+        return receipt_url(self.settings, account, message_id)
 
     def cooldown_until(self, account: str) -> float:
         """Epoch second until which the account is paused, as this process last saw it."""
         return self._cooling.get(account, 0.0)
 
-    async def refresh_cooldown(self, account: str) -> None:
-        """Read the account's shared cooldown, set by any worker that was told to slow down."""
-        ttl = await self.redis.pttl(keys.cooldown(account))
-        # Redis is the truth: a cooldown an operator lifted is lifted here too.
-        self._cooling[account] = time.time() + ttl / 1000 if ttl > 0 else 0.0
+    async def refresh_cooldowns(self, accounts: set[str]) -> None:
+        """Read the accounts' shared cooldowns, set by any worker that was told to slow down."""
+        names = sorted(accounts)
+        pipe = self.redis.pipeline(transaction=False)
+        for account in names:
+            pipe.pttl(keys.cooldown(account))
+        now = time.time()
+        for account, ttl in zip(names, await pipe.execute(), strict=True):
+            # Redis is the truth: a cooldown an operator lifted is lifted here too.
+            self._cooling[account] = now + ttl / 1000 if ttl > 0 else 0.0
 
     async def cool_down(self, account: str, seconds: float, reason: str) -> None:
         """Pause the account for every worker; a longer pause already set is kept."""
@@ -87,10 +93,6 @@ class Runtime:
         # GT keeps the longer of two racing cooldowns (PEXPIRE GT needs the key to exist).
         await self.redis.set(key, reason, px=ms, nx=True)
         await self.redis.pexpire(key, ms, gt=True)
-
-    async def count(self, account: str, what: str) -> None:
-        """Add one to an account counter (rate-limit answers, retries, unknowns)."""
-        await self.redis.hincrby(keys.stats(account), what, 1)
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine to completion on this process's loop."""

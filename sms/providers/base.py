@@ -11,13 +11,14 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
 
 from sms.errors import Problem
-from sms.message import Message
+from sms.message import Message, Status
 from sms.settings import AccountBase
 
 
@@ -194,3 +195,58 @@ def parse_count(value: str | None) -> int | None:
         return int(value.strip())
     except ValueError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A provider's delivery report in our terms: which message, and the status it reached.
+
+    `provider_id` is the provider's id for the message; `our_id` is our own id where the provider
+    echoes it (CarrierX `user_data`) or the receipt URL carries it (JustCall's `?m=`).
+    """
+
+    status: Status
+    provider_id: str | None = None
+    our_id: str | None = None
+    reason: str = ""
+    at: float | None = None  # epoch seconds, as the provider stamped it
+
+
+class BadReceipt(ValueError):
+    """A body that is not this provider's receipt shape at all."""
+
+
+def receipt_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a receipt must be, or BadReceipt."""
+    data = load_json(body)
+    if not isinstance(data, dict):
+        raise BadReceipt("not a JSON object")
+    return data
+
+
+def receipt_id(value: object, name: str) -> str:
+    """A provider message id from a receipt field (string or number), or BadReceipt."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value):
+        raise BadReceipt(f"no {name}")
+    return str(value)
+
+
+def parse_time(value: object) -> float | None:
+    """An ISO 8601 time ('2026-03-15T14:30:05.000Z', '2024-03-21 17:08:22', naive = UTC) or
+    epoch seconds, as epoch seconds; None when absent or unreadable."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()

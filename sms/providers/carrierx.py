@@ -12,15 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message
+from sms.message import SHORT_CODE, Message, Status
 from sms.phone import digits_only, region_of
 from sms.providers.base import (
     Adapter,
     Outcome,
     OutcomeKind,
+    Receipt,
     Request,
     load_json,
     parse_retry_after,
+    parse_time,
+    receipt_id,
+    receipt_object,
 )
 from sms.settings import CarrierXAccount
 
@@ -172,3 +176,29 @@ def _error_text(data: object) -> str:
     if not parts and isinstance(data.get("message"), str):
         parts.append(data["message"])
     return "; ".join(p for p in parts if p)[:200]
+
+
+# Receipts: callbacks POST the SMS object. Documented statuses are queued, sent, delivered and
+# received (inbound); failed and undelivered are inferred. Our id comes back in `user_data`.
+RECEIPT_STATUSES: dict[str, Status] = {
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+}
+
+
+def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+    """A CarrierX callback; None for an inbound message or a status we do not track."""
+    data = receipt_object(body)
+    provider_id = receipt_id(data.get("message_sid"), "message_sid")
+    if str(data.get("direction") or "outbound").lower() != "outbound":
+        return None
+    state = str(data.get("status") or "").lower()
+    status = RECEIPT_STATUSES.get(state)
+    if status is None:
+        return None
+    user_data = data.get("user_data")
+    our_id = user_data if isinstance(user_data, str) and user_data else None
+    at = parse_time(data.get("date_status_changed"))
+    return Receipt(status, provider_id, our_id, f"status {state}", at)

@@ -7,23 +7,30 @@ hourly counter at zero is the hourly cap (quota), otherwise the per-minute burst
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from sms.encoding import Encoding, segment_info
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message
+from sms.message import SHORT_CODE, Message, Status
 from sms.providers.base import (
     Adapter,
     Outcome,
     OutcomeKind,
     RateSignal,
+    Receipt,
     Request,
     load_json,
     parse_count,
     parse_reset,
     parse_retry_after,
+    parse_time,
+    receipt_id,
+    receipt_object,
 )
 from sms.settings import JustCallAccount
 
@@ -180,3 +187,64 @@ def _error_text(data: object) -> str:
         if isinstance(value, str) and value:
             return value[:200]
     return ""
+
+
+# Receipts. The per-message webhook (justcall.txt) posts {message_id, status, to, from, timestamp};
+# account-level webhooks post {request_id, webhook_url, url_id, type, data: <SMS object>}, the
+# status in data.delivery_status, signed in x-justcall-signature (NOTES.md).
+RECEIPT_STATUSES: dict[str, Status] = {
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+}
+SIGNATURE_HEADER = "x-justcall-signature"
+TIMESTAMP_HEADER = "x-justcall-request-timestamp"
+
+
+def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+    """A JustCall receipt of either shape; None for one that reports nothing we track."""
+    data = receipt_object(body)
+    event = data.get("data")
+    if isinstance(data.get("type"), str) and isinstance(event, dict):
+        if not str(data["type"]).startswith("sms"):
+            return None
+        if str(event.get("direction", "outgoing")).lower() not in ("outgoing", "outbound"):
+            return None
+        state = str(event.get("delivery_status") or "").lower()
+        status = RECEIPT_STATUSES.get(state)
+        if status is None:
+            return None
+        at = parse_time(_header(headers, TIMESTAMP_HEADER))
+        return Receipt(status, receipt_id(event.get("id"), "data.id"), reason=state, at=at)
+    provider_id = receipt_id(data.get("message_id"), "message_id")
+    state = str(data.get("status") or "").lower()
+    status = RECEIPT_STATUSES.get(state)
+    if status is None:
+        return None
+    return Receipt(status, provider_id, reason=state, at=parse_time(data.get("timestamp")))
+
+
+def signature(api_secret: str, webhook_url: str, event_type: str, timestamp: str) -> str:
+    """JustCall's webhook signature: hex HMAC-SHA256 by the API secret over
+    `secret|urlencoded(webhook_url)|type|timestamp`."""
+    payload = f"{api_secret}|{quote(webhook_url, safe='')}|{event_type}|{timestamp}"
+    return hmac.new(api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_valid(api_secret: str, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether a webhook carries a signature made with `api_secret` (constant-time compare)."""
+    given = _header(headers, SIGNATURE_HEADER)
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    data = load_json(body)
+    if not given or timestamp is None or not isinstance(data, dict):
+        return False
+    url, kind = data.get("webhook_url"), data.get("type")
+    if not isinstance(url, str) or not isinstance(kind, str):
+        return False
+    expected = signature(api_secret, url, kind, timestamp)
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)

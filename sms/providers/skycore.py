@@ -13,15 +13,19 @@ from typing import Any
 
 from sms.encoding import segment_info
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message
+from sms.message import SHORT_CODE, Message, Status
 from sms.phone import digits_only, region_of
 from sms.providers.base import (
     Adapter,
     Outcome,
     OutcomeKind,
+    Receipt,
     Request,
     load_json,
     parse_retry_after,
+    parse_time,
+    receipt_id,
+    receipt_object,
 )
 from sms.settings import SkycoreAccount
 
@@ -144,3 +148,27 @@ class SkycoreAdapter(Adapter[SkycoreAccount]):
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+# Postbacks (documented): `origin` SMS_MT for our messages, `code` N201 Sent, N202 Delivered,
+# E201 Failed, E202 Rejected (by the carrier: not delivered), the message by `tracking-id`.
+POSTBACK_CODES: dict[str, Status] = {
+    "N201": Status.SENT,
+    "N202": Status.DELIVERED,
+    "E201": Status.FAILED,
+    "E202": Status.UNDELIVERED,
+}
+
+
+def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+    """A Skycore postback; None for other origins (inbound) and codes we do not track."""
+    data = receipt_object(body)
+    if str(data.get("origin") or "SMS_MT").upper() != "SMS_MT":
+        return None
+    provider_id = receipt_id(data.get("tracking-id"), "tracking-id")
+    code = str(data.get("code") or "").strip().upper()
+    status = POSTBACK_CODES.get(code)
+    if status is None:
+        return None
+    reason = f"{code} {data.get('status') or ''}".strip()
+    return Receipt(status, provider_id, reason=reason, at=parse_time(data.get("timestamp")))

@@ -16,17 +16,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message
+from sms.message import SHORT_CODE, Message, Status
 from sms.providers.base import (
     Adapter,
+    BadReceipt,
     Outcome,
     OutcomeKind,
     RateSignal,
+    Receipt,
     Request,
     load_json,
     parse_count,
     parse_reset,
     parse_retry_after,
+    parse_time,
+    receipt_id,
+    receipt_object,
 )
 from sms.settings import TextingLineAccount
 
@@ -209,3 +214,36 @@ def _signal(h: Mapping[str, str], now: float) -> RateSignal | None:
         return None
     wait = parse_reset(h.get("x-ratelimit-reset"), now=now)
     return RateSignal(limit, remaining, now + wait if wait is not None else None, RATE_WINDOW)
+
+
+# Receipts: webhook events `messaging.outgoing.message.<status>` wrapping the message object
+# (the payload is inferred: NOTES.md). An `idempotencyKey` echoed in it names our id.
+RECEIPT_EVENT = "messaging.outgoing.message."
+RECEIPT_STATUSES: dict[str, Status] = {
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+}
+
+
+def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+    """A TextingLine webhook event; None for other events and for `queued`."""
+    data = receipt_object(body)
+    event, obj = data.get("type"), data.get("data")
+    if not isinstance(event, str) or not isinstance(obj, dict):
+        raise BadReceipt("no type and data")
+    if not event.startswith(RECEIPT_EVENT):
+        return None
+    provider_id = receipt_id(obj.get("id"), "data.id")
+    state = event[len(RECEIPT_EVENT) :]
+    status = RECEIPT_STATUSES.get(state)
+    if status is None:
+        return None
+    reason = state
+    if status in (Status.FAILED, Status.UNDELIVERED) and obj.get("errorType"):
+        reason = f"{state}: {obj['errorType']}"
+    key = obj.get("idempotencyKey")
+    our_id = key[len(KEY_PREFIX) :] if isinstance(key, str) and key.startswith(KEY_PREFIX) else None
+    at = parse_time(obj.get("updatedAt") or obj.get("deliveredAt"))
+    return Receipt(status, provider_id, our_id or None, reason, at)

@@ -1,0 +1,31 @@
+"""The counters workers keep in Redis, so any process (the HTTP API's /metrics) can export them.
+
+Per account, hash `keys.stats(account)`:
+- `outcome:{class}`: provider answers by outcome class (accepted, rejected, rate_limited, ...);
+- `status:{status}`: messages that entered each status;
+- `latency_le:{bound}`: sends whose provider call took at most `bound` seconds and more than the
+  bound below it (not cumulative), `latency_sum`, `latency_count`;
+- `retries`: sends put back in the schedule after a retryable failure.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+LATENCY_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def outcome_field(kind: str) -> str:
+    """The field counting answers of one outcome class."""
+    return f"outcome:{kind}"
+
+
+def status_field(status: str) -> str:
+    """The field counting messages that entered one status."""
+    return f"status:{status}"
+
+
+def latency_field(seconds: float) -> str:
+    """The (non-cumulative) latency bucket a call of `seconds` falls in."""
+    i = bisect.bisect_left(LATENCY_BOUNDS, seconds)
+    return f"latency_le:{LATENCY_BOUNDS[i]!r}" if i < len(LATENCY_BOUNDS) else "latency_le:+Inf"
