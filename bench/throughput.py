@@ -6,8 +6,10 @@ measures, with the same N messages spread over the four providers:
 (a) ceiling: a raw aiohttp loop in its own process posting the adapters' own requests;
 (b) naive: one Celery task per message, a fresh aiohttp session in `asyncio.run` per task
     (bench/naive.py), prefork with two processes;
-(c) Salvo: `Producer.send_many` -> `salvo worker --concurrency 2` -> sandbox -> status recorded;
-(c') diagnostic: (c) again with every account's `rate` configured, so none is learnt from 2/s.
+(c) Salvo: `Producer.send_many` -> `salvo worker --concurrency 2` -> sandbox -> status recorded,
+    every account configured with a rate far above what this machine can send (the sandbox has
+    no limit), as a user configures an account whose limit is known;
+(c') diagnostic: (c) again with no rate configured, so every account learns its rate from 2/s.
 
 The sandbox is reset before each run and its ledger checked after it: every message must be
 accepted exactly once. The figures to read are the ratios c/a and c/b, measured in the same run
@@ -472,7 +474,7 @@ def run_salvo(
         counts = {k: int(v) for k, v in cast(dict[str, str], client.hgetall(counts_key)).items()}
     finally:
         client.close()
-    name = "salvo" if rate is None else "salvo-rate"
+    name = "salvo-learnt" if rate is None else "salvo"
     result = Result(name, n, t1 - t0, check_ledger(sandbox, n), cores=cores)
     sent = sum(counts.get(s, 0) for s in ACCEPTED)
     result.notes.append(f"enqueue {enqueued:.2f} s ({n / enqueued:,.0f} msgs/s)")
@@ -488,7 +490,7 @@ LABELS = {
     "ceiling": "(a) ceiling: raw aiohttp",
     "naive": "(b) naive: a Celery task per msg",
     "salvo": "(c) Salvo end to end",
-    "salvo-rate": "(c') Salvo, rate configured",
+    "salvo-learnt": "(c') Salvo, rate learnt",
 }
 
 
@@ -542,9 +544,9 @@ def report(console: Console, results: dict[str, Result], n: int) -> bool:
         value = num.rate / den.rate
         verdict = "[bold green]met[/]" if value >= target else "[bold red]not met[/]"
         ratios.add_row(name, f"{value:.2f}", f">= {target:g}", verdict)
-    cr = results.get("salvo-rate")
+    cr = results.get("salvo-learnt")
     if cr is not None and a is not None and a.rate > 0:
-        ratios.add_row("c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "no learning ramp")
+        ratios.add_row("c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "rate learnt from 2/s")
     console.print(ratios)
     return ok
 
@@ -607,16 +609,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["naive"].notes.insert(0, f"capped at {n_naive:,} of {n:,} messages")
             step(
                 "salvo",
-                ", accounts as the sandbox gives them (rate learnt)",
-                lambda: run_salvo(sandbox, redis_url, n, tmp),
+                f", every account at rate = {args.rate:g}/s",
+                lambda: run_salvo(sandbox, redis_url, n, tmp, rate=args.rate),
             )
             if not args.no_diagnostic:
-                # A database of its own, so nothing learnt in (c) carries over.
+                # A database of its own, so nothing of (c) carries over.
                 db3 = redis_url.rsplit("/", 1)[0] + "/3"
                 step(
-                    "salvo-rate",
-                    f", every account at rate = {args.rate:g}/s",
-                    lambda: run_salvo(sandbox, db3, n, tmp, rate=args.rate),
+                    "salvo-learnt",
+                    ", no rate configured (learnt from 2/s)",
+                    lambda: run_salvo(sandbox, db3, n, tmp),
                 )
     except (Exception, KeyboardInterrupt) as exc:
         if interrupted.is_set():

@@ -8,6 +8,7 @@ round trip, with the account counters (sms/metrics.py) that go with them.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sms import keys
@@ -60,17 +61,15 @@ class Recorder:
 
     async def _write(self, batch: list[_Entry]) -> list[bool]:
         pipe = self.store.redis.pipeline(transaction=False)
+        totals: dict[tuple[str, str], float] = defaultdict(float)
         for entry in batch:
             await self.store.move_into(pipe, entry.move)
-            stats = keys.stats(entry.move.account)
             for name, n in entry.counters.items():
-                if isinstance(n, int):
-                    pipe.hincrby(stats, name, n)
-                else:
-                    pipe.hincrbyfloat(stats, name, n)
+                totals[(entry.move.account, name)] += n
+        for (account, name), n in totals.items():
+            if n == int(n):
+                pipe.hincrby(keys.stats(account), name, int(n))
+            else:
+                pipe.hincrbyfloat(keys.stats(account), name, n)
         results = await pipe.execute()
-        moved, i = [], 0
-        for entry in batch:
-            moved.append(bool(results[i]))
-            i += 1 + len(entry.counters)
-        return moved
+        return [bool(r) for r in results[: len(batch)]]

@@ -35,7 +35,7 @@ class Runtime:
         self.settings = settings
         self.pid = os.getpid()
         self.name = f"{os.uname().nodename}:{self.pid}:{uuid.uuid4().hex[:8]}"
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         asyncio.set_event_loop(self.loop)
         self.redis = aredis.Redis.from_url(redis_url, decode_responses=True)
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
@@ -110,6 +110,15 @@ class Runtime:
             self.run(_close())
         finally:
             self.loop.close()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (it roughly halves the loop's own cost), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 _runtime: Runtime | None = None
