@@ -1,20 +1,24 @@
-"""Campaigns from a CSV file: streamed row by row, every bad row reported, the rest enqueued.
+"""Campaigns from a CSV or JSONL file: streamed row by row, every bad row reported, the rest
+enqueued.
 
-Each row's idempotency key is `{campaign}:{key column}` (the phone number by default), and the
-campaign id defaults to a digest of the file name, account, sender and template, so running the
-same blast twice sends nothing the first run already enqueued.
+A CSV has a header line with a `phone` column; a JSONL file has one JSON object per line with a
+`phone` key, the other keys being template variables. Each row's idempotency key is
+`{campaign}:{key column}` (the phone number by default), and the campaign id defaults to a digest
+of the file name, account, sender and template, so running the same blast twice sends nothing
+the first run already enqueued.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from pydantic import ValidationError
 
@@ -26,6 +30,12 @@ from sms.message import Lane, Message
 from sms.phone import InvalidPhoneNumber, parse_e164
 
 PHONE = "phone"
+#: The longest JSONL line read; a longer one is rejected without being held whole.
+MAX_LINE = 1 << 20
+
+Format = Literal["csv", "jsonl"]
+#: One input row: its line number, its values (None when unreadable), why not, and its raw form.
+Row = tuple[int, dict[str, str | None] | None, str, list[str]]
 
 
 @dataclass
@@ -53,6 +63,12 @@ class BlastSpec:
     lane: Lane = Lane.BULK
     send_at: datetime | None = None
     expires_at: datetime | None = None
+    source: str | None = None  # how the campaign names its input (default: the file's path)
+
+
+def source_format(path: Path) -> Format:
+    """The format a file's name says: `.jsonl` or `.ndjson` is JSONL, anything else CSV."""
+    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
 
 
 def campaign_id_for(path: Path, spec: BlastSpec) -> str:
@@ -68,8 +84,10 @@ def blast(
     *,
     rejects_path: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    fmt: Format | None = None,
 ) -> BlastReport:
-    """Enqueue every valid row of a CSV; write each invalid one to the rejects file."""
+    """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file."""
+    fmt = fmt or source_format(path)
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)
     campaign = spec.campaign or campaign_id_for(path, spec)
@@ -80,22 +98,16 @@ def blast(
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
     with fh, _Rejects(rejects_path) as rejects:
-        reader = csv.reader(fh)
-        header = _header(reader, path)
-        for needed in (PHONE, spec.key_column):
-            if needed not in header:
-                raise InvalidInput(f"{path}: line 1: no {needed!r} column (columns: {', '.join(header)})")
-        missing = template.missing(set(header))
-        if missing:
-            raise TemplateError(
-                f"template names {', '.join('{' + m + '}' for m in missing)} but {path} has no such "
-                f"column (columns: {', '.join(header)})"
-            )
+        rows = _csv_source(fh, path, spec, template) if fmt == "csv" else _jsonl_source(fh)
         _start_campaign(producer, campaign, spec, path)
         chunk: list[Message] = []
-        for line, row in _rows(reader):
+        for line, values, reason, row in rows:
             report.rows += 1
-            message, reason = _message(row, header, line, spec, template, campaign, producer.settings.default_region)
+            message = None
+            if values is not None:
+                message, reason = _message(
+                    values, spec, template, campaign, producer.settings.default_region
+                )
             if message is not None:
                 problems = adapter.validate(message)
                 if problems:
@@ -103,7 +115,9 @@ def blast(
                     message = None
             if message is None:
                 report.rejected += 1
-                report.reasons[reason.split(":")[0]] = report.reasons.get(reason.split(":")[0], 0) + 1
+                report.reasons[reason.split(":")[0]] = (
+                    report.reasons.get(reason.split(":")[0], 0) + 1
+                )
                 rejects.write(line, reason, row)
                 continue
             chunk.append(message)
@@ -119,7 +133,10 @@ def blast(
 
 
 def _flush(
-    producer: Producer, chunk: list[Message], report: BlastReport, progress: Callable[[int], None] | None
+    producer: Producer,
+    chunk: list[Message],
+    report: BlastReport,
+    progress: Callable[[int], None] | None,
 ) -> None:
     ids = producer.enqueue_valid(chunk)
     new = sum(1 for m, mid in zip(chunk, ids, strict=True) if m.id == mid)
@@ -134,13 +151,78 @@ def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
     try:
         header = next(reader)
     except StopIteration:
-        raise InvalidInput(f"{path}: empty file, expected a header line with a 'phone' column") from None
+        raise InvalidInput(
+            f"{path}: empty file, expected a header line with a 'phone' column"
+        ) from None
     except csv.Error as exc:
         raise InvalidInput(f"{path}: line 1: {exc}") from None
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         raise InvalidInput(f"{path}: line 1: duplicate column names")
     return header
+
+
+def _csv_source(fh: IO[str], path: Path, spec: BlastSpec, template: Template) -> Iterator[Row]:
+    """Check a CSV's header against the spec and template, then yield its rows."""
+    reader = csv.reader(fh)
+    header = _header(reader, path)
+    for needed in (PHONE, spec.key_column):
+        if needed not in header:
+            raise InvalidInput(
+                f"{path}: line 1: no {needed!r} column (columns: {', '.join(header)})"
+            )
+    missing = template.missing(set(header))
+    if missing:
+        raise TemplateError(
+            f"template names {', '.join('{' + m + '}' for m in missing)} but {path} has no such "
+            f"column (columns: {', '.join(header)})"
+        )
+    return _csv_rows(reader, header)
+
+
+def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[Row]:
+    for line, row in _rows(reader):
+        if len(row) == 1 and row[0].startswith("\x00csv: "):
+            yield line, None, "malformed CSV: " + row[0][6:], row
+        elif len(row) != len(header):
+            yield line, None, f"malformed row: expected {len(header)} fields, found {len(row)}", row
+        else:
+            yield line, dict(zip(header, row, strict=True)), "", row
+
+
+def _jsonl_source(fh: IO[str]) -> Iterator[Row]:
+    """Yield each non-blank line of a JSONL file as the values of one row."""
+    line = 0
+    while True:
+        text = fh.readline(MAX_LINE + 1)
+        if not text:
+            return
+        line += 1
+        if len(text) > MAX_LINE and not text.endswith("\n"):
+            while (rest := fh.readline(MAX_LINE)) and not rest.endswith("\n"):
+                pass
+            yield line, None, f"malformed line: longer than {MAX_LINE:,} characters", [text[:200]]
+            continue
+        if not text.strip():
+            continue
+        raw = [text.rstrip("\r\n")[:1000]]
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            yield line, None, f"malformed JSON: {exc}", raw
+            continue
+        if not isinstance(data, dict):
+            yield line, None, "malformed line: expected a JSON object", raw
+            continue
+        values = {str(k): _text(v) for k, v in data.items()}
+        yield line, values, "", raw
+
+
+def _text(value: object) -> str | None:
+    """A JSON value as template text: strings as they are, null as missing, others as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
@@ -162,28 +244,24 @@ def _rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
 
 
 def _message(
-    row: list[str],
-    header: list[str],
-    line: int,
+    values: dict[str, str | None],
     spec: BlastSpec,
     template: Template,
     campaign: str,
     region: str | None,
 ) -> tuple[Message | None, str]:
-    if len(row) == 1 and row[0].startswith("\x00csv: "):
-        return None, "malformed CSV: " + row[0][6:]
-    if len(row) != len(header):
-        return None, f"malformed row: expected {len(header)} fields, found {len(row)}"
-    values = dict(zip(header, row, strict=True))
+    phone = values.get(PHONE)
+    if phone is None:
+        return None, "phone: missing"
     try:
-        to = parse_e164(values[PHONE], region)
+        to = parse_e164(phone, region)
     except InvalidPhoneNumber as exc:
-        return None, f"phone: {exc.reason} ({values[PHONE]!r})"
+        return None, f"phone: {exc.reason} ({phone!r})"
     try:
         body = template.render(values)
     except TemplateError as exc:
         return None, f"template: {exc}"
-    key = values[spec.key_column].strip() if spec.key_column != PHONE else to
+    key = (values.get(spec.key_column) or "").strip() if spec.key_column != PHONE else to
     if not key:
         return None, f"{spec.key_column}: empty key"
     try:
@@ -208,7 +286,11 @@ def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Pa
     producer.redis.hsetnx(keys.campaign(campaign), "state", "running")
     producer.redis.hset(
         keys.campaign(campaign),
-        mapping={"account": spec.account, "template": spec.template, "source": str(path)},
+        mapping={
+            "account": spec.account,
+            "template": spec.template,
+            "source": spec.source or str(path),
+        },
     )
 
 

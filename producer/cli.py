@@ -209,6 +209,19 @@ def sandbox(port: int, host: str) -> None:
 
 
 @cli.command()
+@click.option("--port", default=8080, show_default=True, type=int, help="0 picks a free port")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.pass_context
+def api(ctx: click.Context, port: int, host: str) -> None:
+    """Serve the HTTP API: messages, campaigns, delivery receipts, /healthz and /metrics."""
+    from producer.http import run
+    from sms.embedded import resolve_redis_url
+
+    settings = _settings(ctx)
+    run(settings, resolve_redis_url(settings.redis_url, settings.data_dir), host=host, port=port)
+
+
+@cli.command()
 @click.option("--messages", default=10_000, show_default=True, type=int)
 @click.pass_context
 def demo(ctx: click.Context, messages: int) -> None:

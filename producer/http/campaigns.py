@@ -1,0 +1,204 @@
+"""`POST /v1/campaigns` (a CSV or JSONL upload) and `GET /v1/campaigns/{id}`.
+
+The upload is streamed to a temporary file chunk by chunk, never held whole in memory, and
+refused with 413 past `api_max_upload`; then `producer.campaign.blast` streams that file row by
+row. The parameters come in the query string. Without a campaign id, the id is a digest of the
+account, sender, template, key column and the file's content, so uploading the same file again
+sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import re
+import shutil
+import tempfile
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
+from producer.http.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
+from producer.template import Template
+from sms import keys
+from sms.errors import InvalidInput, TemplateError
+from sms.message import Lane, Sender
+
+CHUNK = 1 << 16
+#: The rejected rows (line and reason) an answer lists; the count covers them all.
+REJECTS_SHOWN = 100
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
+
+_SENDER: TypeAdapter[str] = TypeAdapter(Sender)
+_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict[str, Any]]]:
+    """The blast's parameters from the query string, and every problem with them."""
+    q = request.query
+    settings = request.app[SETTINGS]
+    problems: list[dict[str, Any]] = []
+    for name in ("account", "from", "template"):
+        if not q.get(name):
+            problems.append(problem(name, "required"))
+    account, sender, text = q.get("account", ""), q.get("from", ""), q.get("template", "")
+    if account and account not in settings.providers:
+        known = ", ".join(sorted(settings.providers)) or "none configured"
+        problems.append(
+            problem("account", f"unknown provider account {account!r} (known: {known})")
+        )
+    if sender:
+        try:
+            sender = _SENDER.validate_python(sender)
+        except ValidationError as exc:
+            problems.append(problem("from", exc.errors()[0]["msg"].removeprefix("Value error, ")))
+    if text:
+        try:
+            Template(text)
+        except TemplateError as exc:
+            problems.append(problem("template", str(exc)))
+    fmt = q.get("format") or ("jsonl" if request.content_type in JSONL_TYPES else "csv")
+    if fmt not in ("csv", "jsonl"):
+        problems.append(problem("format", "must be csv or jsonl"))
+    campaign = q.get("campaign") or None
+    if campaign is not None and not CAMPAIGN_ID.match(campaign):
+        problems.append(problem("campaign", "1 to 100 of A-Z a-z 0-9 _ . : -"))
+    lane = q.get("lane", Lane.BULK.value)
+    if lane not in {x.value for x in Lane}:
+        problems.append(problem("lane", "must be transactional or bulk"))
+    times: dict[str, datetime | None] = {}
+    for name in ("send_at", "expires_at"):
+        times[name] = None
+        if q.get(name):
+            try:
+                times[name] = _TIME.validate_python(q[name])
+            except ValidationError:
+                problems.append(problem(name, "not an ISO 8601 time"))
+    if problems:
+        return None, "csv", problems
+    spec = BlastSpec(
+        account=account,
+        sender=sender,
+        template=text,
+        campaign=campaign,
+        key_column=q.get("key_column") or PHONE,
+        lane=Lane(lane),
+        send_at=times["send_at"],
+        expires_at=times["expires_at"],
+    )
+    return spec, cast(Format, fmt), []
+
+
+class TooLarge(Exception):
+    """The upload is over `api_max_upload`."""
+
+
+async def receive(request: web.Request, path: Path, limit: int) -> str:
+    """Stream the body into `path`, at most `limit` bytes (else TooLarge); its SHA-256 in hex."""
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("wb") as fh:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge
+            digest.update(chunk)
+            fh.write(chunk)
+    return digest.hexdigest()
+
+
+def default_campaign(spec: BlastSpec, content: str) -> str:
+    """A campaign id that is the same for the same file sent the same way."""
+    seed = "\x1f".join([spec.account, spec.sender, spec.template, spec.key_column, content])
+    return "c" + hashlib.sha256(seed.encode()).hexdigest()[:15]
+
+
+def first_rejects(path: Path) -> list[dict[str, Any]]:
+    """The first rejected rows of a rejects file, as line and reason."""
+    if not path.exists():
+        return []
+    out: list[dict[str, Any]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = csv.reader(fh)
+        next(rows, None)
+        for row in rows:
+            if len(out) >= REJECTS_SHOWN:
+                break
+            out.append({"line": int(row[0]), "reason": row[1]})
+    return out
+
+
+async def post_campaign(request: web.Request) -> web.Response:
+    """Stream the upload, run the blast; 202 with the campaign id and its counts."""
+    spec, fmt, problems = read_spec(request)
+    if spec is None:
+        return invalid(problems)
+    tmp = Path(tempfile.mkdtemp(prefix="salvo-upload-"))
+    try:
+        path = tmp / f"upload.{fmt}"
+        limit = request.app[SETTINGS].api_max_upload
+        try:
+            content = await receive(request, path, limit)
+        except TooLarge:
+            return error(413, f"upload larger than {limit:,} bytes")
+        campaign = spec.campaign or default_campaign(spec, content)
+        spec = replace(spec, campaign=campaign, source=f"upload sha256:{content}")
+        rejects = tmp / "rejects.csv"
+        producer = request.app[PRODUCER]
+        try:
+            report: BlastReport = await asyncio.to_thread(
+                blast, producer, path, spec, rejects_path=rejects, fmt=fmt
+            )
+        except InvalidInput as exc:
+            return invalid([problem("file", str(exc).replace(str(path), "upload"))])
+        except TemplateError as exc:
+            return invalid([problem("template", str(exc).replace(str(path), "upload"))])
+        shown = await asyncio.to_thread(first_rejects, rejects)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    answer = {
+        "campaign": report.campaign,
+        "rows": report.rows,
+        "enqueued": report.enqueued,
+        "duplicates": report.duplicates,
+        "rejected": report.rejected,
+        "reasons": report.reasons,
+        "rejects": shown,
+    }
+    return web.json_response(answer, status=202)
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    """A campaign's metadata and its messages' counts by status."""
+    cid = request.match_info["id"]
+    client = request.app[REDIS]
+    meta = cast(dict[str, str], await client.hgetall(keys.campaign(cid)))
+    if not meta:
+        return error(404, f"no campaign with id {cid!r}")
+    raw = cast(dict[str, str], await client.hgetall(keys.campaign_counts(cid)))
+    answer: dict[str, Any] = {
+        "id": cid,
+        "state": meta.get("state", "running"),
+        "account": meta.get("account", ""),
+        "template": meta.get("template", ""),
+        "source": meta.get("source", ""),
+        "created": float(meta.get("created", 0) or 0),
+        "rejected": int(meta.get("rejected", 0) or 0),
+        "counts": {k: int(v) for k, v in raw.items()},
+    }
+    return web.json_response(answer)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_post("/v1/campaigns", post_campaign)
+    app.router.add_get("/v1/campaigns/{id}", get_campaign)

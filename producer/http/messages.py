@@ -1,0 +1,107 @@
+"""`POST /v1/messages` (one message or a list) and `GET /v1/messages/{id}`.
+
+Validation is the Python API's, message by message (pydantic, then the provider's limits), and
+every problem of every message is reported at once with its index and field; nothing is
+enqueued unless all are valid. An idempotency key comes in the body or in the
+`Idempotency-Key` header (for a list, the header key plus `:{index}`): a repeat answers the
+earlier message's id and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from aiohttp import web
+
+from producer.api import Producer, build_message
+from producer.http.shared import PRODUCER, REDIS, error, invalid, problem, read_json
+from sms import keys
+from sms.errors import InvalidMessage
+from sms.message import Lane, Message
+from sms.store import Record
+
+#: The fields a message object may have (`from` is the sender).
+FIELDS = frozenset(
+    {
+        "account",
+        "to",
+        "from",
+        "body",
+        "media_urls",
+        "idempotency_key",
+        "lane",
+        "send_at",
+        "expires_at",
+        "options",
+    }
+)
+#: Messages sent one by one over HTTP are reminders, ahead of any blast, unless told otherwise.
+DEFAULT_LANE = Lane.TRANSACTIONAL.value
+
+
+def build_all(
+    producer: Producer, items: list[Any], header_key: str | None, single: bool
+) -> tuple[list[Message], list[dict[str, Any]]]:
+    """Validate every item; the messages, or every problem found (blocking: run in a thread)."""
+    messages: list[Message] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            problems.append(problem("message", "expected a JSON object", index))
+            continue
+        found = [problem(f, "not a known field", index) for f in sorted(set(item) - FIELDS)]
+        fields = {k: v for k, v in item.items() if k in FIELDS}
+        fields.setdefault("lane", DEFAULT_LANE)
+        if header_key is not None:
+            key = header_key if single else f"{header_key}:{index}"
+            body_key = fields.get("idempotency_key")
+            if body_key is None:
+                fields["idempotency_key"] = key
+            elif single and body_key != header_key:
+                reason = "differs from the Idempotency-Key header"
+                found.append(problem("idempotency_key", reason, index))
+        try:
+            message = build_message(**fields)
+        except InvalidMessage as exc:
+            found += [problem(p.field, p.problem, index) for p in exc.problems]
+        else:
+            found += [problem(p.field, p.problem, index) for p in producer.problems(message)]
+            messages.append(message)
+        problems += found
+    return messages, problems
+
+
+async def post_messages(request: web.Request) -> web.Response:
+    """Validate and enqueue; 202 with the ids in order, or 422 with every problem."""
+    data = await read_json(request)
+    single = isinstance(data, dict)
+    items = [data] if single else data
+    if not isinstance(items, list):
+        return invalid([problem("body", "expected a message object or a list of them")])
+    if not items:
+        return invalid([problem("body", "empty list: nothing to send")])
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is not None and not 1 <= len(header_key) <= 200:
+        return invalid([problem("Idempotency-Key", "must be 1 to 200 characters")])
+    producer = request.app[PRODUCER]
+    messages, problems = await asyncio.to_thread(build_all, producer, items, header_key, single)
+    if problems:
+        return invalid(problems)
+    ids = await asyncio.to_thread(producer.send_many, messages)
+    return web.json_response({"ids": ids}, status=202)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """A message's record: status, attempts, provider id and its history with timestamps."""
+    mid = request.match_info["id"]
+    raw = cast(dict[str, str], await request.app[REDIS].hgetall(keys.message(mid)))
+    if not raw or "data" not in raw:
+        return error(404, f"no message with id {mid!r}")
+    return web.json_response(Record.from_hash(mid, raw).as_dict())
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_post("/v1/messages", post_messages)
+    app.router.add_get("/v1/messages/{id}", get_message)

@@ -1,0 +1,336 @@
+"""The HTTP API as its callers see it: a real `salvo api` process on the real embedded server.
+
+The API here works on database 1, where no worker looks: what it enqueues stays queued, so these
+tests see exactly what the API wrote. Delivery (workers, sandbox, receipts) is test_receipts.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import hypothesis
+import pytest
+import redis
+import schemathesis
+from prometheus_client.parser import text_string_to_metric_families
+
+from producer.http.openapi import DOCUMENT
+from producer.local import ApiServer, api_process, sandbox_accounts, write_config
+from sms import keys
+from tests.api_client import Api
+
+KEY = "test-key-" + uuid.uuid4().hex
+OTHER_KEY = "other-key-" + uuid.uuid4().hex
+MAX_BODY = 64 * 1024
+MAX_UPLOAD = 128 * 1024 * 1024
+CARRIERX = "+14155550101"
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, unit_url: str, sandbox_url: str
+) -> Iterator[ApiServer]:
+    tmp = tmp_path_factory.mktemp("api")
+    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
+    config = write_config(
+        tmp / "salvo.toml",
+        unit_url,
+        providers,
+        api_keys=[KEY, OTHER_KEY],
+        api_max_body=MAX_BODY,
+        api_max_upload=MAX_UPLOAD,
+    )
+    with api_process(config, tmp / "api.log") as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: ApiServer) -> Api:
+    return Api(server.url, KEY)
+
+
+def message(**kw: Any) -> dict[str, Any]:
+    return {
+        "account": "carrierx",
+        "to": "+12025550123",
+        "from": CARRIERX,
+        "body": "Your appointment",
+        **kw,
+    }
+
+
+def test_a_request_without_a_key_is_refused(server: ApiServer) -> None:
+    status, body = Api(server.url).post("/v1/messages", message())
+    assert status == 401
+    assert body == {"error": "missing API key"}
+
+
+def test_a_request_with_a_wrong_key_is_refused(server: ApiServer) -> None:
+    for headers in ({"Authorization": f"Bearer {KEY}x"}, {"X-API-Key": "nope"}):
+        status, _ = Api(server.url).call("GET", "/v1/messages/x", headers=headers)
+        assert status == 401
+
+
+def test_every_configured_key_works_in_either_header(server: ApiServer) -> None:
+    for headers in ({"Authorization": f"Bearer {OTHER_KEY}"}, {"X-API-Key": KEY}):
+        status, _ = Api(server.url).call("GET", "/v1/messages/none", headers=headers)
+        assert status == 404
+
+
+def test_a_message_is_accepted_and_its_record_shows_its_history(api: Api, r: redis.Redis) -> None:
+    status, body = api.post("/v1/messages", message())
+    assert status == 202
+    (mid,) = body["ids"]
+    status, record = api.get(f"/v1/messages/{mid}")
+    assert status == 200
+    assert record["status"] == "queued"
+    assert [h["status"] for h in record["history"]] == ["queued"]
+    assert r.hget(keys.message(mid), "lane") == "transactional"
+
+
+def test_the_same_idempotency_key_header_returns_the_same_id(api: Api) -> None:
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    first = api.post("/v1/messages", message(), headers)
+    second = api.post("/v1/messages", message(body="changed"), headers)
+    assert first[0] == second[0] == 202
+    assert first[1]["ids"] == second[1]["ids"]
+
+
+def test_a_list_under_one_key_header_is_keyed_per_message(api: Api) -> None:
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    batch = [message(to="+12025550124"), message(to="+12025550125")]
+    first = api.post("/v1/messages", batch, headers)[1]["ids"]
+    again = api.post("/v1/messages", batch, headers)[1]["ids"]
+    assert len(set(first)) == 2
+    assert again == first
+
+
+def test_validation_errors_name_each_message_and_field(api: Api, r: redis.Redis) -> None:
+    before = r.llen("transactional")
+    batch = [message(), message(to="12", lane="fast"), message(account="nope", colour="red")]
+    status, body = api.post("/v1/messages", batch)
+    assert status == 422
+    found = {(e["index"], e["field"]) for e in body["errors"]}
+    assert {(1, "to"), (1, "lane"), (2, "colour"), (2, "account")} <= found
+    assert all(e["reason"] for e in body["errors"])
+    assert r.llen("transactional") == before  # nothing of the batch was enqueued
+
+
+def test_provider_limits_are_validation_errors_too(api: Api) -> None:
+    status, body = api.post("/v1/messages", message(account="justcall", body=""))
+    assert status == 422
+    assert body["errors"] == [
+        {"index": 0, "field": "body", "reason": "empty; JustCall requires a body, even with media"}
+    ]
+
+
+def test_a_body_that_is_not_json_is_a_bad_request(api: Api) -> None:
+    status, body = api.call("POST", "/v1/messages", b"{nope")
+    assert status == 400
+    assert "not valid JSON" in body["error"]
+
+
+def test_a_json_body_over_the_limit_is_refused(api: Api) -> None:
+    status, body = api.post("/v1/messages", message(body="x" * MAX_BODY))
+    assert status == 413
+    assert "error" in body
+
+
+def test_an_unknown_message_is_not_found(api: Api) -> None:
+    assert api.get(f"/v1/messages/{uuid.uuid4().hex}")[0] == 404
+
+
+def upload(
+    api: Api, data: bytes | IO[bytes], content_type: str = "text/csv", **params: str
+) -> tuple[int, Any]:
+    query = {"account": "carrierx", "from": CARRIERX, "template": "Hi {name}", **params}
+    path = "/v1/campaigns?" + urllib.parse.urlencode(query)
+    return api.call("POST", path, data, {"Content-Type": content_type})
+
+
+def test_a_csv_upload_becomes_a_campaign_and_reports_rejected_rows(api: Api) -> None:
+    data = b"phone,name\n+12025550100,Ann\nnot a number,Bob\n+12025550101,Cy\n+12025550102\n"
+    status, body = upload(api, data, campaign=f"t{uuid.uuid4().hex[:12]}")
+    assert status == 202
+    assert (body["rows"], body["enqueued"], body["rejected"]) == (4, 2, 2)
+    assert [r["line"] for r in body["rejects"]] == [3, 5]
+    status, campaign = api.get(f"/v1/campaigns/{body['campaign']}")
+    assert status == 200
+    assert campaign["counts"] == {"queued": 2, "total": 2}
+    assert campaign["rejected"] == 2
+
+
+def test_a_jsonl_upload_becomes_a_campaign(api: Api) -> None:
+    lines = [
+        {"phone": "+12025550100", "name": "Ann"},
+        {"phone": "+12025550101"},
+        "oops",
+        {"phone": "+12025550102", "name": 7},
+    ]
+    data = b"\n".join(json.dumps(x).encode() if x != "oops" else b"{oops" for x in lines) + b"\n"
+    status, body = upload(api, data, "application/x-ndjson")
+    assert status == 202
+    assert (body["rows"], body["enqueued"], body["rejected"]) == (4, 2, 2)
+    assert [(r["line"], r["reason"].split(":")[0]) for r in body["rejects"]] == [
+        (2, "template"),
+        (3, "malformed JSON"),
+    ]
+    # The same file again: the default campaign id comes from its content, so nothing is sent twice.
+    status, again = upload(api, data, "application/x-ndjson")
+    assert (again["campaign"], again["enqueued"], again["duplicates"]) == (body["campaign"], 0, 2)
+
+
+def test_bad_campaign_parameters_are_named(api: Api) -> None:
+    status, body = upload(api, b"phone\n", account="nope", template="Hi {x.y}", lane="slow")
+    assert status == 422
+    assert {e["field"] for e in body["errors"]} == {"account", "template", "lane"}
+    status, body = upload(api, b"number,name\n1,2\n")
+    assert status == 422
+    assert body["errors"][0]["field"] == "file"
+    assert "no 'phone' column" in body["errors"][0]["reason"]
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(server: ApiServer) -> None:
+    host, port = urllib.parse.urlsplit(server.url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    query = urllib.parse.urlencode({"account": "carrierx", "from": CARRIERX, "template": "Hi"})
+    conn.putrequest("POST", f"/v1/campaigns?{query}")
+    conn.putheader("Authorization", f"Bearer {KEY}")
+    conn.putheader("Content-Type", "text/csv")
+    conn.putheader("Content-Length", str(MAX_UPLOAD + 1))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413
+    conn.close()
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def write_rows(path: Path, rows: int) -> Path:
+    note = "n" * 200  # wide rows, so holding the upload in memory would show
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["phone", "name", "note", "k"])
+        for i in range(rows):
+            w.writerow([f"+1312{2_000_000 + i:07d}", f"P{i}", note, "same"])
+    return path
+
+
+def test_a_large_upload_is_streamed_with_flat_memory(
+    api: Api, server: ApiServer, tmp_path: Path
+) -> None:
+    # Every row has the same key, so one message is enqueued and the rest are duplicates: the
+    # whole path (parse, render, validate, record) runs for every row without filling Redis.
+    small = write_rows(tmp_path / "small.csv", 2_000)
+    large = write_rows(tmp_path / "large.csv", 200_000)
+    assert large.stat().st_size > 40 * 1024 * 1024
+    status, body = upload(
+        api, small.read_bytes(), campaign=f"s{uuid.uuid4().hex[:12]}", key_column="k"
+    )
+    assert (status, body["rows"]) == (202, 2_000)
+    before = peak_rss_kib(server.pid)
+    with large.open("rb") as fh:
+        status, body = upload(api, fh, campaign=f"l{uuid.uuid4().hex[:12]}", key_column="k")
+    assert status == 202, body
+    assert (body["rows"], body["enqueued"], body["duplicates"]) == (200_000, 1, 199_999)
+    grown = peak_rss_kib(server.pid) - before
+    assert grown < 20 * 1024, f"peak RSS grew {grown} KiB for a {large.stat().st_size} byte upload"
+
+
+def test_metrics_are_prometheus_text(server: ApiServer, api: Api) -> None:
+    api.post("/v1/messages", message())
+    status, text = Api(server.url).get("/metrics")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {
+        "salvo_messages",
+        "salvo_provider_answers",
+        "salvo_retries",
+        "salvo_send_latency_seconds",
+        "salvo_queue_depth",
+        "salvo_scheduled",
+    } <= set(families)
+    queued = [
+        s
+        for s in families["salvo_messages"].samples
+        if s.labels == {"account": "carrierx", "status": "queued"}
+    ]
+    assert queued and queued[0].value >= 1
+    lanes = {s.labels["lane"]: s.value for s in families["salvo_queue_depth"].samples}
+    assert lanes["transactional"] >= 1
+
+
+def test_health_says_no_worker_is_seen_here(server: ApiServer) -> None:
+    status, body = Api(server.url).get("/healthz")
+    assert status == 503
+    assert body["redis"] is True
+    assert body["workers"] == 0
+    assert body["problems"] == ["no worker seen in the last 30 s"]
+
+
+# The OpenAPI-driven test: every operation of the served document, with generated requests,
+# against the running server; no 5xx, and every answer as the document describes it.
+schemathesis.serializer.alias(
+    ["text/csv", "application/x-ndjson", "application/jsonl", "application/x-jsonlines"],
+    "text/plain",
+)
+OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS)
+def test_the_api_does_what_its_openapi_document_says(
+    method: str, path: str, server: ApiServer
+) -> None:
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operation = schema[path][method]
+    headers = {"Authorization": f"Bearer {KEY}"}
+    # /healthz answers a documented 503 here (no worker looks at this database): not a fault.
+    checks = CHECKS[1:] if path == "/healthz" else CHECKS
+
+    @hypothesis.given(case=operation.as_strategy())
+    @hypothesis.settings(
+        max_examples=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    def call(case: Any) -> None:
+        case.call_and_validate(base_url=server.url, headers=headers, checks=checks)
+
+    call()
+
+
+def test_the_document_is_served_and_names_every_route(server: ApiServer) -> None:
+    status, doc = Api(server.url).get("/openapi.json")
+    assert status == 200
+    assert set(doc["paths"]) == {
+        "/v1/messages",
+        "/v1/messages/{id}",
+        "/v1/campaigns",
+        "/v1/campaigns/{id}",
+        "/v1/receipts/{account}",
+        "/v1/receipts/{account}/{secret}",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+    }
