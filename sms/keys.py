@@ -13,6 +13,10 @@ PREFIX = "salvo"
 SCHEDULE = f"{PREFIX}:schedule"
 #: Sorted set: message id -> epoch second its sending lease ends (a dead worker's messages).
 LEASES = f"{PREFIX}:leases"
+#: Sorted set: message id -> epoch second it was (last) published. An id leaves it when its
+#: message leaves `queued` or goes into the schedule; one still here while its lane's queue is
+#: empty was lost on the way to the broker (or with it), and is published again.
+PENDING = f"{PREFIX}:pending"
 #: Sorted set: worker name -> epoch second of its last heartbeat.
 WORKERS = f"{PREFIX}:workers"
 #: Set of every account name that has ever been sent through (for `salvo status`).

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     providers: dict[str, Account] = Field(default_factory=dict)
     batch_size: int = Field(default=100, ge=1, le=1000)
     idempotency_retention: int = Field(default=7 * 24 * 3600, ge=60, description="seconds")
+    republish_after: float = Field(
+        default=120.0, gt=0, description="seconds a queued message may wait on an empty lane"
+    )
     default_region: str | None = None
     public_url: str | None = None
     api_keys: list[SecretStr] = Field(default_factory=list)
@@ -127,7 +130,9 @@ class Settings(BaseSettings):
         except ValidationError as exc:
             raise ConfigError(_explain(exc, source)) from None
 
-    def account(self, name: str) -> JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount:
+    def account(
+        self, name: str
+    ) -> JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount:
         """The named provider account, or a ConfigError listing the ones there are."""
         try:
             return self.providers[name]

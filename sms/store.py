@@ -108,7 +108,7 @@ def enqueue_call(
         "1" if message.idempotency_key else "0",
         "" if due is None else repr(due),
     ]
-    return [record, idem, counts, keys.SCHEDULE, keys.stats(message.account)], args
+    return [record, idem, counts, keys.SCHEDULE, keys.stats(message.account), keys.PENDING], args
 
 
 def claim_call(
@@ -117,7 +117,7 @@ def claim_call(
     """Keys and arguments of claim.lua."""
     record = keys.message(message_id)
     counts = keys.campaign_counts(campaign) if campaign else record
-    k = [record, keys.LEASES, counts, keys.stats(account)]
+    k = [record, keys.LEASES, counts, keys.stats(account), keys.PENDING]
     return k, [message_id, owner, repr(lease), "1" if campaign else "0"]
 
 
@@ -168,6 +168,7 @@ class Move:
             ref,
             tally,
             keys.stats(self.account),
+            keys.PENDING,
         ], args
 
 
@@ -206,7 +207,7 @@ class Store:
 
     def take_due(self, limit: int) -> list[str]:
         """Atomically take up to `limit` ids whose due time has come."""
-        return [str(i) for i in self._due(keys=[keys.SCHEDULE], args=[limit])]
+        return [str(i) for i in self._due(keys=[keys.SCHEDULE, keys.PENDING], args=[limit])]
 
     def lanes_of(self, ids: Iterable[str]) -> list[tuple[str, str | None]]:
         """(id, lane) for each id; lane None when the record is gone."""
@@ -227,7 +228,7 @@ class AsyncStore:
         self._move = client.register_script(MOVE)
 
     async def read_many(self, ids: Sequence[str]) -> list[dict[str, str] | None]:
-        """status, campaign, account and lane of each id (None when the record is gone)."""
+        """status, campaign, account and data of each id (None when the record is gone)."""
         pipe = self.redis.pipeline(transaction=False)
         for mid in ids:
             pipe.hmget(keys.message(mid), "status", "campaign", "account", "data")
@@ -256,6 +257,19 @@ class AsyncStore:
         """Apply one status change if the record is where `move` expects it."""
         k, a = move.call(self.retention)
         return bool(await self._move(keys=k, args=a))
+
+    async def claim_into(
+        self,
+        pipe: aredis.client.Pipeline,
+        message_id: str,
+        account: str,
+        campaign: str | None,
+        owner: str,
+        lease: float,
+    ) -> None:
+        """Queue one claim on a pipeline the caller executes."""
+        k, a = claim_call(message_id, account, campaign, owner, lease)
+        await self._claim(keys=k, args=a, client=pipe)
 
     async def move_into(self, pipe: aredis.client.Pipeline, move: Move) -> None:
         """Queue one status change on a pipeline the caller executes."""

@@ -125,7 +125,8 @@ def providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
 def config_file(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, providers: dict[str, Any]
 ) -> Path:
-    return write_config(tmp_path_factory.mktemp("cfg") / "salvo.toml", redis_url, providers)
+    path = tmp_path_factory.mktemp("cfg") / "salvo.toml"
+    return write_config(path, redis_url, providers, republish_after=3.0)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 `transactional` is consumed ahead of `bulk`: kombu's Redis transport polls queues with BRPOP in
 the order of its queue cycle, and the `priority` strategy keeps that order fixed, so a reminder
 never waits behind a blast. The visibility timeout is set for the broker and the result backend
-alike and is far above a batch's longest run (a batch's lease is much shorter).
+alike and is far above a batch's longest run (a batch waits at most a minute for tokens, and
+each message is claimed, with a lease of its own, only for the time of its call).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from kombu.entity import Queue
 from sms.message import Lane
 
 SEND_BATCH = "salvo.send_batch"
-VISIBILITY_TIMEOUT = 3600  # seconds; a batch holds its messages' leases for at most BATCH_LEASE
-BATCH_LEASE = 300.0
+VISIBILITY_TIMEOUT = 3600  # seconds
 
 
 def make_app(broker_url: str) -> Celery:

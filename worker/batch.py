@@ -23,16 +23,17 @@ from sms.message import Message, Status
 from sms.phone import mask
 from sms.providers.base import OutcomeKind
 from sms.store import Move
-from worker.actions import Action, decide
-from worker.app import BATCH_LEASE
+from worker.actions import decide
 from worker.runtime import Runtime
 
 log = logging.getLogger("salvo.worker")
 
 POLICY = RetryPolicy()
 #: A batch's sends wait in the worker this long at most for their tokens; the rest of the batch
-#: goes back to the schedule (well inside BATCH_LEASE, so no lease runs out while waiting).
+#: goes back to the schedule. (Messages are claimed only once they have their tokens.)
 MAX_TOKEN_WAIT = 60.0
+#: A claim's lease: the account's call timeout plus this, for recording the outcome.
+LEASE_MARGIN = 30.0
 
 
 @dataclass
@@ -52,7 +53,7 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
     cooling = await _cooldowns(rt, {r["account"] for r in rows if r})
     moves: list[Move] = []
     paused: dict[str, list[str]] = {}
-    to_claim: list[tuple[Message, str | None]] = []
+    to_send: list[Message] = []
     for mid, row in zip(ids, rows, strict=True):
         if row is None or row["status"] != Status.QUEUED:
             result.statuses["skipped"] += 1
@@ -81,80 +82,82 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
         elif cooling.get(msg.account, 0.0) > now:
             end(Status.QUEUED, "waiting: account cooling down", due=cooling[msg.account])
         else:
-            to_claim.append((msg, campaign))
+            to_send.append(msg)
     await rt.store.move_many(moves)
     if paused:
         pipe = rt.redis.pipeline(transaction=False)
         for campaign, mids in paused.items():
             pipe.sadd(keys.campaign_paused(campaign), *mids)
+            pipe.zrem(keys.PENDING, *mids)  # set aside until the campaign resumes
         await pipe.execute()
-    if not to_claim:
+    if not to_send:
         return result
     owner = f"{rt.name}:{uuid.uuid4().hex[:8]}"
     deadline = asyncio.get_running_loop().time() + MAX_TOKEN_WAIT
-    answers = await rt.store.claim_many(
-        [(m.id, m.account, c) for m, c in to_claim], owner, BATCH_LEASE
-    )
-    sends = []
-    for (msg, _), answer in zip(to_claim, answers, strict=True):
-        if answer[0] != "claimed":
-            result.statuses["skipped"] += 1
-            continue
-        sends.append(_send_one(rt, msg, int(answer[2]), float(answer[3]), owner, deadline, result))
-    await asyncio.gather(*sends)
+    await asyncio.gather(*(_send_one(rt, msg, owner, deadline, result) for msg in to_send))
     return result
 
 
 async def _send_one(
-    rt: Runtime,
-    msg: Message,
-    attempts: int,
-    created: float,
-    owner: str,
-    deadline: float,
-    result: BatchResult,
+    rt: Runtime, msg: Message, owner: str, deadline: float, result: BatchResult
 ) -> None:
+    """Take the message's tokens, claim it, send it, and record what the provider said.
+
+    The claim comes last before the call, so a worker that dies holds (and leaves to the lease
+    sweeper as `unknown`) only the messages it had in flight, not a whole batch.
+    """
     account = msg.account
     adapter = rt.adapters[account]
-    resend = adapter.idempotent_resend or rt.settings.providers[account].on_unknown == "resend"
+    settings = rt.settings.providers[account]
+    resend = adapter.idempotent_resend or settings.on_unknown == "resend"
     counters: dict[str, float] = {}
     async with rt.in_flight(account):
         wait = await rt.pacer.take(msg, deadline)
         if wait > 0:
-            action = Action(Status.QUEUED, "waiting for the account's rate", delay=wait)
+            reason = "waiting for the account's rate"
+            due = time.time() + wait
+            await rt.recorder.record(
+                Move(msg.id, account, msg.campaign, Status.QUEUED, Status.QUEUED, reason, due=due)
+            )
+            result.statuses["waiting"] += 1
+            return
+        answer = await rt.recorder.claim(
+            msg.id, account, msg.campaign, owner, settings.timeout + LEASE_MARGIN
+        )
+        if answer[0] != "claimed":
+            result.statuses["skipped"] += 1
+            return
+        attempts, created = int(answer[2]), float(answer[3])
+        started = time.monotonic()
+        outcome = await adapter.send(
+            rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)
+        )
+        latency = time.monotonic() - started
+        counters = {
+            metrics.outcome_field(outcome.kind.value): 1,
+            metrics.latency_field(latency): 1,
+            "latency_count": 1,
+            "latency_sum": latency,
+        }
+        age = time.time() - max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
+        action = decide(
+            outcome,
+            attempts=attempts,
+            age=age,
+            resend_unknown=resend,
+            policy=POLICY,
+            rand=random.random,
+        )
+        if outcome.kind is OutcomeKind.ACCEPTED:
+            await rt.pacer.on_accepted(account)
         else:
-            started = time.monotonic()
-            outcome = await adapter.send(
-                rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)
-            )
-            latency = time.monotonic() - started
-            counters = {
-                metrics.outcome_field(outcome.kind.value): 1,
-                metrics.latency_field(latency): 1,
-                "latency_count": 1,
-                "latency_sum": latency,
-            }
-            age = time.time() - max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
-            action = decide(
-                outcome,
-                attempts=attempts,
-                age=age,
-                resend_unknown=resend,
-                policy=POLICY,
-                rand=random.random,
-            )
-            if outcome.kind is OutcomeKind.ACCEPTED:
-                await rt.pacer.on_accepted(account)
-            else:
-                log.info(
-                    "%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason
-                )
-            if action.status is Status.QUEUED and action.count_attempt:
-                counters["retries"] = 1
-            if outcome.kind is OutcomeKind.RATE_LIMITED:
-                await rt.pacer.on_limited(account)
-            if action.cooldown:
-                await rt.cool_down(account, action.cooldown, action.reason)
+            log.info("%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason)
+        if action.status is Status.QUEUED and action.count_attempt:
+            counters["retries"] = 1
+        if outcome.kind is OutcomeKind.RATE_LIMITED:
+            await rt.pacer.on_limited(account)
+        if action.cooldown:
+            await rt.cool_down(account, action.cooldown, action.reason)
     move = Move(
         msg.id,
         account,

@@ -27,6 +27,7 @@ log = logging.getLogger("salvo.dispatcher")
 TAKE = 1000
 IDLE = 0.2  # seconds between polls when nothing is due
 HEARTBEAT = 5.0
+SWEEP_EVERY = 5.0  # seconds between looks for lost publishes
 
 
 class Dispatcher(threading.Thread):
@@ -41,6 +42,7 @@ class Dispatcher(threading.Thread):
         self.worker_name = name
         self.stopping = threading.Event()
         self._beat = 0.0
+        self._swept = 0.0
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -59,6 +61,9 @@ class Dispatcher(threading.Thread):
             self.client.zadd(keys.WORKERS, {self.worker_name: now})
             self._beat = now
         self.sweep_leases(now)
+        if now - self._swept > SWEEP_EVERY:
+            self.sweep_lost(now)
+            self._swept = now
         ids = self.store.take_due(TAKE)
         if not ids:
             return 0
@@ -70,6 +75,40 @@ class Dispatcher(threading.Thread):
             if by_lane.get(lane):
                 publish(self.app, lane, by_lane[lane], self.settings.batch_size)
         return len(ids)
+
+    def sweep_lost(self, now: float) -> None:
+        """Publish again the queued messages whose publish was lost.
+
+        An id stays pending from its publish until its message is claimed or goes back into
+        the schedule. When a lane's queue is empty, what is still pending on that lane, and
+        was published more than `republish_after` seconds ago, either never reached the broker,
+        was lost with it, or sits in a batch a worker took (a live one, slowly; or a dead one,
+        whose delivery the broker gives back only after its visibility timeout): publish it
+        again. A duplicate costs nothing but a refused claim.
+        """
+        grace = self.settings.republish_after
+        stale = cast(
+            list[str], self.client.zrangebyscore(keys.PENDING, "-inf", now - grace, 0, TAKE)
+        )
+        if not stale:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for mid in stale:
+            pipe.hmget(keys.message(mid), "status", "lane")
+        by_lane: dict[str, list[str]] = {}
+        done: list[str] = []
+        for mid, (status, lane) in zip(stale, pipe.execute(), strict=True):
+            if status == Status.QUEUED.value and lane:
+                by_lane.setdefault(lane, []).append(mid)
+            else:
+                done.append(mid)
+        if done:
+            self.client.zrem(keys.PENDING, *done)
+        for lane, ids in by_lane.items():
+            if self.client.llen(lane) == 0:
+                log.warning("publishing %d queued messages again on %s: lost", len(ids), lane)
+                self.client.zadd(keys.PENDING, dict.fromkeys(ids, now))
+                publish(self.app, lane, ids, self.settings.batch_size)
 
     def sweep_leases(self, now: float) -> None:
         """A message whose lease ran out was held by a worker that died: it may have been sent."""

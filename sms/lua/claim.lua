@@ -1,6 +1,6 @@
 -- Claim a queued message for sending: compare-and-set queued -> sending with an owner and lease.
 -- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1] when none),
--- KEYS[4] the account's stats
+-- KEYS[4] the account's stats, KEYS[5] pending (a claimed message has left the broker's hands)
 -- ARGV: id, owner, lease seconds, has_campaign
 -- Returns {"claimed", data, attempts, created} or {status} (a reply to an owner retrying its own claim
 -- is "claimed" again: redis-py resends a command whose reply was lost).
@@ -23,4 +23,5 @@ if ARGV[4] == '1' then
   redis.call('HINCRBY', KEYS[3], 'sending', 1)
 end
 redis.call('HINCRBY', KEYS[4], 'status:sending', 1)
+redis.call('ZREM', KEYS[5], ARGV[1])
 return {'claimed', unpack(redis.call('HMGET', KEYS[1], 'data', 'attempts', 'created'))}

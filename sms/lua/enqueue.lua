@@ -1,6 +1,6 @@
 -- Write one message record, unless its idempotency key already names another message.
 -- KEYS[1] record, KEYS[2] idempotency key (or KEYS[1] when none), KEYS[3] campaign counts
--- (or KEYS[1] when none), KEYS[4] schedule, KEYS[5] the account's stats.
+-- (or KEYS[1] when none), KEYS[4] schedule, KEYS[5] the account's stats, KEYS[6] pending.
 -- ARGV: id, data, account, campaign, lane, retention, has_key, due (epoch s, "" = now)
 -- Returns the id that holds the key: ARGV[1] when written, the earlier one when a duplicate.
 if ARGV[7] == '1' then
@@ -19,6 +19,8 @@ if ARGV[4] ~= '' then
 end
 if ARGV[8] ~= '' then
   redis.call('ZADD', KEYS[4], tonumber(ARGV[8]), ARGV[1])
+else
+  redis.call('ZADD', KEYS[6], tonumber(t[1]), ARGV[1])
 end
 redis.call('HINCRBY', KEYS[5], 'status:queued', 1)
 return {ARGV[1], 1}
