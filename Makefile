@@ -31,5 +31,8 @@ bench: $(STAMP)
 bench-rate: $(STAMP)
 	$(BIN)/python -m bench.rate
 
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -153,16 +153,25 @@ def blast(
 
 
 @cli.command()
-@click.argument("ident")
+@click.argument("ident", required=False)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_context
-def status(ctx: click.Context, ident: str, as_json: bool) -> None:
-    """Show a message's or a campaign's status."""
+def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
+    """Show a message's or a campaign's status; with no id, every account's."""
     from producer.api import Producer
     from sms.errors import NotFound
 
     producer = Producer(_settings(ctx))
     try:
+        if ident is None:
+            from producer.overview import overview, render
+
+            summary = overview(producer.redis, producer.settings)
+            if as_json:
+                click.echo(json.dumps(summary, indent=2))
+            else:
+                Console().print(render(summary))
+            return
         try:
             data = producer.status(ident).as_dict()
             kind = "message"
@@ -185,6 +194,48 @@ def status(ctx: click.Context, ident: str, as_json: bool) -> None:
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
         if data.get("rejected"):
             click.echo(f"  rejected rows: {data['rejected']}")
+
+
+def _control(ctx: click.Context, action: str, campaign: str) -> None:
+    """Apply one campaign control (pause, resume, cancel) and say what it did."""
+    from producer.api import Producer
+    from producer.controls import ControlResult
+
+    producer = Producer(_settings(ctx))
+    try:
+        done: ControlResult = getattr(producer, action)(campaign)
+    finally:
+        producer.close()
+    line = f"campaign {done.campaign}: {done.previous} -> {done.state}"
+    if action != "pause":
+        line += f"; {done.republished} set-aside message(s) published again"
+    if action == "cancel":
+        line += f", {done.brought_forward} scheduled message(s) made due to end now"
+    click.echo(line)
+
+
+@cli.command()
+@click.argument("campaign")
+@click.pass_context
+def pause(ctx: click.Context, campaign: str) -> None:
+    """Pause a campaign: workers set its messages aside until it resumes."""
+    _control(ctx, "pause", campaign)
+
+
+@cli.command()
+@click.argument("campaign")
+@click.pass_context
+def resume(ctx: click.Context, campaign: str) -> None:
+    """Resume a paused campaign: what was set aside is sent."""
+    _control(ctx, "resume", campaign)
+
+
+@cli.command()
+@click.argument("campaign")
+@click.pass_context
+def cancel(ctx: click.Context, campaign: str) -> None:
+    """Cancel a campaign: every message it has not sent ends cancelled."""
+    _control(ctx, "cancel", campaign)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -229,6 +280,52 @@ def demo(ctx: click.Context, messages: int) -> None:
     from producer.demo import run_demo
 
     run_demo(messages)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1)
+@click.option("--account", help="only this account's messages")
+@click.option("--resend", "decision", flag_value="resend", help="send them again")
+@click.option("--mark-sent", "decision", flag_value="sent", help="the provider took them")
+@click.option("--mark-failed", "decision", flag_value="failed", help="they will not go")
+@click.option("--all", "everything", is_flag=True, help="every unknown message (of --account)")
+@click.option("--note", default="", help="why, recorded in each message's history")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def reconcile(
+    ctx: click.Context,
+    ids: tuple[str, ...],
+    account: str | None,
+    decision: str | None,
+    everything: bool,
+    note: str,
+    as_json: bool,
+) -> None:
+    """List messages held as unknown, or resolve them: --resend, --mark-sent or --mark-failed."""
+    from producer.api import Producer
+    from producer.reconcile import held, resolve
+
+    producer = Producer(_settings(ctx))
+    try:
+        if decision is None:
+            rows = held(producer, account)
+            if as_json:
+                click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+                return
+            click.echo(f"{len(rows)} message(s) held as unknown")
+            for r in rows:
+                since = datetime.fromtimestamp(r.since).isoformat(timespec="seconds")
+                click.echo(f"  {r.id}  {r.account}  since {since}  {r.reason}")
+            return
+        if everything:
+            ids = tuple(r.id for r in held(producer, account, limit=10**9))
+        if not ids:
+            raise click.UsageError("name the message ids to resolve, or --all")
+        done = resolve(producer, ids, decision, note)  # type: ignore[arg-type]
+        moved = sum(done.values())
+        click.echo(f"{moved} resolved ({decision}); {len(done) - moved} were no longer unknown")
+    finally:
+        producer.close()
 
 
 def main() -> None:

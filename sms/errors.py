@@ -6,6 +6,7 @@
     ├── InvalidInput           a campaign source or template that cannot be read at all
     ├── TemplateError          a template that is unsafe or names a missing variable
     ├── NotFound               no message or campaign with that id
+    ├── Conflict               a request its record's state forbids (resuming a cancelled campaign)
     └── ServerError            the embedded Redis-compatible server could not be started
 
 Provider answers are not exceptions: adapters return an `Outcome` (sms.providers.base), and the
@@ -56,6 +57,10 @@ class TemplateError(SalvoError):
 
 class NotFound(SalvoError):
     """No record with that id."""
+
+
+class Conflict(SalvoError):
+    """The record's state forbids the request (a cancelled campaign cannot resume)."""
 
 
 class ServerError(SalvoError):

@@ -17,6 +17,8 @@ LEASES = f"{PREFIX}:leases"
 #: message leaves `queued` or goes into the schedule; one still here while its lane's queue is
 #: empty was lost on the way to the broker (or with it), and is published again.
 PENDING = f"{PREFIX}:pending"
+#: Sorted set: id of each message held as `unknown` -> epoch second it became unknown.
+UNKNOWN = f"{PREFIX}:unknown"
 #: Sorted set: worker name -> epoch second of its last heartbeat.
 WORKERS = f"{PREFIX}:workers"
 #: Set of every account name that has ever been sent through (for `salvo status`).

@@ -124,7 +124,7 @@ class ReceiptStore:
             "" if receipt.at is None else repr(receipt.at),
         ]
         answer, status = await self._script(
-            keys=[record, keys.LEASES, counts, ref, keys.stats(account)], args=args
+            keys=[record, keys.LEASES, counts, ref, keys.stats(account), keys.UNKNOWN], args=args
         )
         if answer == "moved":
             return Applied("moved", mid, str(status), receipt.status.value)

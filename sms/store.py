@@ -169,6 +169,7 @@ class Move:
             tally,
             keys.stats(self.account),
             keys.PENDING,
+            keys.UNKNOWN,
         ], args
 
 

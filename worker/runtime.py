@@ -14,7 +14,10 @@ import uuid
 from typing import Any
 
 import aiohttp
+import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from sms import keys
 from sms.providers import adapter_for
@@ -27,6 +30,8 @@ from worker.recorder import Recorder
 
 log = logging.getLogger("salvo.worker")
 
+RETRIES = 30  # about 25 s of a server that does not answer before a command gives up
+
 
 class Runtime:
     """One process's loop, Redis client, per-account sessions, adapters and in-flight limits."""
@@ -37,7 +42,14 @@ class Runtime:
         self.name = f"{os.uname().nodename}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.loop = _new_loop()
         asyncio.set_event_loop(self.loop)
-        self.redis = aredis.Redis.from_url(redis_url, decode_responses=True)
+        self.redis = aredis.Redis.from_url(
+            redis_url,
+            decode_responses=True,
+            # Ride out a server restart (AOF brings the data back): a command whose reply was
+            # lost is sent again, which every script here is written to survive.
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), RETRIES),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
         self.pacer = Pacer(settings, self.redis)
         self.recorder = Recorder(self.store)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from celery import Celery
+from celery.exceptions import Reject
 
 from worker import runtime
 from worker.app import SEND_BATCH
@@ -19,5 +21,11 @@ def register(app: Celery) -> None:
     @app.task(name=SEND_BATCH, bind=False, acks_late=True, reject_on_worker_lost=True)
     def send_batch(ids: list[str]) -> None:
         rt = runtime.current()
-        result = rt.run(process_batch(rt, ids))
+        try:
+            result = rt.run(process_batch(rt, ids))
+        except redis.RedisError as exc:
+            # The records could not be read or written: the batch goes back whole. What it
+            # had claimed and sent is recorded, or left to the lease sweeper as unknown.
+            log.warning("batch of %d goes back to its queue: %s", len(ids), exc)
+            raise Reject(str(exc), requeue=True) from exc
         log.debug("batch of %d: %s", len(ids), dict(result.statuses))

@@ -3,7 +3,7 @@
 -- owner; releasing a claim and recording its outcome are this one step.
 -- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1]), KEYS[4] schedule,
 -- KEYS[5] provider ref (or KEYS[1]), KEYS[6] the account's accepted-this-tenth-second counter,
--- KEYS[7] the account's stats, KEYS[8] pending
+-- KEYS[7] the account's stats, KEYS[8] pending, KEYS[9] the set of unknown messages
 -- ARGV: id, from status, owner, to status, reason, provider id, retention (s, "" = keep),
 --       count attempt (0/1), due (epoch s, "" = none), has_campaign, count accepted (0/1)
 -- Returns 1 when moved, 0 when the record was not where the caller thought.
@@ -33,6 +33,8 @@ end
 if ARGV[2] ~= ARGV[4] then redis.call('HINCRBY', KEYS[7], 'status:' .. ARGV[4], 1) end
 -- Out of queued, or back into the schedule: no longer waiting on the broker.
 if ARGV[2] == 'queued' then redis.call('ZREM', KEYS[8], ARGV[1]) end
+if ARGV[4] == 'unknown' then redis.call('ZADD', KEYS[9], tonumber(t[1]), ARGV[1]) end
+if ARGV[2] == 'unknown' and ARGV[4] ~= 'unknown' then redis.call('ZREM', KEYS[9], ARGV[1]) end
 if ARGV[11] == '1' then
   redis.call('INCR', KEYS[6])
   redis.call('EXPIRE', KEYS[6], 10)

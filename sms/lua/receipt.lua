@@ -2,7 +2,8 @@
 -- A status of lower or equal rank than the current one (a duplicate, a late "sent" after
 -- "delivered", anything after a terminal status) changes nothing.
 -- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1] when none),
--- KEYS[4] provider ref to write (or KEYS[1] when none), KEYS[5] the account's stats
+-- KEYS[4] provider ref to write (or KEYS[1] when none), KEYS[5] the account's stats,
+-- KEYS[6] the set of unknown messages (a receipt resolves one)
 -- ARGV: id, account, new status, reason, provider id ("" = none), retention (s),
 --       has_campaign (0/1), ranks (JSON object status -> rank), provider time ("" = none)
 -- Returns {"moved", old status}, {"stale", current status}, {"missing", ""} or
@@ -34,4 +35,5 @@ if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 end
 redis.call('HINCRBY', KEYS[5], 'status:' .. ARGV[3], 1)
+if status == 'unknown' then redis.call('ZREM', KEYS[6], ARGV[1]) end
 return {'moved', status}
