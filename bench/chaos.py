@@ -113,8 +113,20 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "producer.cli", "--config", str(self.config), "worker",
-               "--concurrency", "2", "-n", "chaos@%h", "--loglevel", "WARNING"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "producer.cli",
+            "--config",
+            str(self.config),
+            "worker",
+            "--concurrency",
+            "2",
+            "-n",
+            "chaos@%h",
+            "--loglevel",
+            "WARNING",
+        ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
 
@@ -157,8 +169,10 @@ class Worker:
 
 
 def _sandbox_config(seed: int) -> dict[str, Any]:
-    config: dict[str, Any] = {p: {**FAULTS, "seed": seed + i} for i, p in
-                              enumerate(("justcall", "carrierx", "textingline", "skycore"))}  # fmt: skip
+    config: dict[str, Any] = {
+        p: {**FAULTS, "seed": seed + i}
+        for i, p in enumerate(("justcall", "carrierx", "textingline", "skycore"))
+    }
     config["carrierx"]["credentials"] = [{"token": "sandbox-token"}, {"token": RESEND_TOKEN}]
     return config
 
@@ -207,10 +221,14 @@ def run_chaos(
         producer = Producer(Settings.load(config))
         stack.callback(producer.close)
         messages = [
-            Message(account=account, to=f"+1{202 + i % 7}555{i // 7 % 10000:04d}",
-                    sender=SENDERS[account], body=f"chaos {i}")
+            Message(
+                account=account,
+                to=f"+1{202 + i % 7}555{i // 7 % 10000:04d}",
+                sender=SENDERS[account],
+                body=f"chaos {i}",
+            )
             for i, account in zip(range(n), _cycle(list(SENDERS)), strict=False)
-        ]  # fmt: skip
+        ]
         started = time.monotonic()
         producer.send_many(messages)
         events = (["child"] * child_kills + ["main"] * main_kills)[:]
@@ -336,8 +354,11 @@ def report(console: Console, verdict: Verdict) -> None:
         str(verdict.duplicated_resend),
         "counted apart",
     )
-    table.add_row("records contradicting the ledger", str(len(verdict.mismatched)),
-                  "0 " + mark(not verdict.mismatched))  # fmt: skip
+    table.add_row(
+        "records contradicting the ledger",
+        str(len(verdict.mismatched)),
+        "0 " + mark(not verdict.mismatched),
+    )
     table.add_row(
         "unknown, held for reconciliation", str(sum(verdict.unknown.values())), "listed below"
     )

@@ -20,8 +20,12 @@ from tests.test_send_path import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-SENDERS = {"justcall": "+14155550100", "carrierx": "+14155550101",
-           "textingline": "+14155550102", "skycore": "+14155550103"}  # fmt: skip
+SENDERS = {
+    "justcall": "+14155550100",
+    "carrierx": "+14155550101",
+    "textingline": "+14155550102",
+    "skycore": "+14155550103",
+}
 
 
 def message(account: str, n: int) -> Message:
@@ -103,8 +107,13 @@ def test_textingline_resends_with_the_same_key_and_gets_the_original(
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_reconcile_lists_and_resolves_each_kind(
