@@ -162,3 +162,26 @@ def test_chaos_two_thousand_messages_two_kills_and_a_restart() -> None:
     assert not verdict.mismatched, verdict.mismatched[:5]
     assert verdict.accepted + sum(verdict.unknown.values()) + sum(verdict.failed.values()) == 2000
     assert all(reason.split(": ", 1)[1] for reason in verdict.unknown)
+
+
+def test_sigterm_lets_the_batch_in_hand_finish(
+    producer: Producer, sandbox: Sandbox, config_file: Path, redis_url: str
+) -> None:
+    import os
+    import signal
+
+    from producer.local import worker_process
+
+    sandbox.configure("skycore", latency_ms=400)
+    with worker_process(config_file, redis_url, ("--concurrency", "1", "-n", "term@%h")) as proc:
+        ids = producer.send_many(message("skycore", 100 + i) for i in range(300))
+        deadline = time.monotonic() + 30
+        while not sandbox.ledger():  # a batch is in hand
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    records = wait_for(producer, ids, timeout=120)
+    assert {r.status for r in records} == {Status.SENT}
+    bodies = [e["body"] for e in sandbox.ledger()]
+    assert len(bodies) == len(set(bodies)) == 300
