@@ -546,7 +546,9 @@ def report(console: Console, results: dict[str, Result], n: int) -> bool:
         ratios.add_row(name, f"{value:.2f}", f">= {target:g}", verdict)
     cr = results.get("salvo-learnt")
     if cr is not None and a is not None and a.rate > 0:
-        ratios.add_row("c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "rate learnt from 2/s")
+        ratios.add_row(
+            "c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "rate learnt from 2/s"
+        )
     console.print(ratios)
     return ok
 
