@@ -177,3 +177,19 @@ def test_salvo_send_and_status(config_file: Path, sandbox: Sandbox) -> None:
         assert time.monotonic() < deadline, out
         time.sleep(0.2)
     assert sandbox.ledger()[0]["to"] in {"12025550199", "+12025550199"}
+
+
+def test_a_task_published_on_one_lane_lands_on_that_lane_only(unit_url: str) -> None:
+    import redis
+
+    from worker.app import make_app, publish
+
+    app = make_app(unit_url)
+    client = redis.Redis.from_url(unit_url)
+    before = {lane: client.llen(lane) for lane in ("transactional", "bulk")}
+    publish(app, "transactional", ["an-id"], 100)
+    assert client.llen("transactional") == before["transactional"] + 1
+    assert client.llen("bulk") == before["bulk"]
+    client.delete("transactional", "bulk")
+    client.close()
+    app.close()

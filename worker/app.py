@@ -10,7 +10,7 @@ each message is claimed, with a lease of its own, only for the time of its call)
 from __future__ import annotations
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from sms.message import Lane
 
@@ -34,7 +34,11 @@ def make_app(broker_url: str) -> Celery:
         broker_transport_options=transport,
         result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
-        task_queues=[Queue(Lane.TRANSACTIONAL.value), Queue(Lane.BULK.value)],
+        # Each lane its own exchange and routing key: a Queue left without them takes the
+        # default queue's, and a task published to one lane would be copied to both.
+        task_queues=[
+            Queue(lane.value, Exchange(lane.value), routing_key=lane.value) for lane in Lane
+        ],
         task_default_queue=Lane.BULK.value,
         task_create_missing_queues=False,
         worker_hijack_root_logger=False,
