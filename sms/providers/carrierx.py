@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message, Status
+from sms.message import Message, Status
 from sms.phone import digits_only, region_of
 from sms.providers.base import (
     Adapter,
@@ -26,12 +26,21 @@ from sms.providers.base import (
     receipt_id,
     receipt_object,
 )
+from sms.providers.limits import Limits
 from sms.settings import CarrierXAccount
 
 PATH = "/core/v2/sms/messages"
 MAX_CHARACTERS = 1600
 MAX_MEDIA = 10
 MAX_GROUP = 10
+LIMITS = Limits(
+    "CarrierX",
+    MAX_CHARACTERS,
+    max_media=MAX_MEDIA,
+    media_field="media_urls",
+    max_group=MAX_GROUP,
+    sender_kind="a DID",
+)
 # "MMS to phone numbers outside the US is disabled": the US and its NANP territories.
 MMS_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
 
@@ -59,15 +68,7 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
 
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what CarrierX would: a short-code sender, body and media limits, foreign MMS."""
-        problems: list[Problem] = []
-        if SHORT_CODE.match(message.sender):
-            problems.append(
-                Problem("from", f"{message.sender} is a short code; CarrierX sends from a DID")
-            )
-        if len(message.body) > MAX_CHARACTERS:
-            problems.append(
-                Problem("body", f"{len(message.body):,} characters; CarrierX allows at most 1,600")
-            )
+        problems = LIMITS.problems(message)
         if not message.body and not message.media_urls:
             problems.append(
                 Problem(
@@ -75,15 +76,7 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
                     "empty and no media; CarrierX requires a message unless media_urls is set",
                 )
             )
-        if len(message.media_urls) > MAX_MEDIA:
-            problems.append(
-                Problem("media_urls", f"{len(message.media_urls)} URLs; CarrierX allows at most 10")
-            )
         group = message.options.group_recipients
-        if len(group) > MAX_GROUP:
-            problems.append(
-                Problem("group_recipients", f"{len(group)} numbers; CarrierX allows at most 10")
-            )
         if message.is_mms:
             for number in (message.to, *group):
                 region = region_of(number)
@@ -95,8 +88,6 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
                         )
                     )
                     break
-        if message.options.from_mask:
-            problems.append(Problem("from_mask", "CarrierX cannot mask the sender"))
         return problems
 
     def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:

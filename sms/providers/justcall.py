@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from sms.encoding import Encoding, segment_info
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message, Status
+from sms.message import Message, Status
 from sms.providers.base import (
     Adapter,
     Outcome,
@@ -32,6 +32,7 @@ from sms.providers.base import (
     receipt_id,
     receipt_object,
 )
+from sms.providers.limits import Limits
 from sms.settings import JustCallAccount
 
 PATH = "/v2/texts/send"
@@ -40,6 +41,7 @@ MAX_CHARACTERS = 1600
 # 1,600 characters (10 segments), the character cap itself; Unicode is 1,120 (16 segments),
 # counted in UTF-16 units since that is what a UCS-2 segment holds.
 MAX_UCS2_UNITS = 1120
+LIMITS = Limits("JustCall", MAX_CHARACTERS, max_media=1, media_field="media_url")
 
 # Documented error codes (justcall.txt). 404 is "from number not found or not SMS-enabled":
 # every message from that sender fails, so it pauses the account instead of burning messages.
@@ -61,20 +63,12 @@ class JustCallAdapter(Adapter[JustCallAccount]):
 
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what JustCall would: its body limits, one media URL, a short-code sender."""
-        problems: list[Problem] = []
-        if SHORT_CODE.match(message.sender):
-            problems.append(
-                Problem("from", f"{message.sender} is a short code; JustCall sends from E.164")
-            )
+        problems = LIMITS.problems(message)
         body = message.body
         if not body:
             # The document makes body required for MMS too (400 "Missing from, to, or body").
             problems.append(Problem("body", "empty; JustCall requires a body, even with media"))
-        elif len(body) > MAX_CHARACTERS:
-            problems.append(
-                Problem("body", f"{len(body):,} characters; JustCall allows at most 1,600")
-            )
-        else:
+        elif len(body) <= MAX_CHARACTERS:
             info = segment_info(body)
             if info.encoding is Encoding.UCS2 and info.units > MAX_UCS2_UNITS:
                 problems.append(
@@ -84,17 +78,6 @@ class JustCallAdapter(Adapter[JustCallAccount]):
                         " (16 segments)",
                     )
                 )
-        if len(message.media_urls) > 1:
-            problems.append(
-                Problem(
-                    "media_urls",
-                    f"{len(message.media_urls)} URLs; JustCall's media_url takes exactly one",
-                )
-            )
-        if message.options.group_recipients:
-            problems.append(Problem("group_recipients", "JustCall has no group messages"))
-        if message.options.from_mask:
-            problems.append(Problem("from_mask", "JustCall cannot mask the sender"))
         return problems
 
     def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:

@@ -27,12 +27,14 @@ from sms.providers.base import (
     receipt_id,
     receipt_object,
 )
+from sms.providers.limits import Limits
 from sms.settings import SkycoreAccount
 
 MAX_MASK = 11  # the document cuts longer masks; we refuse them so no brand is truncated
 # The document sets no total length but bills every concatenated part: cap it where a
 # longer text is almost surely a mistake (10 parts: 1,530 GSM-7 or 670 UCS-2 characters).
 MAX_SEGMENTS = 10
+LIMITS = Limits("Skycore", None, max_media=0, media_field="", short_code_sender=True, mask=True)
 
 # The v1.3 error table, reused by v2 (NOTES.md). Codes not listed are rejected.
 ERROR_KINDS: dict[str, OutcomeKind] = {
@@ -71,11 +73,7 @@ class SkycoreAdapter(Adapter[SkycoreAccount]):
 
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what Skycore would: media, an empty or over-long text, a mask it would cut."""
-        problems: list[Problem] = []
-        if message.media_urls:
-            problems.append(Problem("media_urls", "Skycore sends SMS only here, no media"))
-        if message.options.group_recipients:
-            problems.append(Problem("group_recipients", "Skycore has no group messages"))
+        problems = LIMITS.problems(message)
         if not message.body:
             problems.append(Problem("body", "empty; Skycore requires message-text"))
         else:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sms.errors import Problem
-from sms.message import SHORT_CODE, Message, Status
+from sms.message import Message, Status
 from sms.providers.base import (
     Adapter,
     BadReceipt,
@@ -33,10 +33,12 @@ from sms.providers.base import (
     receipt_id,
     receipt_object,
 )
+from sms.providers.limits import Limits
 from sms.settings import TextingLineAccount
 
 PATH = "/api/v1/messaging/message"
 MAX_CHARACTERS = 640
+LIMITS = Limits("TextingLine", MAX_CHARACTERS, max_media=1, media_field="mediaUrl")
 KEY_PREFIX = "salvo-"
 KEY_PATTERN = re.compile(r"[A-Za-z0-9@\-_)(]{2,100}")
 RATE_WINDOW = 60.0  # 60 requests per 60 s per API key on this endpoint
@@ -92,32 +94,13 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
 
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what TextingLine would: a short-code sender, the body limit, extra media."""
-        problems: list[Problem] = []
-        if SHORT_CODE.match(message.sender):
-            problems.append(
-                Problem("from", f"{message.sender} is a short code; TextingLine sends from E.164")
-            )
-        if len(message.body) > MAX_CHARACTERS:
-            problems.append(
-                Problem("body", f"{len(message.body):,} characters; TextingLine allows at most 640")
-            )
+        problems = LIMITS.problems(message)
         if not message.body and not message.media_urls:
             problems.append(
                 Problem(
                     "body", "empty and no media; TextingLine requires a body unless mediaUrl is set"
                 )
             )
-        if len(message.media_urls) > 1:
-            problems.append(
-                Problem(
-                    "media_urls",
-                    f"{len(message.media_urls)} URLs; TextingLine's mediaUrl takes exactly one",
-                )
-            )
-        if message.options.group_recipients:
-            problems.append(Problem("group_recipients", "TextingLine has no group messages"))
-        if message.options.from_mask:
-            problems.append(Problem("from_mask", "TextingLine cannot mask the sender"))
         return problems
 
     def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:
