@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +10,7 @@ from producer.api import Producer, build_message
 from producer.campaign import BlastSpec, blast
 from sms.errors import InvalidInput, InvalidMessage, TemplateError
 from sms.message import Message
-
-
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.helpers import run_cli
 
 
 def depth(producer: Producer) -> int:

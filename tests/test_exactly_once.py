@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,16 +14,9 @@ from sms import keys
 from sms.message import Message, Status
 from sms.store import Store
 from tests.conftest import Sandbox
-from tests.test_send_path import wait_for
+from tests.helpers import SENDERS, run_cli, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-SENDERS = {
-    "justcall": "+14155550100",
-    "carrierx": "+14155550101",
-    "textingline": "+14155550102",
-    "skycore": "+14155550103",
-}
 
 
 def message(account: str, n: int) -> Message:
@@ -104,16 +95,6 @@ def test_textingline_resends_with_the_same_key_and_gets_the_original(
     assert entry["request"]["idempotencyKey"].endswith(mid)
     assert record.attempts == 2
     assert sandbox.stats()["textingline"]["idempotent_replays"] == 1
-
-
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_reconcile_lists_and_resolves_each_kind(

@@ -16,7 +16,7 @@ from producer.local import worker_process
 from sms import keys
 from sms.message import Message, Status
 from tests.conftest import Sandbox
-from tests.test_send_path import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -13,30 +11,11 @@ from pathlib import Path
 import pytest
 
 from producer.api import Producer
-from sms.message import TERMINAL, Lane, Message, Status
-from sms.store import Record
+from sms.message import Lane, Message, Status
 from tests.conftest import Sandbox
+from tests.helpers import SENDERS, run_cli, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-SENDERS = {
-    "justcall": "+14155550100",
-    "carrierx": "+14155550101",
-    "textingline": "+14155550102",
-    "skycore": "+14155550103",
-}
-
-
-def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[Record]:
-    deadline = time.monotonic() + timeout
-    while True:
-        records = [producer.status(i) for i in ids]
-        if all(r.status in TERMINAL or r.status is Status.UNKNOWN for r in records):
-            return records
-        if time.monotonic() > deadline:
-            pending = Counter(r.status.value for r in records)
-            raise AssertionError(f"not finished within {timeout}s: {pending}")
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("account", sorted(SENDERS))
@@ -92,16 +71,6 @@ def test_transactional_lane_is_served_while_bulk_waits(
     order = [e["body"] for e in sandbox.ledger()]
     # The reminder overtakes most of a blast enqueued before it.
     assert order.index("reminder") < len(order) // 2
-
-
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_salvo_blast_sends_every_valid_row_exactly_once(
