@@ -76,7 +76,7 @@ IN_FLIGHT = 64
 STALL = 30.0  # seconds without progress before a run is declared stuck
 TARGET_CEILING = 0.7  # c >= 0.7 x a
 TARGET_NAIVE = 10.0  # c >= 10 x b
-CONFIGURED_RATE = 100_000.0  # requests/s per account in the diagnostic run (c')
+CONFIGURED_RATE = 100_000.0  # requests/s per account in the run (c)
 
 
 class BenchError(RuntimeError):
@@ -567,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="ceiling's concurrency")
     parser.add_argument(
-        "--rate", type=float, default=CONFIGURED_RATE, help="per-account rate of the run (c')"
+        "--rate", type=float, default=CONFIGURED_RATE, help="per-account rate of the run (c)"
     )
     parser.add_argument("--no-diagnostic", action="store_true", help="skip the run (c')")
     args = parser.parse_args(argv)

@@ -72,9 +72,18 @@ def source_format(path: Path) -> Format:
 
 
 def campaign_id_for(path: Path, spec: BlastSpec) -> str:
-    """The default campaign id: stable for the same file name, account, sender and template."""
-    seed = "\x1f".join([path.name, spec.account, spec.sender, spec.template])
-    return "c" + hashlib.sha256(seed.encode()).hexdigest()[:15]
+    """The default campaign id: the same for the same file content, account, sender, template
+    and key column, so a replayed backfill is the same campaign (the file is read in chunks)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: {exc.strerror}") from None
+    seed = "\x1f".join([spec.account, spec.sender, spec.template, spec.key_column])
+    digest.update(seed.encode())
+    return "c" + digest.hexdigest()[:15]
 
 
 def blast(

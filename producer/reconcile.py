@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 from producer.api import Producer
 from sms import keys
-from sms.message import Status
+from sms.message import Message, Status
 from sms.store import Move
 
 Decision = Literal["resend", "sent", "failed"]
@@ -35,6 +35,7 @@ class Held:
 def held(producer: Producer, account: str | None = None, limit: int = 1000) -> list[Held]:
     """Unknown messages, oldest first, optionally of one account."""
     out: list[Held] = []
+    resolved: list[str] = []
     start = 0
     while len(out) < limit:
         ids = cast(list[str], producer.redis.zrange(keys.UNKNOWN, start, start + 999))
@@ -46,10 +47,12 @@ def held(producer: Producer, account: str | None = None, limit: int = 1000) -> l
             pipe.hmget(keys.message(mid), "status", "account", "campaign", "reason", "updated")
         for mid, (status, acct, campaign, reason, updated) in zip(ids, pipe.execute(), strict=True):
             if status != Status.UNKNOWN.value:
-                producer.redis.zrem(keys.UNKNOWN, mid)  # resolved, or expired with its record
+                resolved.append(mid)  # resolved, or gone with its record: tidied below
                 continue
             if account is None or acct == account:
                 out.append(Held(mid, acct, campaign or None, reason or "", float(updated or 0)))
+    if resolved:
+        producer.redis.zrem(keys.UNKNOWN, *resolved)
     return out[:limit]
 
 
@@ -59,36 +62,26 @@ def resolve(
     """Apply an operator's decision to unknown messages; per id, whether it was still unknown."""
     done: dict[str, bool] = {}
     for mid in ids:
-        fields = cast(
-            list[str | None], producer.redis.hmget(keys.message(mid), "account", "campaign")
-        )
-        account, campaign = fields
-        if account is None:
+        fields = cast(list[str | None], producer.redis.hmget(keys.message(mid), "data"))
+        if fields[0] is None:
             done[mid] = False
             continue
+        message = Message.from_record(fields[0])
         why = f"operator: {note}" if note else "operator"
-        if decision == "resend":
-            move = Move(
-                mid,
-                account,
-                campaign or None,
-                Status.UNKNOWN,
-                Status.QUEUED,
-                f"{why}: resend",
-                due=time.time(),
-            )
-        elif decision == "sent":
-            move = Move(
-                mid, account, campaign or None, Status.UNKNOWN, Status.SENT, f"{why}: marked sent"
-            )
-        else:
-            move = Move(
-                mid,
-                account,
-                campaign or None,
-                Status.UNKNOWN,
-                Status.FAILED,
-                f"{why}: marked failed",
-            )
+        to, what, due = {
+            "resend": (Status.QUEUED, "resend", time.time()),
+            "sent": (Status.SENT, "marked sent", None),
+            "failed": (Status.FAILED, "marked failed", None),
+        }[decision]
+        move = Move(
+            mid,
+            message.account,
+            message.campaign,
+            Status.UNKNOWN,
+            to,
+            f"{why}: {what}",
+            due=due,
+            idempotency_key=message.idempotency_key,
+        )
         done[mid] = producer.store.move(move)
     return done

@@ -1,8 +1,9 @@
 """Every Redis key Salvo uses, and how long each lives: the whole schema on one screen.
 
 Message and campaign records are hashes; waiting work sits in sorted sets scored by epoch
-seconds. Records and idempotency keys live `Settings.idempotency_retention` seconds (default
-7 days) after they end; keys of rate state carry short TTLs set by their Lua scripts.
+seconds. Records and idempotency keys live as long as their message and
+`Settings.idempotency_retention` seconds (default 7 days) after it ends; keys of rate state
+carry short TTLs set by their Lua scripts.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ class Lane(StrEnum):
 
 
 class Status(StrEnum):
-    """Where a message is. Statuses only move forward; the terminal ones never change."""
+    """Where a message is. Statuses only move forward. The terminal ones end the send; of
+    those, only `sent` may still move, when a receipt says delivered, undelivered or failed."""
 
     QUEUED = "queued"  # waiting for a worker (or for its due time in the schedule)
     SENDING = "sending"  # claimed by a worker, which holds a lease

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from sms.errors import ConfigError
 
@@ -129,6 +134,8 @@ class Settings(BaseSettings):
             return cls(**data)
         except ValidationError as exc:
             raise ConfigError(_explain(exc, source)) from None
+        except SettingsError as exc:  # an environment variable that is not the JSON it must be
+            raise ConfigError(f"environment: {exc}") from None
 
     def account(
         self, name: str

@@ -136,6 +136,7 @@ class Move:
     count_attempt: bool = False
     due: float | None = None
     accepted_at: int | None = None  # the tenth of a second it was accepted in, for pacing
+    idempotency_key: str | None = None  # its key's time to live starts when the message ends
 
     def call(self, retention: int) -> tuple[list[str], list[str]]:
         """Keys and arguments of move.lua."""
@@ -170,6 +171,7 @@ class Move:
             keys.stats(self.account),
             keys.PENDING,
             keys.UNKNOWN,
+            keys.idempotency(self.idempotency_key) if self.idempotency_key else record,
         ], args
 
 

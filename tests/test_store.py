@@ -44,7 +44,17 @@ def test_the_same_key_twice_returns_the_first_id(r: redis.Redis) -> None:
     assert store.enqueue_many([first], [None]) == [(first.id, True)]
     assert store.enqueue_many([second], [None]) == [(first.id, False)]
     assert not r.exists(keys.message(second.id))
-    assert r.ttl(keys.idempotency(key)) > RETENTION - 10
+
+
+def test_a_key_lives_while_its_message_waits_and_retention_after_it_ends(r: redis.Redis) -> None:
+    store = Store(r, retention=RETENTION)
+    key = uuid.uuid4().hex
+    m = message(idempotency_key=key)
+    store.enqueue_many([m], [None])
+    assert r.ttl(keys.idempotency(key)) == -1  # however long it waits (scheduled, unknown)
+    end = Move(m.id, m.account, None, Status.QUEUED, Status.CANCELLED, "test", idempotency_key=key)
+    assert store.move(end)
+    assert RETENTION - 10 < r.ttl(keys.idempotency(key)) <= RETENTION
 
 
 def _enqueue_same_key(url: str, key: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -61,9 +61,18 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
         msg = Message.from_record(row["data"])
         campaign = msg.campaign
 
-        def end(status: Status, reason: str, due: float | None = None) -> None:
+        def end(status: Status, reason: str, due: float | None = None, msg: Message = msg) -> None:
             moves.append(
-                Move(mid, msg.account, campaign, Status.QUEUED, status, reason, due=due)  # noqa: B023
+                Move(
+                    msg.id,
+                    msg.account,
+                    msg.campaign,
+                    Status.QUEUED,
+                    status,
+                    reason,
+                    due=due,
+                    idempotency_key=msg.idempotency_key,
+                )
             )
             result.statuses[status.value] += 1
 
@@ -150,6 +159,8 @@ async def _send_one(
         )
         if outcome.kind is OutcomeKind.ACCEPTED:
             await rt.pacer.on_accepted(account)
+        elif outcome.kind is OutcomeKind.CONFIG_ERROR:
+            log.error("account %s is held: %s", account, outcome.reason)
         else:
             log.info("%s to %s: %s %s", msg.id, mask(msg.to), outcome.kind.value, outcome.reason)
         if action.status is Status.QUEUED and action.count_attempt:
@@ -170,6 +181,7 @@ async def _send_one(
         count_attempt=action.count_attempt,
         due=None if action.delay is None else time.time() + action.delay,
         accepted_at=int(time.time() * 10) if action.status is Status.SENT else None,
+        idempotency_key=msg.idempotency_key,
     )
     if not await rt.recorder.record(move, counters):
         log.warning("%s: lease lost before its outcome (%s) was recorded", msg.id, action.status)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import cast
 
 import redis
@@ -51,12 +50,16 @@ class Dispatcher(threading.Thread):
             except redis.RedisError as exc:
                 log.warning("dispatcher: %s", exc)
                 moved = 0
+            except Exception:  # a dispatcher that stops would strand every waiting message
+                log.exception("dispatcher round failed; trying again")
+                moved = 0
             if not moved:
                 self.stopping.wait(IDLE)
 
     def tick(self) -> int:
         """One round: heartbeat, expired leases, due messages. Returns how many ids moved."""
-        now = time.time()
+        seconds, micros = self.client.time()
+        now = seconds + micros / 1e6  # the server's clock, which wrote the leases and dues
         if now - self._beat > HEARTBEAT:
             self.client.zadd(keys.WORKERS, {self.worker_name: now})
             self._beat = now

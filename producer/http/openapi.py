@@ -38,7 +38,7 @@ MESSAGE_IN: dict[str, Any] = {
         "account": {"type": "string", "description": "provider account name from the settings"},
         "to": {
             "type": "string",
-            "description": "recipient, E.164 or national",
+            "description": "recipient, E.164 (+14155551234; spaces and punctuation allowed)",
             "example": "+12025550123",
         },
         "from": {"type": "string", "description": "sender number or short code"},

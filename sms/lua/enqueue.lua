@@ -1,12 +1,13 @@
 -- Write one message record, unless its idempotency key already names another message.
 -- KEYS[1] record, KEYS[2] idempotency key (or KEYS[1] when none), KEYS[3] campaign counts
 -- (or KEYS[1] when none), KEYS[4] schedule, KEYS[5] the account's stats, KEYS[6] pending.
--- ARGV: id, data, account, campaign, lane, retention, has_key, due (epoch s, "" = now)
+-- ARGV: id, data, account, campaign, lane, (unused), has_key, due (epoch s, "" = now)
 -- Returns the id that holds the key: ARGV[1] when written, the earlier one when a duplicate.
 if ARGV[7] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {existing, 0} end
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[6]))
+  -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
+  redis.call('SET', KEYS[2], ARGV[1])
 end
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))

@@ -3,7 +3,9 @@
 -- owner; releasing a claim and recording its outcome are this one step.
 -- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1]), KEYS[4] schedule,
 -- KEYS[5] provider ref (or KEYS[1]), KEYS[6] the account's accepted-this-tenth-second counter,
--- KEYS[7] the account's stats, KEYS[8] pending, KEYS[9] the set of unknown messages
+-- KEYS[7] the account's stats, KEYS[8] pending, KEYS[9] the set of unknown messages,
+-- KEYS[10] the message's idempotency key (or KEYS[1] when none): it lives `retention` after
+-- its message ends, like the record
 -- ARGV: id, from status, owner, to status, reason, provider id, retention (s, "" = keep),
 --       count attempt (0/1), due (epoch s, "" = none), has_campaign, count accepted (0/1)
 -- Returns 1 when moved, 0 when the record was not where the caller thought.
@@ -25,7 +27,10 @@ if ARGV[6] ~= '' then
   redis.call('SET', KEYS[5], ARGV[1], 'EX', tonumber(ARGV[7]))
 end
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[4], tonumber(ARGV[9]), ARGV[1]) end
-if ARGV[7] ~= '' then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7])) end
+if ARGV[7] ~= '' then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
+  if KEYS[10] ~= KEYS[1] then redis.call('EXPIRE', KEYS[10], tonumber(ARGV[7])) end
+end
 if ARGV[10] == '1' and ARGV[2] ~= ARGV[4] then
   redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
   redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
