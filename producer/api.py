@@ -1,4 +1,5 @@
-"""The Python API: `Producer(settings).send(message)` and `.send_many(messages)`.
+"""The Python API: `Producer(settings).send(message)`, `.send_many(messages)`, and a campaign's
+`.pause(id)`, `.resume(id)` and `.cancel(id)` (producer/controls.py).
 
 Every message is validated (pydantic, phonenumbers, its provider's limits) before anything is
 written; records and idempotency keys go to Redis in one round trip per chunk; only then are
@@ -15,6 +16,7 @@ from typing import Any, cast
 import redis
 from pydantic import ValidationError
 
+from producer.controls import CampaignControls, ControlResult
 from sms import keys
 from sms.embedded import resolve_redis_url
 from sms.errors import InvalidMessage, NotFound, Problem
@@ -37,6 +39,7 @@ class Producer:
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
         self.store = Store(self.redis, retention=settings.idempotency_retention)
         self.app = make_app(self.redis_url)
+        self.controls = CampaignControls(self.redis, self.app, settings.batch_size)
         self._adapters: dict[str, Adapter[Any]] = {}
 
     def adapter(self, account: str) -> Adapter[Any]:
@@ -110,6 +113,18 @@ class Producer:
         raw = cast(dict[str, str], self.redis.hgetall(keys.campaign_counts(campaign_id)))
         counts = {k: int(v) for k, v in raw.items()}
         return {"id": campaign_id, **meta, "counts": counts}
+
+    def pause(self, campaign_id: str) -> ControlResult:
+        """Pause a campaign: workers set its messages aside (NotFound, Conflict)."""
+        return self.controls.pause(campaign_id)
+
+    def resume(self, campaign_id: str) -> ControlResult:
+        """Resume a paused campaign and publish what was set aside (NotFound, Conflict)."""
+        return self.controls.resume(campaign_id)
+
+    def cancel(self, campaign_id: str) -> ControlResult:
+        """Cancel a campaign: whatever it has not sent ends `cancelled` (NotFound)."""
+        return self.controls.cancel(campaign_id)
 
     def close(self) -> None:
         """Release connections."""

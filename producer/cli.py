@@ -32,7 +32,9 @@ def _when(value: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)"
+        ) from None
     if when.tzinfo is None:
         when = when.astimezone()  # a naive time is the local time of the machine
     return when
@@ -106,8 +108,12 @@ def send(
 @click.option("--provider", "account", required=True, help="provider account name")
 @click.option("--from", "sender", required=True, help="sender number")
 @click.option("--template", required=True, help="message text with {column} fields")
-@click.option("--campaign", help="campaign id (default: derived from file, account, sender, template)")
-@click.option("--key-column", default="phone", help="column whose value keys each row (idempotency)")
+@click.option(
+    "--campaign", help="campaign id (default: derived from file, account, sender, template)"
+)
+@click.option(
+    "--key-column", default="phone", help="column whose value keys each row (idempotency)"
+)
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
 @click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="bulk")
 @click.option("--at", "at", help="send at this ISO 8601 time")
@@ -146,8 +152,10 @@ def blast(
         report = run_blast(producer, file, spec, rejects_path=rejects)
     finally:
         producer.close()
-    click.echo(f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "
-               f"{report.duplicates} already enqueued, {report.rejected} rejected")
+    click.echo(
+        f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "
+        f"{report.duplicates} already enqueued, {report.rejected} rejected"
+    )
     if report.rejects_path:
         click.echo(f"rejected rows (line and reason): {report.rejects_path}")
 
@@ -184,8 +192,12 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     if kind == "message":
-        click.echo(f"message {data['id']}: {data['status']}" + (f" ({data['reason']})" if data["reason"] else ""))
-        click.echo(f"  account {data['account']}, attempts {data['attempts']}, provider id {data['provider_id'] or '-'}")
+        reason = f" ({data['reason']})" if data["reason"] else ""
+        click.echo(f"message {data['id']}: {data['status']}{reason}")
+        click.echo(
+            f"  account {data['account']}, attempts {data['attempts']}, "
+            f"provider id {data['provider_id'] or '-'}"
+        )
         for h in data["history"]:
             stamp = datetime.fromtimestamp(h["at"]).isoformat(timespec="seconds")
             click.echo(f"  {stamp}  {h['status']}  {h['reason']}".rstrip())
@@ -277,9 +289,9 @@ def api(ctx: click.Context, port: int, host: str) -> None:
 @click.pass_context
 def demo(ctx: click.Context, messages: int) -> None:
     """Run everything on this machine: server, sandbox, worker and a campaign, with a report."""
-    from producer.demo import run_demo
+    from producer.demo import main as demo_main
 
-    run_demo(messages)
+    sys.exit(demo_main(messages))
 
 
 @cli.command()

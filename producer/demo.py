@@ -3,27 +3,30 @@
 It starts a private embedded server, the sandbox and a worker; writes one CSV per provider
 (a few rows deliberately bad, a few recipients that the sandbox answers as opted out, invalid or
 blocked); blasts them; shows progress; and ends with a report checked against the sandbox's
-ledger. Everything it started stops when it ends, Ctrl-C included.
+ledger. The sandbox limits three of the providers, and each account meets its limit its own way
+(PACES), so the campaign visibly waits on rate limits. Everything it started stops when it ends,
+Ctrl-C included.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import json
+import signal
 import tempfile
+import threading
 import time
-import urllib.request
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from producer.api import Producer
 from producer.campaign import BlastReport, BlastSpec, blast
+from producer.demo_report import Run, per_second, report
 from producer.local import (
     redis_server,
     sandbox_accounts,
@@ -31,6 +34,7 @@ from producer.local import (
     worker_process,
     write_config,
 )
+from producer.overview import overview
 from sms import keys
 from sms.message import TERMINAL, Status
 from sms.settings import Settings
@@ -46,14 +50,33 @@ SENDERS = {
 TEMPLATE = "Hi {first_name}, your Salvo demo message #{n} is here."
 NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Margaret", "Linus", "Radia")
 FINISHED = {s.value for s in TERMINAL} | {Status.UNKNOWN.value}
+RATE_WINDOW = 2.0  # seconds over which the progress bar measures the current rate
 
 
-def write_csv(path: Path, rows: int, offset: int) -> None:
-    """A campaign file: `rows` recipients, every 500th one magic, every 1000th one malformed."""
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How one demo account meets its provider's limit."""
+
+    sandbox: int | None  # requests per second the sandbox allows (None: no limit)
+    rate: float | None = None  # the account's configured rate (None: learnt)
+    burst: int | None = None
+    note: str = ""
+
+
+PACES = {
+    "justcall": Pace(80, rate=60, burst=10, note="configured 60/s, under the provider's 80/s"),
+    "carrierx": Pace(80, note="no rate configured: learns the provider's 80/s"),
+    "textingline": Pace(80, rate=200, note="configured 200/s, above the provider's 80/s"),
+    "skycore": Pace(None, note="no limit anywhere: its learnt rate keeps growing"),
+}
+
+
+def write_csv(path: Path, rows: range, offset: int) -> None:
+    """Rows `rows` of a campaign file: every 500th recipient magic, every 1000th malformed."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["phone", "first_name", "n"])
-        for i in range(rows):
+        for i in rows:
             n = offset + i
             if i % 1000 == 999:
                 w.writerow([f"555-{n:04d}", NAMES[n % 10], n])  # no country code: rejected
@@ -63,16 +86,51 @@ def write_csv(path: Path, rows: int, offset: int) -> None:
                 w.writerow([f"+1{AREAS[n % 10]}555{n // 10 % 10000:04d}", NAMES[n % 10], n])
 
 
-def _ledger(sandbox_url: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    since = 0
-    while True:
-        with urllib.request.urlopen(f"{sandbox_url}/_sandbox/ledger?since={since}") as resp:
-            page = json.load(resp)
-        entries += page["entries"]
-        if not page["entries"]:
-            return entries
-        since = page["next"]
+def sandbox_config() -> dict[str, Any]:
+    """The sandbox's limits: PACES, over one-second windows."""
+    return {
+        name: {"rate_limit": {"limit": pace.sandbox, "window": 1}}
+        for name, pace in PACES.items()
+        if pace.sandbox is not None
+    }
+
+
+def demo_accounts(sandbox_url: str) -> dict[str, dict[str, Any]]:
+    """The four sandbox accounts, each with the rate and burst its pace configures."""
+    accounts = sandbox_accounts(sandbox_url)
+    for name, pace in PACES.items():
+        limits = {"rate": pace.rate, "burst": pace.burst}
+        accounts[name].update({k: v for k, v in limits.items() if v is not None})
+    return accounts
+
+
+def main(messages: int = 10_000) -> int:
+    """`salvo demo`: run the demo; Ctrl-C (or SIGTERM, SIGHUP) stops everything it started.
+
+    The children see a Ctrl-C too, and one may end before this process notices: whatever error
+    follows the signal is reported as the interruption it is. Returns the exit status.
+    """
+    console = Console()
+    interrupted = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        if not interrupted.is_set():  # once: a second Ctrl-C must not cut the cleanup short
+            interrupted.set()
+            raise KeyboardInterrupt
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
+    try:
+        run_demo(messages, console)
+    except (Exception, KeyboardInterrupt):
+        if not interrupted.is_set():
+            raise
+        console.print("[yellow]interrupted: everything the demo started has stopped[/]")
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def run_demo(messages: int = 10_000, console: Console | None = None) -> dict[str, Any]:
@@ -83,110 +141,130 @@ def run_demo(messages: int = 10_000, console: Console | None = None) -> dict[str
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-demo-")))
         console.print("[bold]Salvo demo[/]: starting an embedded server, the sandbox and a worker")
         redis_url = stack.enter_context(redis_server(tmp / "redis"))
-        sandbox_url = stack.enter_context(sandbox_process())
-        providers = sandbox_accounts(sandbox_url)
-        config = write_config(tmp / "salvo.toml", redis_url, providers)
-        stack.enter_context(worker_process(config, redis_url, ("--concurrency", "2")))
-        settings = Settings.load(config)
-        producer = Producer(settings)
+        sandbox_url = stack.enter_context(sandbox_process(sandbox_config()))
+        config = write_config(tmp / "salvo.toml", redis_url, demo_accounts(sandbox_url))
+        # Four processes on two cores: each spends most of its time waiting for its account's
+        # tokens, and a process sends one batch at a time.
+        stack.enter_context(worker_process(config, redis_url, ("--concurrency", "4")))
+        producer = Producer(Settings.load(config))
         stack.callback(producer.close)
+        for name, pace in PACES.items():
+            console.print(f"  {name:<12} {pace.note}")
 
         started = time.monotonic()
-        reports: list[BlastReport] = []
-        for index, account in enumerate(SENDERS):
-            path = tmp / f"{account}.csv"
-            write_csv(path, per_provider, index * per_provider)
-            spec = BlastSpec(account=account, sender=SENDERS[account], template=TEMPLATE)
-            reports.append(blast(producer, path, spec))
-        enqueued = sum(r.enqueued for r in reports)
-        counts = _follow(producer, [r.campaign for r in reports], enqueued, console)
+        reports = _blast_all(producer, tmp, per_provider)
+        counts = _follow(producer, reports, console)
         duration = time.monotonic() - started
-        ledger = _ledger(sandbox_url)
-        return _report(console, reports, counts, ledger, duration, producer)
+        limits = {name: pace.sandbox for name, pace in PACES.items()}
+        run = Run(producer, reports, counts, duration, sandbox_url, limits)
+        return report(console, run)
     raise AssertionError("unreachable")
 
 
-def _campaign_counts(producer: Producer, campaigns: list[str]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for c in campaigns:
-        raw = cast(dict[str, str], producer.redis.hgetall(keys.campaign_counts(c)))
-        for k, v in raw.items():
-            total[k] += int(v)
-    return total
+def _blast_all(producer: Producer, tmp: Path, per_provider: int) -> dict[str, BlastReport]:
+    """Blast the four campaigns at once, as four producers side by side would.
+
+    Each campaign's file is blasted a batch of rows at a time, the campaigns in turn, so their
+    batches alternate on the lane; one campaign blasted whole ahead of the others would hold
+    every worker process at its account's rate until it is done.
+    """
+    step = producer.settings.batch_size
+    reports: dict[str, BlastReport] = {}
+    for start in range(0, per_provider, step):
+        rows = range(start, min(start + step, per_provider))
+        for index, account in enumerate(SENDERS):
+            path = tmp / f"{account}-{start}.csv"
+            write_csv(path, rows, index * per_provider)
+            spec = BlastSpec(
+                account=account,
+                sender=SENDERS[account],
+                template=TEMPLATE,
+                campaign=f"demo-{account}",
+                source=f"{account}.csv",
+            )
+            reports[account] = _merge(reports.get(account), blast(producer, path, spec))
+    for r in reports.values():
+        producer.redis.hset(keys.campaign(r.campaign), "rejected", r.rejected)
+    return reports
 
 
-def _follow(
-    producer: Producer, campaigns: list[str], enqueued: int, console: Console
-) -> Counter[str]:
-    columns = (
-        TextColumn("sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
+def _merge(total: BlastReport | None, part: BlastReport) -> BlastReport:
+    """Two blasts of one campaign as one."""
+    if total is None:
+        return part
+    reasons = Counter(total.reasons)
+    reasons.update(part.reasons)
+    return BlastReport(
+        total.campaign,
+        rows=total.rows + part.rows,
+        enqueued=total.enqueued + part.enqueued,
+        duplicates=total.duplicates + part.duplicates,
+        rejected=total.rejected + part.rejected,
+        reasons=dict(reasons),
     )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("send", total=enqueued, rate="")
-        t0 = time.monotonic()
-        while True:
-            counts = _campaign_counts(producer, campaigns)
-            done = sum(v for k, v in counts.items() if k in FINISHED)
-            rate = done / max(time.monotonic() - t0, 1e-6)
-            bar.update(task, completed=done, rate=f"{rate:,.0f} msg/s")
-            if done >= enqueued:
-                return counts
-            time.sleep(0.25)
 
 
-def _report(
-    console: Console,
-    reports: list[BlastReport],
-    counts: Counter[str],
-    ledger: list[dict[str, Any]],
-    duration: float,
-    producer: Producer,
-) -> dict[str, Any]:
-    seen = Counter((e["provider"], e["to"], e["body"]) for e in ledger)
-    duplicates = sum(n - 1 for n in seen.values() if n > 1)
-    failed = Counter[str]()
-    for r in reports:
-        for reason, n in r.reasons.items():
-            failed[f"rejected before sending: {reason}"] += n
-    reasons = _failure_reasons(producer, [r.campaign for r in reports])
-    failed.update(reasons)
-    accepted = counts.get(Status.SENT.value, 0) + counts.get(Status.DELIVERED.value, 0)
-    table = Table(title="Salvo demo report", show_header=False)
-    table.add_row("rows in the campaign files", f"{sum(r.rows for r in reports):,}")
-    table.add_row("accepted by providers", f"{accepted:,}")
-    for reason, n in sorted(failed.items(), key=lambda kv: -kv[1]):
-        table.add_row(f"failed: {reason}", f"{n:,}")
-    table.add_row("unknown (held for reconciliation)", f"{counts.get(Status.UNKNOWN.value, 0):,}")
-    table.add_row("duration", f"{duration:.1f} s")
-    table.add_row("rate", f"{accepted / duration:,.0f} msg/s accepted")
-    table.add_row("sandbox ledger entries", f"{len(ledger):,}")
-    table.add_row("duplicates in the sandbox's ledger", f"{duplicates:,}")
-    console.print(table)
+def _counts(producer: Producer, campaigns: dict[str, str]) -> dict[str, Counter[str]]:
+    """Counts by status of each account's campaign."""
+    pipe = producer.redis.pipeline(transaction=False)
+    for campaign in campaigns.values():
+        pipe.hgetall(keys.campaign_counts(campaign))
     return {
-        "accepted": accepted,
-        "failed": dict(failed),
-        "duplicates": duplicates,
-        "ledger": len(ledger),
-        "duration": duration,
-        "unknown": counts.get(Status.UNKNOWN.value, 0),
+        account: Counter({k: int(v) for k, v in cast(dict[str, str], raw).items()})
+        for account, raw in zip(campaigns, pipe.execute(), strict=True)
     }
 
 
-def _failure_reasons(producer: Producer, campaigns: list[str]) -> Counter[str]:
-    """Reasons of failed messages, read from their records (a scan: fine at demo scale)."""
-    reasons: Counter[str] = Counter()
-    campaign_set = set(campaigns)
-    pipe_ids: list[str] = []
-    for key in producer.redis.scan_iter(match=keys.message("*"), count=1000):
-        pipe_ids.append(key)
-    pipe = producer.redis.pipeline(transaction=False)
-    for key in pipe_ids:
-        pipe.hmget(key, "status", "reason", "campaign")
-    for status, reason, campaign in pipe.execute():
-        if status == Status.FAILED.value and campaign in campaign_set:
-            reasons[reason or "no reason"] += 1
-    return reasons
+def _note(info: dict[str, Any]) -> str:
+    """An account's pace as the progress bar shows it: its rate, answers, and any cooldown."""
+    rate, learnt = info["rate"], info["learnt_rate"]
+    if learnt is None or (rate is not None and info["ceiling"] is None):
+        text = "learning" if rate is None else f"{per_second(rate)} set"
+    else:
+        text = f"learnt {per_second(learnt if rate is None else min(learnt, rate))}"
+    text += f", {info['counters']['outcome:rate_limited']:,} rate-limited"
+    return text + (", [yellow]cooling[/]" if info["cooldown"] else "")
+
+
+def _follow(producer: Producer, reports: dict[str, BlastReport], console: Console) -> Counter[str]:
+    """Show each account's progress, current rate and pace until every message has ended."""
+    columns = (
+        TextColumn("{task.description:<11}"),
+        BarColumn(bar_width=10),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>7}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    campaigns = {account: r.campaign for account, r in reports.items()}
+    with Progress(*columns, console=console) as bar:
+        tasks = {
+            account: bar.add_task(account, total=r.enqueued, rate="", note="")
+            for account, r in reports.items()
+        }
+        everything = sum(r.enqueued for r in reports.values())
+        total = bar.add_task("all", total=everything, rate="", note="")
+        history: deque[tuple[float, dict[str, int]]] = deque()
+        while True:
+            now = time.monotonic()
+            per = _counts(producer, campaigns)
+            done = {a: sum(v for k, v in c.items() if k in FINISHED) for a, c in per.items()}
+            done["all"] = sum(done.values())
+            history.append((now, done))
+            while now - history[0][0] > RATE_WINDOW:
+                history.popleft()
+            then, before = history[0]
+            view = overview(producer.redis, producer.settings)
+            accounts = view["accounts"]
+            for name, task in [*tasks.items(), ("all", total)]:
+                rate = (done[name] - before[name]) / max(now - then, 1e-6)
+                note = _note(accounts[name]) if name in accounts else ""
+                if name == "all":
+                    note = f"{view['waiting']['scheduled']:,} waiting in the schedule"
+                bar.update(task, completed=done[name], rate=f"{rate:,.0f}/s", note=note)
+            if done["all"] >= everything:
+                total_counts: Counter[str] = Counter()
+                for c in per.values():
+                    total_counts.update(c)
+                return total_counts
+            time.sleep(0.25)

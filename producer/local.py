@@ -60,11 +60,16 @@ def _stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def redis_server(data_dir: Path | None = None) -> Iterator[str]:
-    """A private embedded server for the block; yields its URL."""
+    """A private embedded server for the block; yields its URL.
+
+    It runs in a session of its own: a Ctrl-C at the terminal reaches the workers and the
+    sandbox, which stop while the server they need is still there, and the server is stopped
+    last, when the block ends.
+    """
     with contextlib.ExitStack() as stack:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-redis-")))
-        proc, url = spawn(data_dir)
+        proc, url = spawn(data_dir, own_session=True)
         stack.callback(_stop, proc)
         yield url
 

@@ -96,11 +96,18 @@ def wait_ready(
         client.close()
 
 
-def spawn(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server in the foreground as a child process (tests, demo); the caller stops it."""
+def spawn(
+    data_dir: Path, port: int | None = None, *, own_session: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server in the foreground as a child process (tests, demo); the caller stops it.
+
+    With `own_session`, a Ctrl-C at the terminal does not reach it, so the processes that need
+    it can stop first and it last.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    proc = subprocess.Popen(server_args(data_dir, port, daemonize=False))
+    args = server_args(data_dir, port, daemonize=False)
+    proc = subprocess.Popen(args, start_new_session=own_session)
     url = f"redis://127.0.0.1:{port}/0"
     wait_ready(url, proc=proc)
     return proc, url

@@ -16,7 +16,7 @@ import redis.asyncio as aredis
 
 from sms import keys
 from sms.encoding import segment_info
-from sms.learning import Learnt, accepted, limited
+from sms.learning import CEILING, Learnt, accepted, limited
 from sms.message import Message
 from sms.ratelimit import Claim, Limit, RateLimiter
 from sms.settings import Settings
@@ -26,7 +26,6 @@ LEARNT_BURST = 0.1  # a learnt rate's burst, in seconds of that rate
 MEASURED_SECONDS = 3  # seconds of accepted counts looked at after a rate-limit answer
 CHUNK = 0.02  # seconds of an account's rate taken in one round trip (one token below 100/s)
 RESERVE_LIFE = 0.1  # seconds a process may hold tokens it took ahead
-STARVED = 0.002  # a wait for tokens longer than this means the rate, not the work, is the limit
 
 
 class Pacer:
@@ -82,7 +81,6 @@ class Pacer:
         account = msg.account
         loop = asyncio.get_running_loop()
         async with self._locks.setdefault(account, asyncio.Lock()):
-            started = loop.time()
             while True:
                 left, until = self._reserve.get(account, (0, 0.0))
                 if left > 0 and loop.time() < until:
@@ -96,11 +94,11 @@ class Pacer:
                     claims = [Claim(claims[0].key, limit, chunk)]
                 wait = await self.limiter.try_take(keys.cooldown(account), claims)
                 if wait <= 0:
-                    if loop.time() - started > STARVED:
-                        self._starved[account] = time.monotonic()
                     if chunk > 1:
                         self._reserve[account] = (chunk - 1, loop.time() + RESERVE_LIFE)
                     return 0.0
+                # Refused: the rate, not the work, is what holds these sends back.
+                self._starved[account] = time.monotonic()
                 if wait > deadline - loop.time():
                     return wait
                 await asyncio.sleep(wait)
@@ -116,7 +114,7 @@ class Pacer:
         self._grown[account] = now
         cap = self.settings.providers[account].rate
         state = await self.rate(account)
-        grown = accepted(state, now, cap or float("inf"))
+        grown = accepted(state, now, cap or CEILING)
         if grown != state:
             await self._store(account, grown, now)
 

@@ -1,0 +1,147 @@
+"""Campaign controls: pause, resume and cancel a campaign while it sends.
+
+Workers read a campaign's `state` before each batch. While it is `paused` they leave its
+messages `queued` and set their ids aside in `keys.campaign_paused(id)`; once it is `cancelled`
+they end them `cancelled`. Resuming and cancelling publish the set-aside ids again, a chunk at a
+time (SSCAN): each id is made pending before it is published and leaves the set only after, so a
+crash midway loses none (the sweeper publishes pending ids again; a duplicate costs a refused
+claim). Cancelling also brings the campaign's scheduled messages forward, so they end now rather
+than at their due time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+from celery import Celery
+
+from sms import keys
+from sms.errors import Conflict, NotFound
+from sms.message import Status
+from worker.app import publish
+
+RUNNING, PAUSED, CANCELLED = "running", "paused", "cancelled"
+SCAN = 1000  # ids read per SSCAN / ZSCAN call
+#: Seconds a worker batch that read "paused" just before a resume or cancel may still take to
+#: set its ids aside; the set is looked at again after it.
+SETTLE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ControlResult:
+    """What a control did: the campaign's state before and after, and what it published."""
+
+    campaign: str
+    previous: str
+    state: str
+    republished: int = 0  # set-aside messages published again
+    brought_forward: int = 0  # scheduled messages made due now (cancel)
+
+
+class CampaignControls:
+    """Pause, resume and cancel campaigns, through the records and the lanes."""
+
+    def __init__(self, client: redis.Redis, app: Celery, batch_size: int) -> None:
+        self.redis = client
+        self.app = app
+        self.batch_size = batch_size
+
+    def pause(self, campaign_id: str) -> ControlResult:
+        """Workers set the campaign's messages aside until it resumes."""
+        previous = self._set_state(campaign_id, PAUSED)
+        return ControlResult(campaign_id, previous, PAUSED)
+
+    def resume(self, campaign_id: str) -> ControlResult:
+        """Run the campaign again and publish every message set aside while it was paused."""
+        previous = self._set_state(campaign_id, RUNNING)
+        return ControlResult(campaign_id, previous, RUNNING, self._release(campaign_id))
+
+    def cancel(self, campaign_id: str) -> ControlResult:
+        """End every message of the campaign not yet sent as `cancelled`.
+
+        Workers end queued messages as they meet them; those set aside while paused are
+        published again, and those waiting in the schedule are made due now, to meet a worker.
+        """
+        previous = self._set_state(campaign_id, CANCELLED)
+        released = self._release(campaign_id)
+        return ControlResult(
+            campaign_id, previous, CANCELLED, released, self._bring_forward(campaign_id)
+        )
+
+    def _set_state(self, campaign_id: str, state: str) -> str:
+        """Set the state unless the campaign is missing or cancelled; returns the old state."""
+        key = keys.campaign(campaign_id)
+        previous = RUNNING
+
+        def change(pipe: redis.client.Pipeline) -> None:
+            nonlocal previous
+            if not pipe.exists(key):
+                raise NotFound(f"no campaign with id {campaign_id!r}")
+            previous = cast(str | None, pipe.hget(key, "state")) or RUNNING
+            if previous == CANCELLED and state != CANCELLED:
+                raise Conflict(f"campaign {campaign_id!r} is cancelled: it cannot be {state}")
+            pipe.multi()
+            pipe.hset(key, mapping={"state": state, f"{state}_at": repr(time.time())})
+
+        self.redis.transaction(change, key)  # WATCH: a concurrent change makes it run again
+        return previous
+
+    def _release(self, campaign_id: str) -> int:
+        """Publish every id in the campaign's set-aside set; returns how many were published."""
+        released = self._sweep(campaign_id)
+        time.sleep(SETTLE)  # a batch that read the old state may still be setting ids aside
+        while found := self._sweep(campaign_id):
+            released += found
+        return released
+
+    def _sweep(self, campaign_id: str) -> int:
+        key = keys.campaign_paused(campaign_id)
+        published, cursor = 0, 0
+        while True:
+            cursor, chunk = cast(tuple[int, list[str]], self.redis.sscan(key, cursor, count=SCAN))
+            if chunk:
+                published += self._publish(key, chunk)
+            if cursor == 0:
+                return published
+
+    def _publish(self, key: str, ids: list[str]) -> int:
+        """Publish the ids still queued on their lanes, then take all of `ids` out of `key`."""
+        pipe = self.redis.pipeline(transaction=False)
+        for mid in ids:
+            pipe.hmget(keys.message(mid), "status", "lane")
+        by_lane: dict[str, list[str]] = {}
+        for mid, (status, lane) in zip(ids, pipe.execute(), strict=True):
+            if status == Status.QUEUED.value and lane:
+                by_lane.setdefault(lane, []).append(mid)
+        live = [mid for lane_ids in by_lane.values() for mid in lane_ids]
+        if live:
+            self.redis.zadd(keys.PENDING, dict.fromkeys(live, time.time()))
+        for lane, lane_ids in by_lane.items():
+            publish(self.app, lane, lane_ids, self.batch_size)
+        self.redis.srem(key, *ids)
+        return len(live)
+
+    def _bring_forward(self, campaign_id: str) -> int:
+        """Make the campaign's scheduled messages due now (a scan of the whole schedule)."""
+        moved, cursor = 0, 0
+        while True:
+            cursor, chunk = cast(
+                tuple[int, list[tuple[str, float]]],
+                self.redis.zscan(keys.SCHEDULE, cursor, count=SCAN),
+            )
+            ids = [mid for mid, _ in chunk]
+            if ids:
+                pipe = self.redis.pipeline(transaction=False)
+                for mid in ids:
+                    pipe.hget(keys.message(mid), "campaign")
+                ours = [m for m, c in zip(ids, pipe.execute(), strict=True) if c == campaign_id]
+                if ours:
+                    # XX: only ids still waiting (a dispatcher may have taken some); LT: earlier.
+                    now = time.time()
+                    self.redis.zadd(keys.SCHEDULE, dict.fromkeys(ours, now), xx=True, lt=True)
+                    moved += len(ours)
+            if cursor == 0:
+                return moved

@@ -1,0 +1,116 @@
+"""`salvo status` with no id: every account's limits, cooldown and counters, and what waits.
+
+`overview` reads it all in one round trip and returns plain JSON-safe data; `render` draws it
+as two tables (limits, counters).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, cast
+
+import redis
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from sms import keys
+from sms.learning import INITIAL, Learnt
+from sms.message import Lane
+from sms.settings import Settings
+
+#: Counters of keys.stats(account) shown per account, in order (see sms/metrics.py).
+COUNTERS = (
+    "outcome:accepted",
+    "outcome:rate_limited",
+    "status:sent",
+    "status:failed",
+    "status:unknown",
+    "retries",
+)
+ALIVE = 30.0  # seconds since its last heartbeat within which a worker counts as alive
+
+
+def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """Accounts (configured or ever sent through) and the work waiting, as plain data."""
+    names = sorted(set(settings.providers) | cast(set[str], client.smembers(keys.ACCOUNTS)))
+    now = time.time()
+    pipe = client.pipeline(transaction=False)
+    pipe.zcard(keys.SCHEDULE)
+    pipe.zcard(keys.PENDING)
+    pipe.llen(Lane.TRANSACTIONAL.value)
+    pipe.llen(Lane.BULK.value)
+    pipe.zcount(keys.WORKERS, now - ALIVE, "+inf")
+    for name in names:
+        pipe.hgetall(keys.learnt_rate(name))
+        pipe.get(keys.cooldown(name))
+        pipe.pttl(keys.cooldown(name))
+        pipe.hmget(keys.stats(name), *COUNTERS)
+    scheduled, pending, transactional, bulk, workers, *rest = pipe.execute()
+    accounts: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        learnt_raw, reason, pttl, counts = rest[4 * i : 4 * i + 4]
+        account = settings.providers.get(name)
+        learnt = Learnt.from_hash(learnt_raw) if learnt_raw else None
+        accounts[name] = {
+            "kind": account.kind if account else None,
+            "configured": account is not None,
+            "rate": account.rate if account else None,
+            "burst": account.burst if account else None,
+            "learnt_rate": learnt.rate if learnt else None,
+            "ceiling": learnt.ceiling if learnt else None,
+            "cooldown": None
+            if reason is None
+            else {"reason": reason, "seconds": max(0, int(pttl)) / 1000},
+            "counters": {f: int(v or 0) for f, v in zip(COUNTERS, counts, strict=True)},
+        }
+    return {
+        "waiting": {
+            "scheduled": int(scheduled),
+            "pending": int(pending),
+            "tasks": {Lane.TRANSACTIONAL.value: int(transactional), Lane.BULK.value: int(bulk)},
+        },
+        "workers": int(workers),
+        "accounts": accounts,
+    }
+
+
+def rate_text(info: dict[str, Any]) -> str:
+    """An account's rate in words: configured, learnt, or both."""
+    parts = []
+    if info["rate"] is not None:
+        burst = f", burst {info['burst']}" if info["burst"] is not None else ""
+        parts.append(f"{info['rate']:g}/s{burst}")
+    if info["learnt_rate"] is not None:
+        limit = "" if info["ceiling"] is None else f" (limit met at {info['ceiling']:.1f}/s)"
+        parts.append(f"learnt {info['learnt_rate']:.1f}/s{limit}")
+    return "; ".join(parts) or f"none set: learnt from {INITIAL:g}/s"
+
+
+def render(data: dict[str, Any]) -> Group:
+    """The overview: a line about waiting work, each account's limits, then its counters."""
+    waiting = data["waiting"]
+    tasks = waiting["tasks"]
+    head = Text(
+        f"{data['workers']} worker(s) alive. Waiting: {waiting['scheduled']:,} scheduled, "
+        f"{waiting['pending']:,} published and not yet taken; tasks queued: "
+        f"{tasks['transactional']:,} transactional, {tasks['bulk']:,} bulk"
+    )
+    limits = Table(title="limits")
+    for column in ("account", "kind", "rate", "cooldown"):
+        limits.add_column(column, no_wrap=column in ("account", "kind"))
+    counters = Table(title="counters")
+    counters.add_column("account", no_wrap=True)
+    for column in ("accepted", "rate limited", "sent", "failed", "unknown", "retries"):
+        counters.add_column(column, justify="right")
+    for name, info in data["accounts"].items():
+        cooldown = info["cooldown"]
+        limits.add_row(
+            name,
+            info["kind"] or "not configured",
+            rate_text(info),
+            "-" if cooldown is None else f"{cooldown['seconds']:.1f} s ({cooldown['reason']})",
+        )
+        c = info["counters"]
+        counters.add_row(name, *(f"{c[f]:,}" for f in COUNTERS))
+    return Group(head, limits, counters)

@@ -1,0 +1,173 @@
+"""Pausing, resuming and cancelling a campaign while a real worker sends it to the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from producer.api import Producer
+from producer.campaign import BlastSpec, blast
+from sms import keys
+from sms.errors import Conflict
+from tests.conftest import Sandbox
+from tests.helpers import SENDERS, run_cli
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+ROWS = 600
+ACCOUNT = "carrierx"
+
+
+def start(
+    producer: Producer, tmp_path: Path, rows: int = ROWS, send_at: datetime | None = None
+) -> str:
+    """Blast a fresh campaign of `rows` recipients; returns its id."""
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["phone", "first_name"])
+        for i in range(rows):
+            w.writerow([f"+1312555{i:04d}", f"P{i}"])
+    campaign = f"k{uuid.uuid4().hex[:8]}"
+    spec = BlastSpec(
+        account=ACCOUNT,
+        sender=SENDERS[ACCOUNT],
+        template="Hi {first_name}",
+        campaign=campaign,
+        send_at=send_at,
+    )
+    assert blast(producer, path, spec).enqueued == rows
+    return campaign
+
+
+def counts(producer: Producer, campaign: str) -> Counter[str]:
+    return Counter(cast(dict[str, int], producer.campaign(campaign)["counts"]))
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+        time.sleep(0.1)
+
+
+def set_aside(producer: Producer, campaign: str) -> int:
+    return cast(int, producer.redis.scard(keys.campaign_paused(campaign)))
+
+
+def records(producer: Producer, campaign: str, rows: int = ROWS) -> list[tuple[str, str]]:
+    """(status, reason) of every message of the campaign, found by its idempotency key."""
+    pipe = producer.redis.pipeline(transaction=False)
+    for i in range(rows):
+        pipe.get(keys.idempotency(f"{campaign}:+1312555{i:04d}"))
+    ids = cast(list[str], pipe.execute())
+    return [(r.status.value, r.reason) for r in (producer.status(mid) for mid in ids)]
+
+
+def slow_start(producer: Producer, sandbox: Sandbox, tmp_path: Path) -> str:
+    """A campaign the sandbox answers slowly, seen sending."""
+    sandbox.configure(ACCOUNT, latency_ms=500)
+    campaign = start(producer, tmp_path)
+    until(lambda: len(sandbox.ledger()) >= 50, "first sends")
+    return campaign
+
+
+def test_a_paused_campaign_stops_sending_and_resumes_sending_each_message_once(
+    producer: Producer, sandbox: Sandbox, tmp_path: Path, config_file: Path
+) -> None:
+    campaign = slow_start(producer, sandbox, tmp_path)
+    done = run_cli(config_file, "pause", campaign)
+    assert done.returncode == 0, done.stderr
+    assert f"campaign {campaign}: running -> paused" in done.stdout
+    # Batches already sending finish; every other message is set aside, still queued.
+    until(
+        lambda: counts(producer, campaign)["sent"] + set_aside(producer, campaign) == ROWS,
+        "every message sent or set aside",
+    )
+    stopped = len(sandbox.ledger())
+    assert stopped < ROWS
+    time.sleep(1.5)
+    assert len(sandbox.ledger()) == stopped
+    now = counts(producer, campaign)
+    assert (now["sent"], now["queued"], now["sending"]) == (stopped, ROWS - stopped, 0)
+    assert "(paused)" in run_cli(config_file, "status", campaign).stdout
+
+    done = run_cli(config_file, "resume", campaign)
+    assert done.returncode == 0, done.stderr
+    assert f"paused -> running; {ROWS - stopped} set-aside message(s)" in done.stdout
+    until(lambda: counts(producer, campaign)["sent"] == ROWS, "all sent after resuming")
+    assert set_aside(producer, campaign) == 0
+    ledger = Counter(e["to"] for e in sandbox.ledger())
+    assert len(ledger) == ROWS
+    assert set(ledger.values()) == {1}
+
+
+def test_a_cancelled_campaign_ends_what_it_has_not_sent_and_never_sends_it(
+    producer: Producer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    campaign = slow_start(producer, sandbox, tmp_path)
+    result = producer.cancel(campaign)
+    assert (result.previous, result.state) == ("running", "cancelled")
+    until(
+        lambda: (
+            counts(producer, campaign)["sent"] + counts(producer, campaign)["cancelled"] == ROWS
+        ),
+        "every message sent or cancelled",
+    )
+    final = counts(producer, campaign)
+    assert final["cancelled"] > 0
+    time.sleep(1.0)
+    ledger = Counter(e["to"] for e in sandbox.ledger())
+    assert sum(ledger.values()) == final["sent"]
+    assert set(ledger.values()) == {1}
+    ends = Counter(
+        status if status == "sent" else f"{status}: {reason}"
+        for status, reason in records(producer, campaign)
+    )
+    assert ends == {"sent": final["sent"], "cancelled: campaign cancelled": final["cancelled"]}
+    with pytest.raises(Conflict):
+        producer.resume(campaign)
+
+
+def test_cancelling_a_paused_campaign_ends_the_messages_set_aside(
+    producer: Producer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    campaign = slow_start(producer, sandbox, tmp_path)
+    producer.pause(campaign)
+    until(
+        lambda: counts(producer, campaign)["sent"] + set_aside(producer, campaign) == ROWS,
+        "every message sent or set aside",
+    )
+    sent = counts(producer, campaign)["sent"]
+    result = producer.cancel(campaign)
+    assert (result.previous, result.republished) == ("paused", ROWS - sent)
+    until(lambda: counts(producer, campaign)["cancelled"] == ROWS - sent, "set-aside cancelled")
+    assert counts(producer, campaign)["queued"] == 0
+    assert set_aside(producer, campaign) == 0
+    assert len(sandbox.ledger()) == sent
+
+
+def test_cancelling_a_scheduled_campaign_ends_its_messages_now(
+    producer: Producer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    campaign = start(producer, tmp_path, rows=5, send_at=datetime.now(UTC) + timedelta(hours=1))
+    result = producer.cancel(campaign)
+    assert result.brought_forward == 5
+    until(lambda: counts(producer, campaign)["cancelled"] == 5, "scheduled messages cancelled")
+    assert records(producer, campaign, rows=5) == [("cancelled", "campaign cancelled")] * 5
+    assert sandbox.ledger() == []
+
+
+def test_controls_name_an_unknown_campaign(config_file: Path) -> None:
+    for action in ("pause", "resume", "cancel"):
+        done = run_cli(config_file, action, "no-such-campaign")
+        assert done.returncode == 1
+        assert "no campaign with id 'no-such-campaign'" in done.stderr
