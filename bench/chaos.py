@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from producer.api import Producer
-from producer.local import sandbox_accounts, sandbox_process, write_config
+from producer.local import SandboxControl, sandbox_accounts, sandbox_process, write_config
 from sms import keys
 from sms.embedded import free_port, spawn
 from sms.message import Message, Status
@@ -177,18 +175,6 @@ def _sandbox_config(seed: int) -> dict[str, Any]:
     return config
 
 
-def _ledger(url: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    since = 0
-    while True:
-        with urllib.request.urlopen(f"{url}/_sandbox/ledger?since={since}") as resp:
-            page = json.load(resp)
-        if not page["entries"]:
-            return entries
-        entries += page["entries"]
-        since = page["next"]
-
-
 def run_chaos(
     n: int,
     *,
@@ -265,7 +251,7 @@ def run_chaos(
                 break
             time.sleep(0.5)
         verdict.seconds = time.monotonic() - started
-        _compare(verdict, messages, statuses, client, _ledger(sandbox))
+        _compare(verdict, messages, statuses, client, SandboxControl(sandbox).ledger())
         client.close()
     return verdict
 

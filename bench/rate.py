@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ from rich.table import Table
 
 from producer.api import Producer
 from producer.local import (
+    SandboxControl,
     redis_server,
     sandbox_accounts,
     sandbox_process,
@@ -42,15 +41,6 @@ from sms.settings import Settings
 PROVIDER = "textingline"
 SENDER = "+14155550102"
 SANDBOX_RATE = {"limit": 20, "window": 1}
-
-
-def _call(url: str, method: str = "GET", body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req) as resp:
-        return json.load(resp)
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
@@ -68,8 +58,9 @@ def run_one(
     producer: Producer, sandbox: str, account: str, count: int, sandbox_limit: dict[str, int]
 ) -> dict[str, Any]:
     """Send `count` messages through `account` and read back what the sandbox saw."""
-    _call(f"{sandbox}/_sandbox/config/{PROVIDER}", "PUT", {"rate_limit": sandbox_limit})
-    _call(f"{sandbox}/_sandbox/reset", "POST", {})
+    control = SandboxControl(sandbox)
+    control.configure(PROVIDER, rate_limit=sandbox_limit)
+    control.reset()
     campaign = f"rate-{account}-{int(time.time())}"
     messages = [
         Message(
@@ -91,10 +82,10 @@ def run_one(
             break
         time.sleep(0.2)
     elapsed = time.time() - started
-    arrivals = _call(f"{sandbox}/_sandbox/arrivals?provider={PROVIDER}")["arrivals"]
+    arrivals = control.arrivals(PROVIDER)
     accepted = sorted(a[0] for a in arrivals if a[2] == "accepted")
     limited = sum(1 for a in arrivals if a[2] == "rate_limited")
-    ledger = Counter(e["to"] for e in _ledger(sandbox))
+    ledger = Counter(e["to"] for e in control.ledger(PROVIDER))
     pipe = producer.redis.pipeline(transaction=False)
     for m in messages:
         pipe.hmget(keys.message(m.id), "status", "attempts")
@@ -112,17 +103,6 @@ def run_one(
         if accepted
         else [],
     }
-
-
-def _ledger(sandbox: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    since = 0
-    while True:
-        page = _call(f"{sandbox}/_sandbox/ledger?provider={PROVIDER}&since={since}")
-        if not page["entries"]:
-            return entries
-        entries += page["entries"]
-        since = page["next"]
 
 
 Row = Callable[[str, str, str, str, bool], None]

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from rich.table import Table
 from bench import naive
 from producer.api import Producer
 from producer.local import (
+    SandboxControl,
     redis_server,
     sandbox_accounts,
     sandbox_process,
@@ -107,42 +107,7 @@ def build_messages(n: int, campaign: str | None = None) -> list[Message]:
 # ----- the sandbox's control API --------------------------------------------------------------
 
 
-class Sandbox:
-    """The sandbox's control API over HTTP."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.load(resp)
-
-    def reset(self) -> None:
-        """Empty the ledger and counters (config is kept)."""
-        self._call("POST", "/_sandbox/reset", {})
-
-    def accepted(self) -> int:
-        """Messages accepted so far, all providers together."""
-        stats = self._call("GET", "/_sandbox/stats")
-        return sum(int(p["accepted"]) for p in stats.values())
-
-    def ledger(self) -> list[dict[str, Any]]:
-        """Every ledger entry, paged."""
-        entries: list[dict[str, Any]] = []
-        since = 0
-        while True:
-            page = self._call("GET", f"/_sandbox/ledger?since={since}")
-            if not page["entries"]:
-                return entries
-            entries += page["entries"]
-            since = page["next"]
+Sandbox = SandboxControl
 
 
 @dataclass

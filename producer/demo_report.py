@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from rich.table import Table
 
 from producer.api import Producer
 from producer.campaign import BlastReport
+from producer.local import SandboxControl
 from producer.overview import overview
 from sms import keys
 from sms.message import Status
@@ -26,21 +25,9 @@ def per_second(rate: float) -> str:
     return f"{rate:,.1f}/s" if rate < 100_000 else f"{rate:.1e}/s"
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url) as resp:
-        return json.load(resp)
-
-
 def fetch_ledger(sandbox_url: str) -> list[dict[str, Any]]:
     """Every message the sandbox accepted, in arrival order."""
-    entries: list[dict[str, Any]] = []
-    since = 0
-    while True:
-        page = _get(f"{sandbox_url}/_sandbox/ledger?since={since}")
-        entries += page["entries"]
-        if not page["entries"]:
-            return entries
-        since = page["next"]
+    return SandboxControl(sandbox_url).ledger()
 
 
 def scan_records(producer: Producer, campaigns: set[str]) -> tuple[Counter[str], int]:
@@ -106,7 +93,7 @@ def report(console: Console, run: Run) -> dict[str, Any]:
     accepted = sum(counts.get(s, 0) for s in ACCEPTED)
     unknown = counts.get(Status.UNKNOWN.value, 0)
     rows = sum(r.rows for r in reports.values())
-    accounts = _accounts(run, _get(f"{run.sandbox_url}/_sandbox/stats"), ledger)
+    accounts = _accounts(run, SandboxControl(run.sandbox_url).stats(), ledger)
     limited = sum(a["rate_limited"] for a in accounts.values())
 
     table = Table(title="Salvo demo report", show_header=False)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,57 @@ def sandbox_process(config: Mapping[str, Any] | None = None) -> Iterator[str]:
             yield line.rsplit(" ", 1)[-1].strip()
         finally:
             _stop(proc)
+
+
+class SandboxControl:
+    """The sandbox's control API (sandbox/README.md) over HTTP, for the demo, tests and benches."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One request to the control API; the decoded JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+
+    def configure(self, provider: str, **config: Any) -> Any:
+        """Merge `config` into one provider's configuration."""
+        return self.call("PUT", f"/_sandbox/config/{provider}", config)
+
+    def reset(self) -> None:
+        """Empty the ledger, arrivals and counters (the configuration is kept)."""
+        self.call("POST", "/_sandbox/reset", {})
+
+    def stats(self) -> Any:
+        """Counters per provider."""
+        return self.call("GET", "/_sandbox/stats")
+
+    def accepted(self) -> int:
+        """Messages accepted so far, all providers together."""
+        return sum(int(p["accepted"]) for p in self.stats().values())
+
+    def arrivals(self, provider: str) -> list[list[Any]]:
+        """[time, HTTP status, outcome] of every send request that reached the provider."""
+        return list(self.call("GET", f"/_sandbox/arrivals?provider={provider}")["arrivals"])
+
+    def ledger(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """Every accepted message, in arrival order, read page by page."""
+        query = f"&provider={provider}" if provider else ""
+        entries: list[dict[str, Any]] = []
+        since = 0
+        while True:
+            page = self.call("GET", f"/_sandbox/ledger?since={since}{query}")
+            if not page["entries"]:
+                return entries
+            entries += page["entries"]
+            since = page["next"]
 
 
 def write_config(

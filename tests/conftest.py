@@ -6,8 +6,6 @@ server: each one works on fresh ids, so a worker that outlives a test sees nothi
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import redis
 
 from producer.api import Producer
 from producer.local import (
+    SandboxControl,
     redis_server,
     sandbox_accounts,
     sandbox_process,
@@ -52,41 +51,7 @@ def sandbox_url() -> Iterator[str]:
         yield url
 
 
-class Sandbox:
-    """The sandbox's control API, over HTTP."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req) as resp:
-            return json.load(resp)
-
-    def configure(self, provider: str, **config: Any) -> Any:
-        return self._call("PUT", f"/_sandbox/config/{provider}", config)
-
-    def reset(self) -> None:
-        self._call("POST", "/_sandbox/reset", {})
-
-    def ledger(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        since = 0
-        while True:
-            page = self._call("GET", f"/_sandbox/ledger?since={since}")
-            if not page["entries"]:
-                return entries
-            entries += page["entries"]
-            since = page["next"]
-
-    def stats(self) -> Any:
-        return self._call("GET", "/_sandbox/stats")
+Sandbox = SandboxControl
 
 
 DEFAULT_FAULTS = {
