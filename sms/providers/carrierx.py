@@ -40,6 +40,7 @@ LIMITS = Limits(
     media_field="media_urls",
     max_group=MAX_GROUP,
     sender_kind="a DID",
+    body_unless_media="a message",
 )
 # "MMS to phone numbers outside the US is disabled": the US and its NANP territories.
 MMS_REGIONS = frozenset({"US", "PR", "VI", "GU", "AS", "MP"})
@@ -69,13 +70,6 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what CarrierX would: a short-code sender, body and media limits, foreign MMS."""
         problems = LIMITS.problems(message)
-        if not message.body and not message.media_urls:
-            problems.append(
-                Problem(
-                    "body",
-                    "empty and no media; CarrierX requires a message unless media_urls is set",
-                )
-            )
         group = message.options.group_recipients
         if message.is_mms:
             for number in (message.to, *group):

@@ -24,6 +24,9 @@ class Limits:
     short_code_sender: bool = False
     sender_kind: str = "E.164"
     mask: bool = False
+    #: How the provider names the text it requires when there is no media ("a body"); None when
+    #: the adapter checks an empty body its own way.
+    body_unless_media: str | None = None
 
     def problems(self, message: Message) -> list[Problem]:
         """Everything in `message` beyond these limits, each naming its field and the limit."""
@@ -41,6 +44,14 @@ class Limits:
                     "body",
                     f"{len(message.body):,} characters; {self.name} allows at most "
                     f"{self.max_characters:,}",
+                )
+            )
+        if self.body_unless_media and not message.body and not message.media_urls:
+            found.append(
+                Problem(
+                    "body",
+                    f"empty and no media; {self.name} requires {self.body_unless_media} unless "
+                    f"{self.media_field} is set",
                 )
             )
         media = len(message.media_urls)

@@ -38,7 +38,9 @@ from sms.settings import TextingLineAccount
 
 PATH = "/api/v1/messaging/message"
 MAX_CHARACTERS = 640
-LIMITS = Limits("TextingLine", MAX_CHARACTERS, max_media=1, media_field="mediaUrl")
+LIMITS = Limits(
+    "TextingLine", MAX_CHARACTERS, max_media=1, media_field="mediaUrl", body_unless_media="a body"
+)
 KEY_PREFIX = "salvo-"
 KEY_PATTERN = re.compile(r"[A-Za-z0-9@\-_)(]{2,100}")
 RATE_WINDOW = 60.0  # 60 requests per 60 s per API key on this endpoint
@@ -94,14 +96,7 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
 
     def validate(self, message: Message) -> list[Problem]:
         """Refuse what TextingLine would: a short-code sender, the body limit, extra media."""
-        problems = LIMITS.problems(message)
-        if not message.body and not message.media_urls:
-            problems.append(
-                Problem(
-                    "body", "empty and no media; TextingLine requires a body unless mediaUrl is set"
-                )
-            )
-        return problems
+        return LIMITS.problems(message)
 
     def build_request(self, message: Message, *, receipt_url: str | None = None) -> Request:
         """The document's JSON; receipts are account webhooks, so receipt_url is unused."""
