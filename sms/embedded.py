@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import socket
 import subprocess
 import time
@@ -180,12 +179,3 @@ def resolve_redis_url(redis_url: str | None, data_dir: Path | None) -> str:
     if redis_url:
         return redis_url
     return ensure_server(data_dir)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists."""
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    return True

@@ -7,7 +7,6 @@ blocking client (producer, CLI); `AsyncStore` is the worker's, on its event loop
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -256,11 +255,6 @@ class AsyncStore:
             await self._claim(keys=k, args=a, client=pipe)
         return list(await pipe.execute())
 
-    async def move(self, move: Move) -> bool:
-        """Apply one status change if the record is where `move` expects it."""
-        k, a = move.call(self.retention)
-        return bool(await self._move(keys=k, args=a))
-
     async def claim_into(
         self,
         pipe: aredis.client.Pipeline,
@@ -288,8 +282,3 @@ class AsyncStore:
             k, a = m.call(self.retention)
             await self._move(keys=k, args=a, client=pipe)
         return [bool(r) for r in await pipe.execute()]
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON."""
-    return json.dumps(value, separators=(",", ":"))

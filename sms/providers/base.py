@@ -216,6 +216,16 @@ class BadReceipt(ValueError):
     """A body that is not this provider's receipt shape at all."""
 
 
+#: The delivery-status words JustCall, CarrierX and TextingLine all use in their receipts
+#: (`queued` and the rest are not tracked).
+DELIVERY_STATUSES: dict[str, Status] = {
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+}
+
+
 def receipt_object(body: bytes) -> dict[str, Any]:
     """The JSON object a receipt must be, or BadReceipt."""
     data = load_json(body)

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sms.errors import Problem
-from sms.message import Message, Status
+from sms.message import Message
 from sms.phone import digits_only, region_of
 from sms.providers.base import (
+    DELIVERY_STATUSES,
     Adapter,
     Outcome,
     OutcomeKind,
@@ -165,12 +166,7 @@ def _error_text(data: object) -> str:
 
 # Receipts: callbacks POST the SMS object. Documented statuses are queued, sent, delivered and
 # received (inbound); failed and undelivered are inferred. Our id comes back in `user_data`.
-RECEIPT_STATUSES: dict[str, Status] = {
-    "sent": Status.SENT,
-    "delivered": Status.DELIVERED,
-    "undelivered": Status.UNDELIVERED,
-    "failed": Status.FAILED,
-}
+RECEIPT_STATUSES = DELIVERY_STATUSES
 
 
 def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 from sms.encoding import Encoding, segment_info
 from sms.errors import Problem
-from sms.message import Message, Status
+from sms.message import Message
 from sms.providers.base import (
+    DELIVERY_STATUSES,
     Adapter,
     Outcome,
     OutcomeKind,
@@ -175,12 +176,7 @@ def _error_text(data: object) -> str:
 # Receipts. The per-message webhook (justcall.txt) posts {message_id, status, to, from, timestamp};
 # account-level webhooks post {request_id, webhook_url, url_id, type, data: <SMS object>}, the
 # status in data.delivery_status, signed in x-justcall-signature (NOTES.md).
-RECEIPT_STATUSES: dict[str, Status] = {
-    "sent": Status.SENT,
-    "delivered": Status.DELIVERED,
-    "undelivered": Status.UNDELIVERED,
-    "failed": Status.FAILED,
-}
+RECEIPT_STATUSES = DELIVERY_STATUSES
 SIGNATURE_HEADER = "x-justcall-signature"
 TIMESTAMP_HEADER = "x-justcall-request-timestamp"
 

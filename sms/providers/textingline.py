@@ -18,6 +18,7 @@ from typing import Any
 from sms.errors import Problem
 from sms.message import Message, Status
 from sms.providers.base import (
+    DELIVERY_STATUSES,
     Adapter,
     BadReceipt,
     Outcome,
@@ -197,12 +198,7 @@ def _signal(h: Mapping[str, str], now: float) -> RateSignal | None:
 # Receipts: webhook events `messaging.outgoing.message.<status>` wrapping the message object
 # (the payload is inferred: NOTES.md). An `idempotencyKey` echoed in it names our id.
 RECEIPT_EVENT = "messaging.outgoing.message."
-RECEIPT_STATUSES: dict[str, Status] = {
-    "sent": Status.SENT,
-    "delivered": Status.DELIVERED,
-    "undelivered": Status.UNDELIVERED,
-    "failed": Status.FAILED,
-}
+RECEIPT_STATUSES = DELIVERY_STATUSES
 
 
 def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
