@@ -7,13 +7,16 @@ blocking client (producer, CLI); `AsyncStore` is the worker's, on its event loop
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
 
 import redis
 import redis.asyncio as aredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from sms import keys
 from sms.errors import NotFound
@@ -28,6 +31,7 @@ ENQUEUE = _lua("enqueue.lua")
 CLAIM = _lua("claim.lua")
 MOVE = _lua("move.lua")
 DUE = _lua("due.lua")
+READ = _lua("read.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,34 +94,31 @@ class Record:
         }
 
 
-def enqueue_call(
-    message: Message, *, retention: int, due: float | None
-) -> tuple[list[str], list[str]]:
-    """Keys and arguments of enqueue.lua for one message."""
-    record = keys.message(message.id)
-    idem = keys.idempotency(message.idempotency_key) if message.idempotency_key else record
-    counts = keys.campaign_counts(message.campaign) if message.campaign else record
-    args = [
+def _json(items: list[list[str]]) -> str:
+    """The one argument of a batch script: every entry's keys and values, as compact JSON."""
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+
+
+def enqueue_item(message: Message, *, due: float | None) -> list[str]:
+    """One message's entry for enqueue.lua."""
+    return [
         message.id,
+        keys.message(message.id),
         message.model_dump_json(),
         message.account,
         message.campaign or "",
         message.lane.value,
-        str(retention),
-        "1" if message.idempotency_key else "0",
+        keys.idempotency(message.idempotency_key) if message.idempotency_key else "",
+        keys.campaign_counts(message.campaign) if message.campaign else "",
+        keys.stats(message.account),
         "" if due is None else repr(due),
     ]
-    return [record, idem, counts, keys.SCHEDULE, keys.stats(message.account), keys.PENDING], args
 
 
-def claim_call(
-    message_id: str, account: str, campaign: str | None, owner: str, lease: float
-) -> tuple[list[str], list[str]]:
-    """Keys and arguments of claim.lua."""
-    record = keys.message(message_id)
-    counts = keys.campaign_counts(campaign) if campaign else record
-    k = [record, keys.LEASES, counts, keys.stats(account), keys.PENDING]
-    return k, [message_id, owner, repr(lease), "1" if campaign else "0"]
+def claim_item(message_id: str, account: str, campaign: str | None) -> list[str]:
+    """One message's entry for claim.lua."""
+    counts = keys.campaign_counts(campaign) if campaign else ""
+    return [message_id, keys.message(message_id), counts, keys.stats(account)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,41 +138,41 @@ class Move:
     accepted_at: int | None = None  # the tenth of a second it was accepted in, for pacing
     idempotency_key: str | None = None  # its key's time to live starts when the message ends
 
-    def call(self, retention: int) -> tuple[list[str], list[str]]:
-        """Keys and arguments of move.lua."""
-        record = keys.message(self.message_id)
-        counts = keys.campaign_counts(self.campaign) if self.campaign else record
-        ref = keys.provider_ref(self.account, self.provider_id) if self.provider_id else record
+    def item(self, retention: int) -> list[str]:
+        """This move's entry for move.lua."""
         terminal = self.to_status not in (Status.QUEUED, Status.SENDING, Status.UNKNOWN)
-        keep = str(retention) if terminal or self.provider_id else ""
-        args = [
+        return [
             self.message_id,
+            keys.message(self.message_id),
             self.from_status.value,
             self.owner,
             self.to_status.value,
             self.reason,
             self.provider_id or "",
-            keep,
+            keys.provider_ref(self.account, self.provider_id) if self.provider_id else "",
+            str(retention) if terminal or self.provider_id else "",
             "1" if self.count_attempt else "0",
             "" if self.due is None else repr(self.due),
-            "1" if self.campaign else "0",
-            "0" if self.accepted_at is None else "1",
-        ]
-        tally = (
-            record if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at)
-        )
-        return [
-            record,
-            keys.LEASES,
-            counts,
-            keys.SCHEDULE,
-            ref,
-            tally,
+            keys.campaign_counts(self.campaign) if self.campaign else "",
             keys.stats(self.account),
-            keys.PENDING,
-            keys.UNKNOWN,
-            keys.idempotency(self.idempotency_key) if self.idempotency_key else record,
-        ], args
+            "" if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at),
+            keys.idempotency(self.idempotency_key) if self.idempotency_key else "",
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One call of a registered script, to run with others in one round trip."""
+
+    script: AsyncScript
+    keys: list[str]
+    args: list[str]
+
+
+#: The shared sorted sets each batch script takes in KEYS.
+ENQUEUE_KEYS = [keys.SCHEDULE, keys.PENDING]
+CLAIM_KEYS = [keys.LEASES, keys.PENDING]
+MOVE_KEYS = [keys.LEASES, keys.SCHEDULE, keys.PENDING, keys.UNKNOWN]
 
 
 class Store:
@@ -189,11 +190,11 @@ class Store:
     ) -> list[tuple[str, bool]]:
         """Write records in one round trip: (id, created) per message; a duplicate key's
         message gets the id of the message that holds the key, and created False."""
-        pipe = self.redis.pipeline(transaction=False)
-        for message, due in zip(messages, dues, strict=True):
-            k, a = enqueue_call(message, retention=self.retention, due=due)
-            self._enqueue(keys=k, args=a, client=pipe)
-        return [(str(mid), bool(created)) for mid, created in pipe.execute()]
+        if not messages:
+            return []
+        items = [enqueue_item(m, due=d) for m, d in zip(messages, dues, strict=True)]
+        flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
+        return [(str(flat[i]), bool(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def get(self, message_id: str) -> Record:
         """The record of one message, or NotFound."""
@@ -204,8 +205,7 @@ class Store:
 
     def move(self, move: Move) -> bool:
         """Apply one status change if the record is where `move` expects it."""
-        k, a = move.call(self.retention)
-        return bool(self._move(keys=k, args=a))
+        return bool(self._move(keys=MOVE_KEYS, args=[_json([move.item(self.retention)])])[0])
 
     def take_due(self, limit: int) -> list[str]:
         """Atomically take up to `limit` ids whose due time has come."""
@@ -228,16 +228,16 @@ class AsyncStore:
         self.retention = retention
         self._claim = client.register_script(CLAIM)
         self._move = client.register_script(MOVE)
+        self._read = client.register_script(READ)
 
     async def read_many(self, ids: Sequence[str]) -> list[dict[str, str] | None]:
         """status, campaign, account and data of each id (None when the record is gone)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for mid in ids:
-            pipe.hmget(keys.message(mid), "status", "campaign", "account", "data")
-        rows = await pipe.execute()
+        if not ids:
+            return []
+        flat = await self._read(keys=[keys.message(mid) for mid in ids])
         out: list[dict[str, str] | None] = []
-        for row in rows:
-            status, campaign, account, data = row
+        for i in range(0, len(flat), 4):
+            status, campaign, account, data = flat[i : i + 4]
             out.append(
                 None
                 if status is None
@@ -248,37 +248,47 @@ class AsyncStore:
     async def claim_many(
         self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float
     ) -> list[list[Any]]:
-        """Claim each (id, account, campaign) in one round trip; per id the script's answer."""
+        """Claim each (id, account, campaign) in one step; per id the script's answer."""
+        if not items:
+            return []
+        return list((await self.run([self.claim_call(items, owner, lease)]))[0])
+
+    def claim_call(
+        self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float
+    ) -> ScriptCall:
+        """claim.lua for each (id, account, campaign), for `run`."""
+        args = [owner, repr(lease), _json([claim_item(*item) for item in items])]
+        return ScriptCall(self._claim, CLAIM_KEYS, args)
+
+    def move_call(
+        self, moves: Sequence[Move], counters: Mapping[str, Mapping[str, float]] | None = None
+    ) -> ScriptCall:
+        """move.lua for `moves`, adding `counters` ({stats key: {field: n}}), for `run`."""
+        items = _json([m.item(self.retention) for m in moves])
+        extra = [json.dumps(counters, separators=(",", ":"))] if counters else []
+        return ScriptCall(self._move, MOVE_KEYS, [items, *extra])
+
+    async def run(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run several script calls in one round trip; each call's answer, in order.
+
+        The calls go out as plain EVALSHA on a pipeline: redis-py would first ask the server
+        whether each script exists (SCRIPT EXISTS, one more round trip). A script the server no
+        longer has answers NOSCRIPT without having run, and is loaded and run again alone.
+        """
         pipe = self.redis.pipeline(transaction=False)
-        for mid, account, campaign in items:
-            k, a = claim_call(mid, account, campaign, owner, lease)
-            await self._claim(keys=k, args=a, client=pipe)
-        return list(await pipe.execute())
-
-    async def claim_into(
-        self,
-        pipe: aredis.client.Pipeline,
-        message_id: str,
-        account: str,
-        campaign: str | None,
-        owner: str,
-        lease: float,
-    ) -> None:
-        """Queue one claim on a pipeline the caller executes."""
-        k, a = claim_call(message_id, account, campaign, owner, lease)
-        await self._claim(keys=k, args=a, client=pipe)
-
-    async def move_into(self, pipe: aredis.client.Pipeline, move: Move) -> None:
-        """Queue one status change on a pipeline the caller executes."""
-        k, a = move.call(self.retention)
-        await self._move(keys=k, args=a, client=pipe)
+        for call in calls:
+            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        results = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                call = calls[i]
+                results[i] = await call.script(keys=call.keys, args=call.args)
+            elif isinstance(result, Exception):
+                raise result
+        return list(results)
 
     async def move_many(self, moves: Sequence[Move]) -> list[bool]:
-        """Apply several status changes in one round trip."""
+        """Apply several status changes in one step."""
         if not moves:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for m in moves:
-            k, a = m.call(self.retention)
-            await self._move(keys=k, args=a, client=pipe)
-        return [bool(r) for r in await pipe.execute()]
+        return [bool(r) for r in (await self.run([self.move_call(moves)]))[0]]

@@ -49,8 +49,7 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
     rows = await rt.store.read_many(ids)
     now = time.time()
     campaigns = {r["campaign"] for r in rows if r and r["campaign"]}
-    states = await _campaign_states(rt, campaigns)
-    cooling = await _cooldowns(rt, {r["account"] for r in rows if r})
+    states, cooling = await _batch_state(rt, campaigns, {r["account"] for r in rows if r})
     moves: list[Move] = []
     paused: dict[str, list[str]] = {}
     to_send: list[Message] = []
@@ -136,7 +135,7 @@ async def _send_one(
         if answer[0] != "claimed":
             result.statuses["skipped"] += 1
             return
-        attempts, created = int(answer[2]), float(answer[3])
+        attempts, created = int(answer[1]), float(answer[2])
         started = time.monotonic()
         outcome = await adapter.send(
             rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)
@@ -188,16 +187,17 @@ async def _send_one(
     result.statuses[action.status.value] += 1
 
 
-async def _campaign_states(rt: Runtime, campaigns: set[str]) -> dict[str, str]:
-    if not campaigns:
-        return {}
-    names = sorted(campaigns)
+async def _batch_state(
+    rt: Runtime, campaigns: set[str], accounts: set[str]
+) -> tuple[dict[str, str], dict[str, float]]:
+    """The campaigns' states and the accounts' cooldowns (epoch s), in one round trip."""
+    names, accounts_ = sorted(campaigns), sorted(accounts)
     pipe = rt.redis.pipeline(transaction=False)
     for c in names:
         pipe.hget(keys.campaign(c), "state")
-    return {c: s for c, s in zip(names, await pipe.execute(), strict=True) if s}
-
-
-async def _cooldowns(rt: Runtime, accounts: set[str]) -> dict[str, float]:
-    await rt.refresh_cooldowns(accounts)
-    return {a: rt.cooldown_until(a) for a in accounts}
+    for a in accounts_:
+        pipe.pttl(keys.cooldown(a))
+    replies = await pipe.execute()
+    states = {c: s for c, s in zip(names, replies, strict=False) if s}
+    rt.note_cooldowns(dict(zip(accounts_, replies[len(names) :], strict=True)))
+    return states, {a: rt.cooldown_until(a) for a in accounts_}

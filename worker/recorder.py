@@ -1,9 +1,10 @@
 """Claims and outcomes of concurrent sends, written to Redis together: one pipeline for many.
 
-Each send still claims its message (claim.lua) right before it goes out and records its outcome
-(move.lua) as soon as it has it, each in its own atomic script; the recorder only lets the
-scripts of sends that reach those points at about the same time share one round trip, with the
-account counters (sms/metrics.py) that go with the outcomes.
+Each send still claims its message right before it goes out and records its outcome as soon as
+it has it; the recorder lets the sends that reach those points at about the same time share one
+round trip: one claim.lua call for their claims, one move.lua call for their outcomes (each
+script applies every entry on its own terms, atomically), and the account counters
+(sms/metrics.py) that go with the outcomes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sms import keys
 from sms.store import AsyncStore, Move
@@ -84,23 +85,35 @@ class Recorder:
             self._flusher = None
 
     async def _write(self, batch: list[_Entry | _Claim]) -> list[Any]:
-        pipe = self.store.redis.pipeline(transaction=False)
-        totals: dict[tuple[str, str], float] = defaultdict(float)
-        for entry in batch:
+        """One round trip: a claim.lua call per (owner, lease) and one move.lua call for every
+        outcome with its counters; each entry's answer, in order."""
+        claims: dict[tuple[str, float], list[int]] = defaultdict(list)
+        moves: list[int] = []
+        counters: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for i, entry in enumerate(batch):
             if isinstance(entry, _Claim):
-                await self.store.claim_into(
-                    pipe, entry.message_id, entry.account, entry.campaign, entry.owner, entry.lease
-                )
+                claims[(entry.owner, entry.lease)].append(i)
                 continue
-            await self.store.move_into(pipe, entry.move)
+            moves.append(i)
+            stats = counters[keys.stats(entry.move.account)]
             for name, n in entry.counters.items():
-                totals[(entry.move.account, name)] += n
-        for (account, name), n in totals.items():
-            if n == int(n):
-                pipe.hincrby(keys.stats(account), name, int(n))
-            else:
-                pipe.hincrbyfloat(keys.stats(account), name, n)
-        results = await pipe.execute()
-        return [
-            r if isinstance(e, _Claim) else bool(r) for e, r in zip(batch, results, strict=False)
-        ]
+                stats[name] += n
+        calls = []
+        for (owner, lease), where in claims.items():
+            items = []
+            for i in where:
+                claim = cast(_Claim, batch[i])
+                items.append((claim.message_id, claim.account, claim.campaign))
+            calls.append(self.store.claim_call(items, owner, lease))
+        if moves:
+            outcomes = [cast(_Entry, batch[i]).move for i in moves]
+            calls.append(self.store.move_call(outcomes, counters))
+        results = await self.store.run(calls)
+        answers: list[Any] = [None] * len(batch)
+        for where, replies in zip(claims.values(), results, strict=False):
+            for i, reply in zip(where, replies, strict=True):
+                answers[i] = reply
+        if moves:
+            for i, moved in zip(moves, results[-1], strict=True):
+                answers[i] = bool(moved)
+        return answers

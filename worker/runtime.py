@@ -86,14 +86,11 @@ class Runtime:
         """Epoch second until which the account is paused, as this process last saw it."""
         return self._cooling.get(account, 0.0)
 
-    async def refresh_cooldowns(self, accounts: set[str]) -> None:
-        """Read the accounts' shared cooldowns, set by any worker that was told to slow down."""
-        names = sorted(accounts)
-        pipe = self.redis.pipeline(transaction=False)
-        for account in names:
-            pipe.pttl(keys.cooldown(account))
+    def note_cooldowns(self, ttls: dict[str, int]) -> None:
+        """Take the accounts' shared cooldowns as read (PTTL, in ms) from Redis, where any
+        worker that was told to slow down set them."""
         now = time.time()
-        for account, ttl in zip(names, await pipe.execute(), strict=True):
+        for account, ttl in ttls.items():
             # Redis is the truth: a cooldown an operator lifted is lifted here too.
             self._cooling[account] = now + ttl / 1000 if ttl > 0 else 0.0
 

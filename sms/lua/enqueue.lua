@@ -1,27 +1,54 @@
--- Write one message record, unless its idempotency key already names another message.
--- KEYS[1] record, KEYS[2] idempotency key (or KEYS[1] when none), KEYS[3] campaign counts
--- (or KEYS[1] when none), KEYS[4] schedule, KEYS[5] the account's stats, KEYS[6] pending.
--- ARGV: id, data, account, campaign, lane, (unused), has_key, due (epoch s, "" = now)
--- Returns the id that holds the key: ARGV[1] when written, the earlier one when a duplicate.
-if ARGV[7] == '1' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then return {existing, 0} end
-  -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
-  redis.call('SET', KEYS[2], ARGV[1])
-end
+-- Write message records, each unless its idempotency key already names another message.
+-- KEYS[1] schedule, KEYS[2] pending.
+-- ARGV[1]: a JSON list with one entry per message (Python names every key, sms/keys.py):
+--   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
+--    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now)]
+-- Returns a flat list, two items per message in order: the id that holds its key (its own when
+-- written, the earlier message's for a duplicate) and 1 when written, 0 when not.
+local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-redis.call('HSET', KEYS[1], 'status', 'queued', 'data', ARGV[2], 'account', ARGV[3],
-  'campaign', ARGV[4], 'lane', ARGV[5], 'attempts', 0, 'created', now, 'updated', now,
-  'history', now .. ' queued\n')
-if ARGV[4] ~= '' then
-  redis.call('HINCRBY', KEYS[3], 'queued', 1)
-  redis.call('HINCRBY', KEYS[3], 'total', 1)
+local out, counts, stats, due, pending = {}, {}, {}, {}, {}
+
+local function zadd(key, pairs_)
+  for i = 1, #pairs_, 1000 do
+    redis.call('ZADD', key, unpack(pairs_, i, math.min(i + 999, #pairs_)))
+  end
 end
-if ARGV[8] ~= '' then
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[8]), ARGV[1])
-else
-  redis.call('ZADD', KEYS[6], tonumber(t[1]), ARGV[1])
+
+for _, m in ipairs(items) do
+  local id, record, idem = m[1], m[2], m[7]
+  local holder = false
+  if idem ~= '' then
+    holder = redis.call('GET', idem)
+    -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
+    if not holder then redis.call('SET', idem, id) end
+  end
+  if holder then
+    out[#out + 1] = holder
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', record, 'status', 'queued', 'data', m[3], 'account', m[4],
+      'campaign', m[5], 'lane', m[6], 'attempts', 0, 'created', now, 'updated', now,
+      'history', now .. ' queued\n')
+    if m[8] ~= '' then counts[m[8]] = (counts[m[8]] or 0) + 1 end
+    stats[m[9]] = (stats[m[9]] or 0) + 1
+    if m[10] ~= '' then
+      due[#due + 1] = tonumber(m[10])
+      due[#due + 1] = id
+    else
+      pending[#pending + 1] = tonumber(t[1])
+      pending[#pending + 1] = id
+    end
+    out[#out + 1] = id
+    out[#out + 1] = 1
+  end
 end
-redis.call('HINCRBY', KEYS[5], 'status:queued', 1)
-return {ARGV[1], 1}
+for key, n in pairs(counts) do
+  redis.call('HINCRBY', key, 'queued', n)
+  redis.call('HINCRBY', key, 'total', n)
+end
+for key, n in pairs(stats) do redis.call('HINCRBY', key, 'status:queued', n) end
+zadd(KEYS[1], due)
+zadd(KEYS[2], pending)
+return out

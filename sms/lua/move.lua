@@ -1,47 +1,111 @@
--- Move a message from one status to another, atomically, recording why.
--- The move happens only if the record is in ARGV[2] and, when ARGV[3] is not "", held by that
--- owner; releasing a claim and recording its outcome are this one step.
--- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1]), KEYS[4] schedule,
--- KEYS[5] provider ref (or KEYS[1]), KEYS[6] the account's accepted-this-tenth-second counter,
--- KEYS[7] the account's stats, KEYS[8] pending, KEYS[9] the set of unknown messages,
--- KEYS[10] the message's idempotency key (or KEYS[1] when none): it lives `retention` after
--- its message ends, like the record
--- ARGV: id, from status, owner, to status, reason, provider id, retention (s, "" = keep),
---       count attempt (0/1), due (epoch s, "" = none), has_campaign, count accepted (0/1)
--- Returns 1 when moved, 0 when the record was not where the caller thought.
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= ARGV[2] then return 0 end
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return 0 end
+-- Move messages from one status to another, atomically, recording why.
+-- Each move happens only if its record is in the expected status and, when an owner is given,
+-- held by that owner; releasing a claim and recording its outcome are this one step.
+-- KEYS[1] leases, KEYS[2] schedule, KEYS[3] pending, KEYS[4] the set of unknown messages.
+-- ARGV[1]: a JSON list, one entry per move (Python names every key, sms/keys.py):
+--   [id, record key, from status, owner ("" = any), to status, reason, provider id ("" = none),
+--    provider ref key, retention (s, "" = keep), count attempt ("1"/"0"), due (epoch s, "" = none),
+--    campaign counts key ("" = none), the account's stats key,
+--    accepted-this-tenth counter key ("" = not accepted), idempotency key ("" = none)]
+--   The record and the idempotency key live `retention` after the message ends.
+-- ARGV[2] (optional): a JSON object of counters to add, {stats key: {field: amount}}, the
+--   metrics (sms/metrics.py) that go with these outcomes.
+-- Returns 1 per move that happened, 0 per move whose record was not where the caller thought.
+local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'reason', ARGV[5], 'updated', stamp)
-redis.call('HDEL', KEYS[1], 'owner', 'lease')
-redis.call('ZREM', KEYS[2], ARGV[1])
-local line = stamp .. ' ' .. ARGV[4]
-if ARGV[5] ~= '' then line = line .. ' ' .. ARGV[5] end
-local history = redis.call('HGET', KEYS[1], 'history') or ''
-redis.call('HSET', KEYS[1], 'history', history .. line .. '\n')
-if ARGV[8] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'provider_id', ARGV[6])
-  redis.call('SET', KEYS[5], ARGV[1], 'EX', tonumber(ARGV[7]))
+local out, counts, stats, tallies = {}, {}, {}, {}
+-- Sorted-set changes, applied at the end: per set, member -> score, or false to remove
+-- (the last change of a member wins, as if each had been applied in turn).
+local zsets = {[KEYS[1]] = {}, [KEYS[2]] = {}, [KEYS[3]] = {}, [KEYS[4]] = {}}
+local order = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+
+local function bump(tbl, key, field, n)
+  local h = tbl[key]
+  if not h then h = {}; tbl[key] = h end
+  h[field] = (h[field] or 0) + n
 end
-if ARGV[9] ~= '' then redis.call('ZADD', KEYS[4], tonumber(ARGV[9]), ARGV[1]) end
-if ARGV[7] ~= '' then
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
-  if KEYS[10] ~= KEYS[1] then redis.call('EXPIRE', KEYS[10], tonumber(ARGV[7])) end
+
+for i, m in ipairs(items) do
+  local id, record, from, owner, to, reason = m[1], m[2], m[3], m[4], m[5], m[6]
+  local pid, keep = m[7], m[9]
+  local f = redis.call('HMGET', record, 'status', 'owner', 'history', 'attempts')
+  if f[1] ~= from or (owner ~= '' and f[2] ~= owner) then
+    out[i] = 0
+  else
+    local line = stamp .. ' ' .. to
+    if reason ~= '' then line = line .. ' ' .. reason end
+    -- The claim is released (no owner, no lease) in the same write as the outcome.
+    local fields = {'status', to, 'reason', reason, 'updated', stamp, 'owner', '', 'lease', '',
+      'history', (f[3] or '') .. line .. '\n'}
+    if m[10] == '1' then
+      fields[#fields + 1] = 'attempts'
+      fields[#fields + 1] = (tonumber(f[4]) or 0) + 1
+    end
+    if pid ~= '' then
+      fields[#fields + 1] = 'provider_id'
+      fields[#fields + 1] = pid
+      redis.call('SET', m[8], id, 'EX', tonumber(keep))
+    end
+    redis.call('HSET', record, unpack(fields))
+    zsets[KEYS[1]][id] = false
+    if m[11] ~= '' then zsets[KEYS[2]][id] = tonumber(m[11]) end
+    if keep ~= '' then
+      redis.call('EXPIRE', record, tonumber(keep))
+      if m[15] ~= '' then redis.call('EXPIRE', m[15], tonumber(keep)) end
+    end
+    if from ~= to then
+      if m[12] ~= '' then
+        bump(counts, m[12], from, -1)
+        bump(counts, m[12], to, 1)
+      end
+      bump(stats, m[13], 'status:' .. to, 1)
+    end
+    -- Out of queued, or back into the schedule: no longer waiting on the broker.
+    if from == 'queued' then zsets[KEYS[3]][id] = false end
+    if to == 'unknown' then
+      zsets[KEYS[4]][id] = tonumber(t[1])
+    elseif from == 'unknown' then
+      zsets[KEYS[4]][id] = false
+    end
+    if m[14] ~= '' then tallies[m[14]] = (tallies[m[14]] or 0) + 1 end
+    out[i] = 1
+  end
 end
-if ARGV[10] == '1' and ARGV[2] ~= ARGV[4] then
-  redis.call('HINCRBY', KEYS[3], ARGV[2], -1)
-  redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+
+for _, tbl in ipairs({counts, stats}) do
+  for key, fields in pairs(tbl) do
+    for field, n in pairs(fields) do
+      redis.call('HINCRBY', key, field, n)
+    end
+  end
 end
-if ARGV[2] ~= ARGV[4] then redis.call('HINCRBY', KEYS[7], 'status:' .. ARGV[4], 1) end
--- Out of queued, or back into the schedule: no longer waiting on the broker.
-if ARGV[2] == 'queued' then redis.call('ZREM', KEYS[8], ARGV[1]) end
-if ARGV[4] == 'unknown' then redis.call('ZADD', KEYS[9], tonumber(t[1]), ARGV[1]) end
-if ARGV[2] == 'unknown' and ARGV[4] ~= 'unknown' then redis.call('ZREM', KEYS[9], ARGV[1]) end
-if ARGV[11] == '1' then
-  redis.call('INCR', KEYS[6])
-  redis.call('EXPIRE', KEYS[6], 10)
+if ARGV[2] and ARGV[2] ~= '' then
+  for key, fields in pairs(cjson.decode(ARGV[2])) do
+    for field, n in pairs(fields) do
+      if n == math.floor(n) then
+        redis.call('HINCRBY', key, field, n)
+      else
+        redis.call('HINCRBYFLOAT', key, field, n)
+      end
+    end
+  end
 end
-return 1
+for key, n in pairs(tallies) do
+  redis.call('INCRBY', key, n)
+  redis.call('EXPIRE', key, 10)
+end
+for _, key in ipairs(order) do
+  local add, rem = {}, {}
+  for member, score in pairs(zsets[key]) do
+    if score then
+      add[#add + 1] = score
+      add[#add + 1] = member
+    else
+      rem[#rem + 1] = member
+    end
+  end
+  for i = 1, #add, 1000 do redis.call('ZADD', key, unpack(add, i, math.min(i + 999, #add))) end
+  for i = 1, #rem, 1000 do redis.call('ZREM', key, unpack(rem, i, math.min(i + 999, #rem))) end
+end
+return out
