@@ -488,10 +488,16 @@ def report(console: Console, results: dict[str, Result], n: int) -> bool:
         if r.ledger is not None and not r.ledger.ok:
             lines.append(f"[bold red]ledger wrong: {r.ledger}[/]")
         if r.cores:
+            # Cores kept busy, and what that is in CPU per message: where the time goes.
+            per = 1e6 / r.rate if r.rate else 0.0
             busy = ", ".join(
-                f"{k} {v:.2f}" for k, v in sorted(r.cores.items(), key=lambda kv: -kv[1])
+                f"{k} {v:.2f} ({v * per:,.0f})"
+                for k, v in sorted(r.cores.items(), key=lambda kv: -kv[1])
             )
-            lines.append(f"cores busy: {busy}")
+            total = sum(r.cores.values())
+            lines.append(
+                f"cores busy (µs of CPU per message): {total:.2f} ({total * per:,.0f}) = {busy}"
+            )
         console.print(f"[bold]{label}[/]: " + "; ".join(lines), highlight=False)
 
     ratios = Table(title="Ratios (measured in this run)")
