@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-rate chaos clean
+.PHONY: install demo test lint bench bench-store bench-rate chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput
+
+bench-store: $(STAMP)
+	$(BIN)/python -m bench.store
 
 bench-rate: $(STAMP)
 	$(BIN)/python -m bench.rate

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -14,6 +16,7 @@ from sms.message import Message, Status
 from sms.store import AsyncStore, Move, Store
 
 RETENTION = 3600
+T = TypeVar("T")
 
 
 def message(**kw: object) -> Message:
@@ -169,3 +172,102 @@ def test_due_ids_are_taken_once(r: redis.Redis) -> None:
     taken = store.take_due(10_000)
     assert m.id in taken
     assert m.id not in store.take_due(10_000)
+
+
+# ----- one script call for many entries: each entry on its own terms --------------------------
+
+
+def _with_store(url: str, work: Callable[[AsyncStore], Awaitable[T]]) -> T:
+    """Run `work` with a worker's store on its own loop and client."""
+
+    async def run() -> T:
+        client = aredis.Redis.from_url(url, decode_responses=True)
+        try:
+            return await work(AsyncStore(client, retention=RETENTION))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def test_one_enqueue_call_with_a_key_twice_writes_the_first_message_only(r: redis.Redis) -> None:
+    store = Store(r, retention=RETENTION)
+    key = uuid.uuid4().hex
+    first, second, other = message(idempotency_key=key), message(idempotency_key=key), message()
+    assert store.enqueue_many([first, second, other], [None, None, None]) == [
+        (first.id, True),
+        (first.id, False),
+        (other.id, True),
+    ]
+    assert not r.exists(keys.message(second.id))
+
+
+def test_one_claim_call_answers_each_message_for_itself(unit_url: str, r: redis.Redis) -> None:
+    store = Store(r, retention=RETENTION)
+    campaign = uuid.uuid4().hex
+    queued, sent = message(campaign=campaign), message(campaign=campaign, to="+14155551235")
+    store.enqueue_many([queued, sent], [None, None])
+    assert store.move(Move(sent.id, "textingline", campaign, Status.QUEUED, Status.SENT, "test"))
+    items = [(mid, "textingline", campaign) for mid in (queued.id, sent.id, "no-such-id")]
+    answers = _with_store(unit_url, lambda s: s.claim_many(items, "owner-a", 60.0))
+    assert answers[0][0] == "claimed"
+    assert answers[1:] == [["sent"], ["missing"]]
+    assert r.hgetall(keys.campaign_counts(campaign)) == {
+        "queued": "0",
+        "total": "2",
+        "sent": "1",
+        "sending": "1",
+    }
+    assert r.zscore(keys.LEASES, queued.id) is not None
+    assert r.zscore(keys.LEASES, sent.id) is None
+
+
+def test_one_move_call_moves_only_the_records_that_are_where_it_expects(
+    unit_url: str, r: redis.Redis
+) -> None:
+    store = Store(r, retention=RETENTION)
+    campaign = uuid.uuid4().hex
+    a, b = message(campaign=campaign), message(campaign=campaign, to="+14155551235")
+    store.enqueue_many([a, b], [None, None])
+    moves = [
+        Move(a.id, "textingline", campaign, Status.QUEUED, Status.CANCELLED, "test"),
+        Move(b.id, "textingline", campaign, Status.SENDING, Status.SENT, "test", owner="x"),
+    ]
+    assert _with_store(unit_url, lambda s: s.move_many(moves)) == [True, False]
+    assert store.get(a.id).status is Status.CANCELLED
+    assert store.get(b.id).status is Status.QUEUED
+    assert r.hgetall(keys.campaign_counts(campaign)) == {
+        "queued": "1",
+        "total": "2",
+        "cancelled": "1",
+    }
+
+
+def test_two_moves_of_one_message_in_one_call_apply_in_order(unit_url: str, r: redis.Redis) -> None:
+    store = Store(r, retention=RETENTION)
+    m = message()
+    store.enqueue_many([m], [None])
+    moves = [
+        Move(m.id, "textingline", None, Status.QUEUED, Status.QUEUED, "wait", due=1e12),
+        Move(m.id, "textingline", None, Status.QUEUED, Status.UNKNOWN, "test"),
+        Move(m.id, "textingline", None, Status.UNKNOWN, Status.FAILED, "test"),
+    ]
+    assert _with_store(unit_url, lambda s: s.move_many(moves)) == [True, True, True]
+    record = store.get(m.id)
+    assert record.status is Status.FAILED
+    assert [h.status for h in record.history] == ["queued", "queued", "unknown", "failed"]
+    assert r.zscore(keys.SCHEDULE, m.id) == 1e12  # put there by the first move, kept
+    assert r.zscore(keys.UNKNOWN, m.id) is None  # in, then out again: the last change wins
+    assert r.zscore(keys.PENDING, m.id) is None
+
+
+def test_scripts_the_server_lost_are_loaded_again(unit_url: str, r: redis.Redis) -> None:
+    store = Store(r, retention=RETENTION)
+    m = message()
+    store.enqueue_many([m], [None])
+    r.script_flush()  # as after a restart without AOF, or an operator's SCRIPT FLUSH
+    answers = _with_store(unit_url, lambda s: s.claim_many([(m.id, m.account, None)], "o", 60.0))
+    assert answers[0][0] == "claimed"
+    done = Move(m.id, m.account, None, Status.SENDING, Status.SENT, "test", owner="o")
+    r.script_flush()
+    assert _with_store(unit_url, lambda s: s.move_many([done])) == [True]

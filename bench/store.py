@@ -1,0 +1,153 @@
+"""`python -m bench.store`: what the record-keeping of one message costs, step by step.
+
+Every message Salvo sends is written to Redis three times (its record by enqueue.lua, its claim
+by claim.lua, its outcome by move.lua) and read once (read.lua), each step as one script call
+per batch, on a private embedded server with AOF on (as Salvo runs it). For each step this
+prints the CPU it costs per message, in the client (this process, asyncio on uvloop like a
+worker) and in the server (its `used_cpu_*` counters), against a baseline run in the same
+process on the same server: the same records written with plain pipelined `HSET`s, the least
+any durable write of a message costs. No HTTP and no Celery are involved: this is the floor
+that exactly-once puts under every message, whatever the provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from rich.console import Console
+from rich.table import Table
+
+from bench.throughput import build_messages
+from producer.local import redis_server
+from sms import keys
+from sms.message import Message, Status
+from sms.store import AsyncStore, Move, Store, enqueue_item
+
+BATCH = 100  # ids per worker batch, as Settings.batch_size
+CHUNK = 1000  # messages per enqueue call, as the producer's chunk
+
+
+def _server_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def _steps(url: str, messages: Sequence[Message]) -> dict[str, Callable[[], Awaitable[Any]]]:
+    client = aredis.Redis.from_url(url, decode_responses=True)
+    store = AsyncStore(client, retention=3600)
+    ids = [m.id for m in messages]
+    account = {m.id: m.account for m in messages}
+    campaign = messages[0].campaign
+
+    async def read() -> None:
+        for s in range(0, len(ids), BATCH):
+            rows = await store.read_many(ids[s : s + BATCH])
+            [Message.from_record(r["data"]) for r in rows if r]
+
+    async def claim() -> None:
+        for s in range(0, len(ids), BATCH):
+            items = [(i, account[i], campaign) for i in ids[s : s + BATCH]]
+            await store.claim_many(items, "bench-owner", 60.0)
+
+    async def move() -> None:
+        tenth = int(time.time() * 10)
+        for s in range(0, len(ids), BATCH):
+            await store.move_many(
+                [
+                    Move(
+                        i,
+                        account[i],
+                        campaign,
+                        Status.SENDING,
+                        Status.SENT,
+                        owner="bench-owner",
+                        provider_id=f"p-{i}",
+                        accepted_at=tenth,
+                    )
+                    for i in ids[s : s + BATCH]
+                ]
+            )
+
+    return {"read.lua": read, "claim.lua": claim, "move.lua": move}
+
+
+def measure(url: str, n: int) -> list[tuple[str, float, float]]:
+    """(step, client µs per message, server µs per message) for baseline and each step."""
+    sync = redis.Redis.from_url(url, decode_responses=True)
+    out: list[tuple[str, float, float]] = []
+
+    def timed(name: str, run: Callable[[], Any]) -> None:
+        server0, client0 = _server_cpu(sync), time.process_time()
+        run()
+        server1, client1 = _server_cpu(sync), time.process_time()
+        out.append((name, (client1 - client0) / n * 1e6, (server1 - server0) / n * 1e6))
+
+    baseline = build_messages(n, "bench-baseline")
+    messages = build_messages(n, "bench-store")
+
+    def plain_hset() -> None:
+        for s in range(0, n, CHUNK):
+            pipe = sync.pipeline(transaction=False)
+            for m in baseline[s : s + CHUNK]:
+                item = enqueue_item(m, due=None)
+                pipe.hset(
+                    keys.message(m.id),
+                    mapping={"status": "queued", "data": item[2], "account": m.account},
+                )
+            pipe.execute()
+
+    store = Store(sync, retention=3600)
+
+    def enqueue() -> None:
+        for s in range(0, n, CHUNK):
+            chunk = messages[s : s + CHUNK]
+            store.enqueue_many(chunk, [None] * len(chunk))
+
+    timed("baseline: plain HSET", plain_hset)
+    timed("enqueue.lua", enqueue)
+
+    async def worker_side() -> None:
+        for name, step in (await _steps(url, messages)).items():
+            server0, client0 = _server_cpu(sync), time.process_time()
+            await step()
+            server1, client1 = _server_cpu(sync), time.process_time()
+            out.append((name, (client1 - client0) / n * 1e6, (server1 - server0) / n * 1e6))
+
+    try:
+        import uvloop
+
+        uvloop.run(worker_side())
+    except ImportError:
+        asyncio.run(worker_side())
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.store", description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000, help="N (default 20000)")
+    args = parser.parse_args(argv)
+    n = max(1, args.messages)
+    with redis_server() as url:
+        rows = measure(url, n)
+    table = Table(title=f"Record-keeping per message: {n:,} messages, AOF on")
+    for col in ("step", "client µs/msg", "server µs/msg", "total µs/msg", "x baseline"):
+        table.add_column(col, justify="left" if col == "step" else "right")
+    base = rows[0][1] + rows[0][2]
+    for name, c, s in rows:
+        table.add_row(name, f"{c:.1f}", f"{s:.1f}", f"{c + s:.1f}", f"{(c + s) / base:.1f}")
+    durable = sum(c + s for name, c, s in rows[1:])
+    Console().print(table)
+    print(f"every step of one message together: {durable:.0f} µs of CPU", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
