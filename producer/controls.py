@@ -1,12 +1,12 @@
 """Campaign controls: pause, resume and cancel a campaign while it sends.
 
 Workers read a campaign's `state` before each batch. While it is `paused` they leave its
-messages `queued` and set their ids aside in `keys.campaign_paused(id)`; once it is `cancelled`
-they end them `cancelled`. Resuming and cancelling publish the set-aside ids again, a chunk at a
-time (SSCAN): each id is made pending before it is published and leaves the set only after, so a
-crash midway loses none (the sweeper publishes pending ids again; a duplicate costs a refused
-claim). Cancelling also brings the campaign's scheduled messages forward, so they end now rather
-than at their due time.
+messages `queued` and set their ids aside in `keys.campaign_paused(id)`, in one step with
+checking that it is still paused; once it is `cancelled` they end them `cancelled`. Resuming
+and cancelling publish the set-aside ids again, a chunk at a time (SSCAN): each id is made
+pending before it leaves the set and is published, so a crash midway loses none (the sweeper
+publishes pending ids again; a duplicate costs a refused claim). Cancelling also brings the
+campaign's scheduled messages forward, so they end now rather than at their due time.
 """
 
 from __future__ import annotations
@@ -25,9 +25,6 @@ from worker.app import publish
 
 RUNNING, PAUSED, CANCELLED = "running", "paused", "cancelled"
 SCAN = 1000  # ids read per SSCAN / ZSCAN call
-#: Seconds a worker batch that read "paused" just before a resume or cancel may still take to
-#: set its ids aside; the set is looked at again after it.
-SETTLE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +87,13 @@ class CampaignControls:
         return previous
 
     def _release(self, campaign_id: str) -> int:
-        """Publish every id in the campaign's set-aside set; returns how many were published."""
-        released = self._sweep(campaign_id)
-        time.sleep(SETTLE)  # a batch that read the old state may still be setting ids aside
-        while found := self._sweep(campaign_id):
-            released += found
-        return released
+        """Publish every id in the campaign's set-aside set; returns how many were published.
+
+        One sweep after the state changed is enough: a worker sets ids aside only in one atomic
+        step with seeing the campaign still paused (sms/lua/set_aside.lua), so what it set aside
+        is in the set before the state changed, and after that it sets nothing aside.
+        """
+        return self._sweep(campaign_id)
 
     def _sweep(self, campaign_id: str) -> int:
         key = keys.campaign_paused(campaign_id)
@@ -119,9 +117,11 @@ class CampaignControls:
         live = [mid for lane_ids in by_lane.values() for mid in lane_ids]
         if live:
             self.redis.zadd(keys.PENDING, dict.fromkeys(live, time.time()))
+        # Out of the set before they are published: a worker that meets one while the campaign
+        # is paused again sets it aside again, and this must not take it out after that.
+        self.redis.srem(key, *ids)
         for lane, lane_ids in by_lane.items():
             publish(self.app, lane, lane_ids, self.batch_size)
-        self.redis.srem(key, *ids)
         return len(live)
 
     def _bring_forward(self, campaign_id: str) -> int:

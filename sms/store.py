@@ -32,6 +32,7 @@ CLAIM = _lua("claim.lua")
 MOVE = _lua("move.lua")
 DUE = _lua("due.lua")
 READ = _lua("read.lua")
+SET_ASIDE = _lua("set_aside.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,7 @@ class AsyncStore:
         self._claim = client.register_script(CLAIM)
         self._move = client.register_script(MOVE)
         self._read = client.register_script(READ)
+        self._set_aside = client.register_script(SET_ASIDE)
 
     async def read_many(self, ids: Sequence[str]) -> list[dict[str, str] | None]:
         """status, campaign, account and data of each id (None when the record is gone)."""
@@ -252,6 +254,12 @@ class AsyncStore:
         if not items:
             return []
         return list((await self.run([self.claim_call(items, owner, lease)]))[0])
+
+    async def set_aside(self, campaign: str, ids: Sequence[str]) -> str:
+        """Set a paused campaign's queued ids aside until it resumes, if it is still paused;
+        the campaign's state ("paused" when they were set aside)."""
+        k = [keys.campaign(campaign), keys.campaign_paused(campaign), keys.PENDING]
+        return str(await self._set_aside(keys=k, args=list(ids)))
 
     def claim_call(
         self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float

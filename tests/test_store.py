@@ -271,3 +271,24 @@ def test_scripts_the_server_lost_are_loaded_again(unit_url: str, r: redis.Redis)
     done = Move(m.id, m.account, None, Status.SENDING, Status.SENT, "test", owner="o")
     r.script_flush()
     assert _with_store(unit_url, lambda s: s.move_many([done])) == [True]
+
+
+def test_ids_are_set_aside_only_while_their_campaign_is_paused(
+    unit_url: str, r: redis.Redis
+) -> None:
+    campaign = uuid.uuid4().hex
+    m = message(campaign=campaign)
+    Store(r, retention=RETENTION).enqueue_many([m], [None])
+    r.hset(keys.campaign(campaign), "state", "paused")
+    assert _with_store(unit_url, lambda s: s.set_aside(campaign, [m.id])) == "paused"
+    assert r.smembers(keys.campaign_paused(campaign)) == {m.id}
+    assert r.zscore(keys.PENDING, m.id) is None
+    # A resume (or cancel) that lands after a worker read "paused": nothing is set aside, and
+    # the worker hears the state it must act on instead.
+    r.delete(keys.campaign_paused(campaign))
+    r.zadd(keys.PENDING, {m.id: 1.0})
+    for state in ("running", "cancelled"):
+        r.hset(keys.campaign(campaign), "state", state)
+        assert _with_store(unit_url, lambda s: s.set_aside(campaign, [m.id])) == state
+        assert not r.exists(keys.campaign_paused(campaign))
+        assert r.zscore(keys.PENDING, m.id) == 1.0

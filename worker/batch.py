@@ -51,16 +51,13 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
     campaigns = {r["campaign"] for r in rows if r and r["campaign"]}
     states, cooling = await _batch_state(rt, campaigns, {r["account"] for r in rows if r})
     moves: list[Move] = []
-    paused: dict[str, list[str]] = {}
+    paused: dict[str, list[Message]] = {}
     to_send: list[Message] = []
-    for mid, row in zip(ids, rows, strict=True):
-        if row is None or row["status"] != Status.QUEUED:
-            result.statuses["skipped"] += 1
-            continue
-        msg = Message.from_record(row["data"])
-        campaign = msg.campaign
 
-        def end(status: Status, reason: str, due: float | None = None, msg: Message = msg) -> None:
+    def triage(msg: Message, state: str | None) -> None:
+        """End, set aside, put back in the schedule, or keep `msg` for sending."""
+
+        def end(status: Status, reason: str, due: float | None = None) -> None:
             moves.append(
                 Move(
                     msg.id,
@@ -75,29 +72,38 @@ async def process_batch(rt: Runtime, ids: list[str]) -> BatchResult:
             )
             result.statuses[status.value] += 1
 
-        state = states.get(campaign or "")
         if msg.account not in rt.adapters:
             end(Status.FAILED, f"unknown provider account {msg.account!r}")
         elif state == "cancelled":
             end(Status.CANCELLED, "campaign cancelled")
         elif msg.expires_at is not None and msg.expires_at.timestamp() <= now:
             end(Status.EXPIRED, "expired before it could be sent")
-        elif state == "paused" and campaign:
-            paused.setdefault(campaign, []).append(mid)
-            result.statuses["paused"] += 1
+        elif state == "paused" and msg.campaign:
+            paused.setdefault(msg.campaign, []).append(msg)
         elif msg.send_at is not None and msg.send_at.timestamp() > now + 0.5:
             end(Status.QUEUED, "scheduled", due=msg.send_at.timestamp())
         elif cooling.get(msg.account, 0.0) > now:
             end(Status.QUEUED, "waiting: account cooling down", due=cooling[msg.account])
         else:
             to_send.append(msg)
+
+    for row in rows:
+        if row is None or row["status"] != Status.QUEUED:
+            result.statuses["skipped"] += 1
+            continue
+        msg = Message.from_record(row["data"])
+        triage(msg, states.get(msg.campaign or ""))
+    # Set aside only while the campaign is still paused, in one step with that check: a resume
+    # or cancel landing since the state was read would otherwise never see these ids.
+    for campaign, held in list(paused.items()):
+        state = await rt.store.set_aside(campaign, [m.id for m in held])
+        if state == "paused":
+            result.statuses["paused"] += len(held)
+            continue
+        del paused[campaign]
+        for msg in held:
+            triage(msg, state)
     await rt.store.move_many(moves)
-    if paused:
-        pipe = rt.redis.pipeline(transaction=False)
-        for campaign, mids in paused.items():
-            pipe.sadd(keys.campaign_paused(campaign), *mids)
-            pipe.zrem(keys.PENDING, *mids)  # set aside until the campaign resumes
-        await pipe.execute()
     if not to_send:
         return result
     owner = f"{rt.name}:{uuid.uuid4().hex[:8]}"
