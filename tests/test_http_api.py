@@ -197,6 +197,27 @@ def test_bad_campaign_parameters_are_named(api: Api) -> None:
     assert "no 'phone' column" in body["errors"][0]["reason"]
 
 
+def test_a_campaign_is_paused_resumed_and_cancelled(api: Api, server: ApiServer) -> None:
+    status, body = upload(api, b"phone,name\n+12025550100,Ann\n", campaign=f"c{uuid.uuid4().hex}")
+    assert status == 202
+    cid = body["campaign"]
+    expected = [
+        ("pause", "running", "paused"),
+        ("resume", "paused", "running"),
+        ("cancel", "running", "cancelled"),
+    ]
+    for action, previous, state in expected:
+        status, answer = api.post(f"/v1/campaigns/{cid}/{action}", None)
+        assert status == 200, answer
+        assert (answer["campaign"], answer["previous"], answer["state"]) == (cid, previous, state)
+    assert api.get(f"/v1/campaigns/{cid}")[1]["state"] == "cancelled"
+    status, answer = api.post(f"/v1/campaigns/{cid}/resume", None)
+    assert status == 409
+    assert "cancelled" in answer["error"]
+    assert api.post("/v1/campaigns/no-such-campaign/pause", None)[0] == 404
+    assert Api(server.url).post(f"/v1/campaigns/{cid}/pause", None)[0] == 401
+
+
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(server: ApiServer) -> None:
     host, port = urllib.parse.urlsplit(server.url).netloc.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -328,6 +349,9 @@ def test_the_document_is_served_and_names_every_route(server: ApiServer) -> None
         "/v1/messages/{id}",
         "/v1/campaigns",
         "/v1/campaigns/{id}",
+        "/v1/campaigns/{id}/pause",
+        "/v1/campaigns/{id}/resume",
+        "/v1/campaigns/{id}/cancel",
         "/v1/receipts/{account}",
         "/v1/receipts/{account}/{secret}",
         "/healthz",

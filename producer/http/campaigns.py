@@ -1,4 +1,5 @@
-"""`POST /v1/campaigns` (a CSV or JSONL upload) and `GET /v1/campaigns/{id}`.
+"""`POST /v1/campaigns` (a CSV or JSONL upload), `GET /v1/campaigns/{id}`, and
+`POST /v1/campaigns/{id}/pause`, `/resume` and `/cancel` (producer/controls.py).
 
 The upload is streamed to a temporary file chunk by chunk, never held whole in memory, and
 refused with 413 past `api_max_upload`; then `producer.campaign.blast` streams that file row by
@@ -27,7 +28,7 @@ from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
 from producer.http.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from producer.template import Template
 from sms import keys
-from sms.errors import InvalidInput, TemplateError
+from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
 
 CHUNK = 1 << 16
@@ -198,7 +199,32 @@ async def get_campaign(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+async def control_campaign(request: web.Request) -> web.Response:
+    """Pause, resume or cancel a campaign: its state before and after, and what was published
+    again (set-aside messages) or brought forward (scheduled ones, on cancel)."""
+    cid, action = request.match_info["id"], request.match_info["action"]
+    producer = request.app[PRODUCER]
+    control = {"pause": producer.pause, "resume": producer.resume, "cancel": producer.cancel}
+    try:
+        # Blocking Redis calls, and a resume or cancel publishes every message set aside.
+        result = await asyncio.to_thread(control[action], cid)
+    except NotFound as exc:
+        return error(404, str(exc))
+    except Conflict as exc:
+        return error(409, str(exc))
+    return web.json_response(
+        {
+            "campaign": result.campaign,
+            "previous": result.previous,
+            "state": result.state,
+            "republished": result.republished,
+            "brought_forward": result.brought_forward,
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_post("/v1/campaigns", post_campaign)
     app.router.add_get("/v1/campaigns/{id}", get_campaign)
+    app.router.add_post("/v1/campaigns/{id}/{action:pause|resume|cancel}", control_campaign)

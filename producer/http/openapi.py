@@ -149,6 +149,21 @@ RECEIPT_ANSWER = {
     },
 }
 
+CONTROL = {
+    "type": "object",
+    "required": ["campaign", "previous", "state", "republished", "brought_forward"],
+    "properties": {
+        "campaign": {"type": "string"},
+        "previous": {"type": "string", "enum": ["running", "paused", "cancelled"]},
+        "state": {"type": "string", "enum": ["running", "paused", "cancelled"]},
+        "republished": {"type": "integer", "description": "set-aside messages published again"},
+        "brought_forward": {
+            "type": "integer",
+            "description": "scheduled messages made due now (cancel)",
+        },
+    },
+}
+
 HEALTH = {
     "type": "object",
     "required": ["status", "redis", "workers", "problems"],
@@ -228,6 +243,7 @@ DOCUMENT: dict[str, Any] = {
             "HistoryEntry": HISTORY,
             "Blast": BLAST,
             "Campaign": CAMPAIGN,
+            "Control": CONTROL,
             "ReceiptAnswer": RECEIPT_ANSWER,
             "Health": HEALTH,
             "Problem": PROBLEM,
@@ -350,6 +366,26 @@ DOCUMENT: dict[str, Any] = {
                     "404": ERROR,
                 },
             }
+        },
+        **{
+            f"/v1/campaigns/{{id}}/{action}": {
+                "post": {
+                    "summary": summary,
+                    "security": SECURED,
+                    "parameters": [_path("id")],
+                    "responses": {
+                        "200": _answer("The campaign's state before and after", "Control"),
+                        "401": UNAUTHORIZED,
+                        "404": ERROR,
+                        "409": _answer("A cancelled campaign cannot change state", "Error"),
+                    },
+                }
+            }
+            for action, summary in (
+                ("pause", "Pause a campaign: workers set its queued messages aside"),
+                ("resume", "Resume a paused campaign: what was set aside is published again"),
+                ("cancel", "Cancel a campaign: every message it has not sent ends cancelled"),
+            )
         },
         "/v1/receipts/{account}": {
             "post": {**RECEIPT_OPERATION, "parameters": [_path("account"), OUR_ID]}
