@@ -56,6 +56,12 @@ def provider_ref(account: str, provider_id: str) -> str:
     return f"{PREFIX}:pid:{account}:{provider_id}"
 
 
+def held_receipts(account: str, provider_id: str) -> str:
+    """List with TTL: receipts (JSON) that arrived before the send they report was recorded,
+    kept for the worker that records its provider id (`receipts.HOLD` seconds at most)."""
+    return f"{PREFIX}:held:{account}:{provider_id}"
+
+
 def bucket(account: str) -> str:
     """Hash: the account's token bucket (tokens, timestamp)."""
     return f"{PREFIX}:bucket:{account}"

@@ -5,6 +5,11 @@ anything after a terminal status changes nothing. A receipt finds its message by
 id (recorded when the send was accepted) or by our own id where the receipt carries it, which
 is how an `unknown` message (sent, but no answer came back) is resolved. The move, its history
 line, the campaign's counts and the account's stats change together in sms/lua/receipt.lua.
+
+A receipt can overtake the worker's record of the send it reports: the provider answered, and
+posted a receipt before the worker wrote the provider's id. Such a receipt is held (for `HOLD`
+seconds) under that provider id, in one step with a last look for it (hold_receipt.lua); the
+worker that then records the id hears so from move.lua and applies what is held.
 """
 
 from __future__ import annotations
@@ -48,6 +53,11 @@ PARSERS: dict[str, Parser] = {
 }
 
 RECEIPT = resources.files("sms").joinpath("lua", "receipt.lua").read_text(encoding="utf-8")
+HOLD_RECEIPT = (
+    resources.files("sms").joinpath("lua", "hold_receipt.lua").read_text(encoding="utf-8")
+)
+#: Seconds a receipt that found no message is held for the send it reports to be recorded.
+HOLD = 3600
 _RANKS = json.dumps({status.value: rank for status, rank in RANK.items()})
 
 
@@ -75,9 +85,10 @@ def receipt_url(settings: Settings, account_name: str, message_id: str | None = 
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What a receipt did: moved the message, found it already there or past (stale), or
-    found no message of this account (unmatched)."""
+    found no message of this account (unmatched), or held it until the send it reports is
+    recorded (held)."""
 
-    outcome: Literal["moved", "stale", "unmatched"]
+    outcome: Literal["moved", "stale", "unmatched", "held"]
     message_id: str | None = None
     before: str | None = None  # the status the message was in
     after: str | None = None  # the status it is in now
@@ -90,6 +101,7 @@ class ReceiptStore:
         self.redis = client
         self.retention = retention
         self._script = client.register_script(RECEIPT)
+        self._hold = client.register_script(HOLD_RECEIPT)
 
     async def find(self, account: str, receipt: Receipt) -> tuple[str | None, bool]:
         """Our message id for a receipt, and whether it was found by our id (not the provider's)."""
@@ -104,6 +116,13 @@ class ReceiptStore:
     async def apply(self, account: str, receipt: Receipt) -> Applied:
         """Move the receipt's message forward if the receipt's status is ahead of it."""
         mid, by_our_id = await self.find(account, receipt)
+        if mid is None and receipt.provider_id:
+            ref = keys.provider_ref(account, receipt.provider_id)
+            held = keys.held_receipts(account, receipt.provider_id)
+            found = await self._hold(keys=[ref, held], args=[dump(receipt), HOLD])
+            if not found:
+                return Applied("held")
+            mid = str(found)  # recorded since find() looked: apply it now
         if mid is None:
             return Applied("unmatched")
         record = keys.message(mid)
@@ -131,3 +150,37 @@ class ReceiptStore:
         if answer == "stale":
             return Applied("stale", mid, str(status), str(status))
         return Applied("unmatched")  # no such record, or another account's
+
+    async def apply_held(self, account: str, provider_id: str) -> list[Applied]:
+        """Apply the receipts held for a provider id the worker has just recorded."""
+        held = keys.held_receipts(account, provider_id)
+        pipe = self.redis.pipeline(transaction=True)  # take them all, once
+        pipe.lrange(held, 0, -1)
+        pipe.delete(held)
+        raw, _ = await pipe.execute()
+        return [await self.apply(account, load(item)) for item in raw]
+
+
+def dump(receipt: Receipt) -> str:
+    """A receipt as JSON, to hold it in Redis."""
+    return json.dumps(
+        {
+            "status": receipt.status.value,
+            "provider_id": receipt.provider_id,
+            "our_id": receipt.our_id,
+            "reason": receipt.reason,
+            "at": receipt.at,
+        }
+    )
+
+
+def load(text: str) -> Receipt:
+    """A receipt held by `dump`."""
+    data = json.loads(text)
+    return Receipt(
+        status=Status(data["status"]),
+        provider_id=data["provider_id"],
+        our_id=data["our_id"],
+        reason=data["reason"],
+        at=data["at"],
+    )

@@ -158,6 +158,7 @@ class Move:
             keys.stats(self.account),
             "" if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at),
             keys.idempotency(self.idempotency_key) if self.idempotency_key else "",
+            keys.held_receipts(self.account, self.provider_id) if self.provider_id else "",
         ]
 
 
@@ -169,6 +170,10 @@ class ScriptCall:
     keys: list[str]
     args: list[str]
 
+
+#: move.lua's answer for a move that happened while receipts that overtook it are held for its
+#: provider id (sms/receipts.py applies them); 1 is a plain move, 0 none.
+MOVED_WITH_HELD_RECEIPTS = 2
 
 #: The shared sorted sets each batch script takes in KEYS.
 ENQUEUE_KEYS = [keys.SCHEDULE, keys.PENDING]

@@ -8,6 +8,7 @@ and restore the sandbox's receipt settings after each test.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -22,13 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+import redis.asyncio as aredis
 
 from producer.local import ApiServer, api_process, sandbox_accounts, worker_process, write_config
-from sms.message import Status
+from sms import keys
+from sms.message import Message, Status
 from sms.providers import carrierx, justcall, skycore, textingline
 from sms.providers.base import BadReceipt, Receipt
-from sms.receipts import receipt_url
+from sms.receipts import ReceiptStore, receipt_url
 from sms.settings import Settings
+from sms.store import MOVED_WITH_HELD_RECEIPTS, AsyncStore, Move, Store
 from tests.api_client import Api
 from tests.conftest import Sandbox
 
@@ -367,19 +372,74 @@ def test_a_wrong_url_secret_is_refused_and_changes_nothing(loop: Loop, sandbox: 
     assert wait_status(loop, mid, {"delivered"})["status"] == "delivered"
 
 
-def test_an_unknown_provider_id_is_answered_200_and_logged(loop: Loop) -> None:
+def test_an_unknown_provider_id_is_answered_200_held_and_logged(loop: Loop) -> None:
     sid = f"nope-{uuid.uuid4().hex}"
     status, answer = Api(loop.server.url).call(
         "POST",
         f"/v1/receipts/carrierx/{SECRET}",
         f'{{"message_sid":"{sid}","status":"delivered"}}'.encode(),
     )
-    assert (status, answer["result"]) == (200, "unmatched")
+    assert (status, answer["result"]) == (200, "held")  # for a send not recorded yet
     assert loop.server.log is not None
     deadline = time.monotonic() + 5
-    while f"no message with provider id {sid}" not in loop.server.log.read_text():
+    while f"provider id {sid} not recorded yet" not in loop.server.log.read_text():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("provider", ["textingline", "skycore"])
+def test_receipts_that_overtake_the_record_of_their_send_wait_for_it(
+    provider: str, loop: Loop, sandbox: Sandbox, receipts: Callable[..., None]
+) -> None:
+    # No delay: the provider posts its receipts as soon as it has answered, often before the
+    # worker has written the provider's id (these receipts carry no id of ours). Either way,
+    # each message ends delivered.
+    receipts(provider, delay_ms=0)
+    mids = [send(loop, provider, to=f"+1202555{i:04d}") for i in range(20)]
+    for mid in mids:
+        record = wait_status(loop, mid, {"delivered"})
+        assert statuses(record) == ["queued", "sending", "sent", "delivered"]
+
+
+def test_a_held_receipt_is_applied_when_its_send_is_recorded(unit_url: str) -> None:
+    """The same race, step by step: receipts first, then the worker's record of the send."""
+    m = Message.model_validate(
+        {"account": "textingline", "to": "+12025550123", "from": "+14155550102", "body": "x"}
+    )
+    pid = f"tl-{uuid.uuid4().hex}"
+    Store(redis.Redis.from_url(unit_url, decode_responses=True), retention=60).enqueue_many(
+        [m], [None]
+    )
+
+    async def run() -> tuple[list[str], int, list[str], str]:
+        client = aredis.Redis.from_url(unit_url, decode_responses=True)
+        store, receipts = AsyncStore(client, retention=60), ReceiptStore(client, retention=60)
+        try:
+            await store.claim_many([(m.id, m.account, None)], "worker-a", 60.0)
+            early = [
+                str((await receipts.apply(m.account, Receipt(status, provider_id=pid))).outcome)
+                for status in (Status.SENT, Status.DELIVERED)
+            ]
+            sent = Move(
+                m.id,
+                m.account,
+                None,
+                Status.SENDING,
+                Status.SENT,
+                owner="worker-a",
+                provider_id=pid,
+            )
+            (moved,) = (await store.run([store.move_call([sent])]))[0]
+            applied = [str(a.outcome) for a in await receipts.apply_held(m.account, pid)]
+            return early, int(moved), applied, str(await client.hget(keys.message(m.id), "status"))
+        finally:
+            await client.aclose()
+
+    early, moved, applied, final = asyncio.run(run())
+    assert early == ["held", "held"]
+    assert moved == MOVED_WITH_HELD_RECEIPTS
+    assert applied == ["stale", "moved"]  # "sent" it already was; then delivered
+    assert final == "delivered"
 
 
 @pytest.mark.parametrize("provider", ["carrierx", "justcall"])

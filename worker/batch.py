@@ -22,7 +22,7 @@ from sms.backoff import RetryPolicy
 from sms.message import Message, Status
 from sms.phone import mask
 from sms.providers.base import OutcomeKind
-from sms.store import Move
+from sms.store import MOVED_WITH_HELD_RECEIPTS, Move
 from worker.actions import decide
 from worker.runtime import Runtime
 
@@ -188,8 +188,13 @@ async def _send_one(
         accepted_at=int(time.time() * 10) if action.status is Status.SENT else None,
         idempotency_key=msg.idempotency_key,
     )
-    if not await rt.recorder.record(move, counters):
+    moved = await rt.recorder.record(move, counters)
+    if not moved:
         log.warning("%s: lease lost before its outcome (%s) was recorded", msg.id, action.status)
+    elif moved == MOVED_WITH_HELD_RECEIPTS and action.provider_id:
+        # The provider's receipts overtook this record; they waited for it.
+        for applied in await rt.receipts.apply_held(account, action.provider_id):
+            log.info("%s: held receipt applied (%s -> %s)", msg.id, applied.before, applied.after)
     result.statuses[action.status.value] += 1
 
 

@@ -34,7 +34,7 @@ class _Claim:
 class _Entry:
     move: Move
     counters: dict[str, float]
-    done: asyncio.Future[bool] = field(repr=False)
+    done: asyncio.Future[int] = field(repr=False)
 
 
 class Recorder:
@@ -54,8 +54,10 @@ class Recorder:
         self._enqueue(entry, loop)
         return await entry.done
 
-    async def record(self, move: Move, counters: dict[str, float] | None = None) -> bool:
-        """Record one outcome (and add `counters` to the account's stats); True if it moved."""
+    async def record(self, move: Move, counters: dict[str, float] | None = None) -> int:
+        """Record one outcome (and add `counters` to the account's stats); move.lua's answer:
+        0 when the record was not where the move expected, else 1, or 2 when receipts are held
+        for the provider id it recorded (store.MOVED_WITH_HELD_RECEIPTS)."""
         loop = asyncio.get_running_loop()
         entry = _Entry(move, counters or {}, loop.create_future())
         self._enqueue(entry, loop)
@@ -115,5 +117,5 @@ class Recorder:
                 answers[i] = reply
         if moves:
             for i, moved in zip(moves, results[-1], strict=True):
-                answers[i] = bool(moved)
+                answers[i] = int(moved)
         return answers

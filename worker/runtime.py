@@ -23,7 +23,7 @@ from redis.backoff import ExponentialBackoff
 from sms import keys
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
-from sms.receipts import receipt_url
+from sms.receipts import ReceiptStore, receipt_url
 from sms.settings import Settings
 from sms.store import AsyncStore
 from worker.pacing import Pacer
@@ -54,6 +54,7 @@ class Runtime:
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
         self.pacer = Pacer(settings, self.redis)
         self.recorder = Recorder(self.store)
+        self.receipts = ReceiptStore(self.redis, retention=settings.idempotency_retention)
         self.adapters: dict[str, Adapter[Any]] = {
             name: adapter_for(account) for name, account in settings.providers.items()
         }

@@ -143,7 +143,10 @@ RECEIPT_ANSWER = {
     "type": "object",
     "required": ["result"],
     "properties": {
-        "result": {"type": "string", "enum": ["moved", "stale", "unmatched", "ignored"]},
+        "result": {
+            "type": "string",
+            "enum": ["moved", "stale", "unmatched", "held", "ignored"],
+        },
         "id": {"type": "string", "nullable": True},
         "status": {"type": "string", "nullable": True},
     },
@@ -206,7 +209,8 @@ RECEIPT_OPERATION: dict[str, Any] = {
     "description": (
         "Authenticated by JustCall's x-justcall-signature where the account uses signed "
         "webhooks, otherwise by the account's receipt_secret in the path. Status only moves "
-        "forward; a duplicate, late or unmatched receipt is answered 200 and changes nothing."
+        "forward; a duplicate, late or unmatched receipt is answered 200 and changes nothing. "
+        "One whose provider id is not recorded yet is held until the send is recorded."
     ),
     "security": [],
     "requestBody": {
@@ -214,7 +218,7 @@ RECEIPT_OPERATION: dict[str, Any] = {
         "content": {JSON: {"schema": {"type": "object"}}},
     },
     "responses": {
-        "200": _answer("Read; applied, stale, unmatched or ignored", "ReceiptAnswer"),
+        "200": _answer("Read; applied, stale, unmatched, held or ignored", "ReceiptAnswer"),
         "400": _answer("Not this provider's receipt shape", "Error"),
         "401": _answer("Not authenticated", "Error"),
         "404": _answer("No such provider account", "Error"),

@@ -63,7 +63,14 @@ async def post_receipt(request: web.Request) -> web.Response:
     if our_id and receipt.our_id is None:
         receipt = replace(receipt, our_id=our_id)
     applied = await request.app[RECEIPTS].apply(name, receipt)
-    if applied.outcome == "unmatched":
+    if applied.outcome == "held":
+        log.info(
+            "receipt for %s: provider id %s not recorded yet; %s held for its send",
+            name,
+            receipt.provider_id,
+            receipt.status.value,
+        )
+    elif applied.outcome == "unmatched":
         log.warning(
             "receipt for %s: no message with provider id %s (our id %s); %s ignored",
             name,

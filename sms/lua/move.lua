@@ -6,11 +6,14 @@
 --   [id, record key, from status, owner ("" = any), to status, reason, provider id ("" = none),
 --    provider ref key, retention (s, "" = keep), count attempt ("1"/"0"), due (epoch s, "" = none),
 --    campaign counts key ("" = none), the account's stats key,
---    accepted-this-tenth counter key ("" = not accepted), idempotency key ("" = none)]
+--    accepted-this-tenth counter key ("" = not accepted), idempotency key ("" = none),
+--    held-receipts key of the provider id ("" = none)]
 --   The record and the idempotency key live `retention` after the message ends.
 -- ARGV[2] (optional): a JSON object of counters to add, {stats key: {field: amount}}, the
 --   metrics (sms/metrics.py) that go with these outcomes.
--- Returns 1 per move that happened, 0 per move whose record was not where the caller thought.
+-- Returns 1 per move that happened (2 when receipts that overtook it are held for its provider
+-- id: the caller applies them, sms/receipts.py), 0 per move whose record was not where the
+-- caller thought.
 local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
@@ -70,6 +73,9 @@ for i, m in ipairs(items) do
     end
     if m[14] ~= '' then tallies[m[14]] = (tallies[m[14]] or 0) + 1 end
     out[i] = 1
+    if pid ~= '' and m[16] and m[16] ~= '' and redis.call('EXISTS', m[16]) == 1 then
+      out[i] = 2
+    end
   end
 end
 
