@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-import redis
 from pydantic import ValidationError
 
 from producer.controls import CampaignControls, ControlResult
 from sms import keys
+from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
 from sms.errors import InvalidMessage, NotFound, Problem
 from sms.message import Lane, Message
@@ -36,7 +36,7 @@ class Producer:
     def __init__(self, settings: Settings, *, redis_url: str | None = None) -> None:
         self.settings = settings
         self.redis_url = redis_url or resolve_redis_url(settings.redis_url, settings.data_dir)
-        self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        self.redis = sync_client(self.redis_url, decode_responses=True)
         self.store = Store(self.redis, retention=settings.idempotency_retention)
         self.app = make_app(self.redis_url)
         self.controls = CampaignControls(self.redis, self.app, settings.batch_size)

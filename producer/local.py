@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from sms import keys
+from sms.connect import sync_client
 from sms.embedded import spawn
 from sms.errors import ServerError
 
@@ -172,7 +171,7 @@ def worker_process(
     if not any(a.startswith("--loglevel") or a == "-l" for a in args):
         cmd += ["--loglevel", "WARNING"]
     out = subprocess.DEVNULL if quiet else None
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = sync_client(redis_url, decode_responses=True)
     started = time.time()
     proc = subprocess.Popen(
         cmd, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"}

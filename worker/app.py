@@ -12,16 +12,23 @@ from __future__ import annotations
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from sms.connect import celery_broker
 from sms.message import Lane
 
 SEND_BATCH = "salvo.send_batch"
 VISIBILITY_TIMEOUT = 3600  # seconds
 
 
-def make_app(broker_url: str) -> Celery:
-    """A Celery app bound to `broker_url`, configured for at-least-once delivery of batches."""
+def make_app(redis_url: str) -> Celery:
+    """A Celery app on the server `redis_url` names (standalone or behind Sentinel), configured
+    for at-least-once delivery of batches."""
+    broker_url, sentinel = celery_broker(redis_url)
     app = Celery("salvo", broker=broker_url, set_as_current=False)
-    transport = {"visibility_timeout": VISIBILITY_TIMEOUT, "queue_order_strategy": "priority"}
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "queue_order_strategy": "priority",
+        **sentinel,
+    }
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

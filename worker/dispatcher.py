@@ -15,6 +15,7 @@ import redis
 from celery import Celery
 
 from sms import keys
+from sms.connect import sync_client
 from sms.message import Lane, Status
 from sms.providers import adapter_for
 from sms.settings import Settings
@@ -36,7 +37,7 @@ class Dispatcher(threading.Thread):
         super().__init__(name="salvo-dispatcher", daemon=True)
         self.app = app
         self.settings = settings
-        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.client = sync_client(redis_url, decode_responses=True)
         self.store = Store(self.client, retention=settings.idempotency_retention)
         self.worker_name = name
         self.stopping = threading.Event()

@@ -16,11 +16,11 @@ from typing import Any
 
 import aiohttp
 import redis
-import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from sms import keys
+from sms.connect import async_client
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.receipts import ReceiptStore, receipt_url
@@ -43,7 +43,7 @@ class Runtime:
         self.name = f"{os.uname().nodename}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.loop = _new_loop()
         asyncio.set_event_loop(self.loop)
-        self.redis = aredis.Redis.from_url(
+        self.redis = async_client(
             redis_url,
             decode_responses=True,
             # Ride out a server restart (AOF brings the data back): a command whose reply was

@@ -13,7 +13,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aredis
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -21,6 +20,7 @@ from producer.api import Producer
 from producer.http import campaigns, health, messages, metrics, openapi, receipts
 from producer.http.auth import require_api_key
 from producer.http.shared import PRODUCER, RECEIPTS, REDIS, SETTINGS, error
+from sms.connect import async_client
 from sms.receipts import ReceiptStore
 from sms.settings import Settings
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
 
     async def clients(app: web.Application) -> AsyncIterator[None]:
         app[PRODUCER] = Producer(settings, redis_url=redis_url)
-        app[REDIS] = aredis.Redis.from_url(redis_url, decode_responses=True)
+        app[REDIS] = async_client(redis_url, decode_responses=True)
         app[RECEIPTS] = ReceiptStore(app[REDIS], retention=settings.idempotency_retention)
         app[metrics.REGISTRY] = metrics.registry_for(app)
         if not settings.api_keys:
