@@ -49,6 +49,7 @@ from producer.local import (
     redis_server,
     sandbox_accounts,
     sandbox_process,
+    stop_process,
     worker_process,
     write_config,
 )
@@ -370,13 +371,7 @@ def naive_worker(broker_url: str, accounts: dict[str, Any], tmp: Path) -> Iterat
             time.sleep(0.1)
         yield
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=30)
 
 
 def run_naive(sandbox: Sandbox, redis_url: str, n: int, tmp: Path) -> Result:

@@ -47,7 +47,8 @@ def sandbox_accounts(sandbox_url: str, **extra: Any) -> dict[str, dict[str, Any]
     return accounts
 
 
-def _stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; waits for the process to end."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -70,7 +71,7 @@ def redis_server(data_dir: Path | None = None) -> Iterator[str]:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-redis-")))
         proc, url = spawn(data_dir, own_session=True)
-        stack.callback(_stop, proc)
+        stack.callback(stop_process, proc)
         yield url
 
 
@@ -91,7 +92,7 @@ def sandbox_process(config: Mapping[str, Any] | None = None) -> Iterator[str]:
                 raise ServerError(f"sandbox did not start: {line!r}")
             yield line.rsplit(" ", 1)[-1].strip()
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 class SandboxControl:
@@ -188,7 +189,7 @@ def worker_process(
             time.sleep(0.1)
         yield proc
     finally:
-        _stop(proc, timeout=30)
+        stop_process(proc, timeout=30)
         client.close()
 
 
@@ -208,7 +209,7 @@ def api_process(config: Path, log: Path | None = None) -> Iterator[ApiServer]:
     with contextlib.ExitStack() as stack:
         err: Any = stack.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
-        stack.callback(_stop, proc)
+        stack.callback(stop_process, proc)
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if "listening on" not in line:

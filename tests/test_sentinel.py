@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import worker_process, write_config
+from producer.local import stop_process, worker_process, write_config
 from sms.connect import SentinelTarget, celery_broker, sentinel_target
 from sms.embedded import binary, free_port, spawn
 from sms.errors import ConfigError
@@ -73,13 +73,8 @@ def sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         client.close()
         yield f"sentinel://127.0.0.1:{port}/{MASTER}/4"
     finally:
-        for proc in (sentinel, master):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(sentinel)
+        stop_process(master)
 
 
 def test_a_message_goes_through_a_master_found_by_sentinel(
