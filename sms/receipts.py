@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import asdict, dataclass
 from typing import Literal
 from urllib.parse import quote
 
@@ -28,6 +27,7 @@ from sms.message import Status
 from sms.providers import carrierx, justcall, skycore, textingline
 from sms.providers.base import Receipt
 from sms.settings import JustCallAccount, Settings
+from sms.store import lua
 
 #: How far along a status is; a receipt applies only if it moves the rank up. Rank 3 is final.
 RANK: dict[Status, int] = {
@@ -52,10 +52,8 @@ PARSERS: dict[str, Parser] = {
     "skycore": skycore.parse_receipt,
 }
 
-RECEIPT = resources.files("sms").joinpath("lua", "receipt.lua").read_text(encoding="utf-8")
-HOLD_RECEIPT = (
-    resources.files("sms").joinpath("lua", "hold_receipt.lua").read_text(encoding="utf-8")
-)
+RECEIPT = lua("receipt.lua")
+HOLD_RECEIPT = lua("hold_receipt.lua")
 #: Seconds a receipt that found no message is held for the send it reports to be recorded.
 HOLD = 3600
 _RANKS = json.dumps({status.value: rank for status, rank in RANK.items()})
@@ -163,24 +161,10 @@ class ReceiptStore:
 
 def dump(receipt: Receipt) -> str:
     """A receipt as JSON, to hold it in Redis."""
-    return json.dumps(
-        {
-            "status": receipt.status.value,
-            "provider_id": receipt.provider_id,
-            "our_id": receipt.our_id,
-            "reason": receipt.reason,
-            "at": receipt.at,
-        }
-    )
+    return json.dumps(asdict(receipt))
 
 
 def load(text: str) -> Receipt:
     """A receipt held by `dump`."""
     data = json.loads(text)
-    return Receipt(
-        status=Status(data["status"]),
-        provider_id=data["provider_id"],
-        our_id=data["our_id"],
-        reason=data["reason"],
-        at=data["at"],
-    )
+    return Receipt(**{**data, "status": Status(data["status"])})

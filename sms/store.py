@@ -23,16 +23,17 @@ from sms.errors import NotFound
 from sms.message import Message, Status
 
 
-def _lua(name: str) -> str:
+def lua(name: str) -> str:
+    """The source of one of the scripts in sms/lua/."""
     return resources.files("sms").joinpath("lua", name).read_text(encoding="utf-8")
 
 
-ENQUEUE = _lua("enqueue.lua")
-CLAIM = _lua("claim.lua")
-MOVE = _lua("move.lua")
-DUE = _lua("due.lua")
-READ = _lua("read.lua")
-SET_ASIDE = _lua("set_aside.lua")
+ENQUEUE = lua("enqueue.lua")
+CLAIM = lua("claim.lua")
+MOVE = lua("move.lua")
+DUE = lua("due.lua")
+READ = lua("read.lua")
+SET_ASIDE = lua("set_aside.lua")
 
 
 @dataclass(frozen=True, slots=True)
