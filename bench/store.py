@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -83,9 +84,10 @@ def measure(url: str, n: int) -> list[tuple[str, float, float]]:
     sync = redis.Redis.from_url(url, decode_responses=True)
     out: list[tuple[str, float, float]] = []
 
-    def timed(name: str, run: Callable[[], Any]) -> None:
+    @contextlib.contextmanager
+    def timed(name: str) -> Iterator[None]:
         server0, client0 = _server_cpu(sync), time.process_time()
-        run()
+        yield
         server1, client1 = _server_cpu(sync), time.process_time()
         out.append((name, (client1 - client0) / n * 1e6, (server1 - server0) / n * 1e6))
 
@@ -110,23 +112,27 @@ def measure(url: str, n: int) -> list[tuple[str, float, float]]:
             chunk = messages[s : s + CHUNK]
             store.enqueue_many(chunk, [None] * len(chunk))
 
-    timed("baseline: plain HSET", plain_hset)
-    timed("enqueue.lua", enqueue)
+    with timed("baseline: plain HSET"):
+        plain_hset()
+    with timed("enqueue.lua"):
+        enqueue()
 
     async def worker_side() -> None:
         for name, step in (await _steps(url, messages)).items():
-            server0, client0 = _server_cpu(sync), time.process_time()
-            await step()
-            server1, client1 = _server_cpu(sync), time.process_time()
-            out.append((name, (client1 - client0) / n * 1e6, (server1 - server0) / n * 1e6))
+            with timed(name):
+                await step()
 
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:  # a worker's loop
+        runner.run(worker_side())
+    return out
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
-
-        uvloop.run(worker_side())
     except ImportError:
-        asyncio.run(worker_side())
-    return out
+        return None
+    return uvloop.new_event_loop
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -126,7 +126,7 @@ class Runtime:
 
 #: Allocations between two young-generation collections (Python's default is 700). A send
 #: allocates a few hundred short-lived objects; at the default the collector ran several times
-#: per batch and took about a fifth of a worker's CPU (bench/throughput.py).
+#: per batch and took about a fifth of a worker's CPU (bench/throughput.py's run (c)).
 GC_YOUNG = 20_000
 
 
