@@ -164,12 +164,19 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _cpu_seconds(pid: int) -> float:
+def _usage(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and context switches (voluntary and not) of one process,
+    all its threads included; (0, 0) once it is gone."""
     try:
         parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if "ctxt_switches:" in line:
+                    switches += int(line.split(":", 1)[1])
     except OSError:
-        return 0.0
-    return (int(parts[11]) + int(parts[12])) / TICK  # utime + stime
+        return 0.0, 0
+    return (int(parts[11]) + int(parts[12])) / TICK, switches  # utime + stime
 
 
 def _role(pid: int) -> str:
@@ -191,10 +198,10 @@ def _role(pid: int) -> str:
     return "other"
 
 
-def cpu_by_role() -> dict[str, float]:
-    """CPU seconds used so far by this process and its descendants, summed per role."""
+def usage_by_role() -> dict[str, tuple[float, int]]:
+    """CPU seconds and context switches so far of this process and its descendants, per role."""
     tree = _children()
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, int]] = {}
     stack = [(os.getpid(), "")]
     while stack:
         pid, parent_role = stack.pop()
@@ -204,21 +211,34 @@ def cpu_by_role() -> dict[str, float]:
             role = f"{parent_role} pool"  # the prefork children, apart from the main process
         else:
             role = parent_role
-        out[role] = out.get(role, 0.0) + _cpu_seconds(pid)
+        cpu, switches = _usage(pid)
+        total = out.get(role, (0.0, 0))
+        out[role] = (total[0] + cpu, total[1] + switches)
         stack += [(child, role) for child in tree.get(pid, ())]
     return out
 
 
+@dataclass
+class Usage:
+    """What each role used during a measurement: cores kept busy (CPU s / wall s) and context
+    switches (how often its processes stopped for another, or to wait)."""
+
+    cores: dict[str, float] = field(default_factory=dict)
+    switches: dict[str, int] = field(default_factory=dict)
+
+
 @contextlib.contextmanager
-def cpu_meter(into: dict[str, float]) -> Iterator[None]:
-    """Fill `into` with the cores each role kept busy during the block (CPU s / wall s)."""
-    before, t0 = cpu_by_role(), time.monotonic()
+def cpu_meter(into: Usage) -> Iterator[None]:
+    """Fill `into` with what each role used during the block."""
+    before, t0 = usage_by_role(), time.monotonic()
     yield
-    after, wall = cpu_by_role(), max(time.monotonic() - t0, 1e-9)
+    after, wall = usage_by_role(), max(time.monotonic() - t0, 1e-9)
     for role in sorted(after):
-        busy = (after[role] - before.get(role, 0.0)) / wall
+        cpu0, switches0 = before.get(role, (0.0, 0))
+        busy = (after[role][0] - cpu0) / wall
         if busy >= 0.01:
-            into[role] = busy
+            into.cores[role] = busy
+            into.switches[role] = after[role][1] - switches0
 
 
 # ----- results --------------------------------------------------------------------------------
@@ -233,7 +253,7 @@ class Result:
     seconds: float
     ledger: LedgerCheck | None = None
     notes: list[str] = field(default_factory=list)
-    cores: dict[str, float] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
 
     @property
     def rate(self) -> float:
@@ -318,14 +338,14 @@ def run_ceiling(sandbox: Sandbox, n: int, in_flight: int) -> Result:
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_ceiling_child, args=(child, sandbox.url, n, in_flight), daemon=True)
     proc.start()
-    cores: dict[str, float] = {}
+    usage = Usage()
     try:
         if not parent.poll(120):
             raise BenchError("ceiling: the client process did not get ready")
         kind, payload = parent.recv()
         if kind != "ready":
             raise BenchError(f"ceiling: {payload}")
-        with cpu_meter(cores):
+        with cpu_meter(usage):
             parent.send("go")
             if not parent.poll(max(STALL, n / 200)):
                 raise BenchError("ceiling: no answer from the client process")
@@ -338,7 +358,7 @@ def run_ceiling(sandbox: Sandbox, n: int, in_flight: int) -> Result:
         if proc.is_alive():
             proc.terminate()
             proc.join()
-    result = Result("ceiling", n, seconds, check_ledger(sandbox, n), cores=cores)
+    result = Result("ceiling", n, seconds, check_ledger(sandbox, n), usage=usage)
     result.notes.append(f"{in_flight} in flight; HTTP {dict(sorted(statuses.items()))}")
     result.messages = result.ledger.accepted if result.ledger else n
     return result
@@ -379,11 +399,11 @@ def run_naive(sandbox: Sandbox, redis_url: str, n: int, tmp: Path) -> Result:
     broker = redis_url.rsplit("/", 1)[0] + "/2"  # Salvo uses /0; nothing else looks at /2
     accounts = sandbox_accounts(sandbox.url)
     app = naive.make_app(broker)
-    cores: dict[str, float] = {}
+    usage = Usage()
     try:
         with naive_worker(broker, accounts, tmp):
             sandbox.reset()
-            with cpu_meter(cores):
+            with cpu_meter(usage):
                 t0 = time.monotonic()
                 for i in range(n):
                     app.send_task(naive.TASK, args=fields_of(i), queue=naive.QUEUE)
@@ -391,7 +411,7 @@ def run_naive(sandbox: Sandbox, redis_url: str, n: int, tmp: Path) -> Result:
                 t1 = wait_for(sandbox.accepted, n, "naive")
     finally:
         app.close()
-    result = Result("naive", n, t1 - t0, check_ledger(sandbox, n), cores=cores)
+    result = Result("naive", n, t1 - t0, check_ledger(sandbox, n), usage=usage)
     result.notes.append(f"enqueue {enqueued:.2f} s")
     return result
 
@@ -413,7 +433,7 @@ def run_salvo(
     messages = build_messages(n, campaign)
     counts_key = keys.campaign_counts(campaign)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    cores: dict[str, float] = {}
+    usage = Usage()
 
     def finished() -> int:
         counts = cast(dict[str, str], client.hgetall(counts_key))
@@ -424,7 +444,7 @@ def run_salvo(
             producer = Producer(settings)
             try:
                 sandbox.reset()
-                with cpu_meter(cores):
+                with cpu_meter(usage):
                     t0 = time.monotonic()
                     producer.send_many(messages)
                     enqueued = time.monotonic() - t0
@@ -435,7 +455,7 @@ def run_salvo(
     finally:
         client.close()
     name = "salvo-learnt" if rate is None else "salvo"
-    result = Result(name, n, t1 - t0, check_ledger(sandbox, n), cores=cores)
+    result = Result(name, n, t1 - t0, check_ledger(sandbox, n), usage=usage)
     sent = sum(counts.get(s, 0) for s in ACCEPTED)
     result.notes.append(f"enqueue {enqueued:.2f} s ({n / enqueued:,.0f} msgs/s)")
     if sent != n:
@@ -482,16 +502,21 @@ def report(console: Console, results: dict[str, Result], n: int) -> bool:
         lines = list(r.notes)
         if r.ledger is not None and not r.ledger.ok:
             lines.append(f"[bold red]ledger wrong: {r.ledger}[/]")
-        if r.cores:
+        cores, switches = r.usage.cores, r.usage.switches
+        if cores:
             # Cores kept busy, and what that is in CPU per message: where the time goes.
             per = 1e6 / r.rate if r.rate else 0.0
-            busy = ", ".join(
-                f"{k} {v:.2f} ({v * per:,.0f})"
-                for k, v in sorted(r.cores.items(), key=lambda kv: -kv[1])
-            )
-            total = sum(r.cores.values())
+            order = sorted(cores, key=lambda k: -cores[k])
+            busy = ", ".join(f"{k} {cores[k]:.2f} ({cores[k] * per:,.0f})" for k in order)
+            total = sum(cores.values())
             lines.append(
                 f"cores busy (µs of CPU per message): {total:.2f} ({total * per:,.0f}) = {busy}"
+            )
+            # How often the processes took turns on the cores: each switch costs its own CPU
+            # and leaves the next process's caches cold.
+            each = ", ".join(f"{k} {switches[k] / r.messages:.2f}" for k in order)
+            lines.append(
+                f"context switches per message: {sum(switches.values()) / r.messages:.2f} = {each}"
             )
         console.print(f"[bold]{label}[/]: " + "; ".join(lines), highlight=False)
 
