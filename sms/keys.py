@@ -20,6 +20,11 @@ LEASES = f"{PREFIX}:leases"
 PENDING = f"{PREFIX}:pending"
 #: Sorted set: id of each message held as `unknown` -> epoch second it became unknown.
 UNKNOWN = f"{PREFIX}:unknown"
+#: Sorted set: each provider id with receipts held (`held_receipts`), as the JSON
+#: `[account, provider id]` (`receipts.held_member`) -> epoch second its hold ends. The receipts
+#: applied when their send is recorded leave it with them; the dispatcher takes, logs and counts
+#: (stats field `receipts_dropped`) those whose hold ended with no send recorded.
+HELD = f"{PREFIX}:held"
 #: Sorted set: worker name -> epoch second of its last heartbeat.
 WORKERS = f"{PREFIX}:workers"
 #: Set of every account name that has ever been sent through (for `salvo status`).
@@ -57,8 +62,9 @@ def provider_ref(account: str, provider_id: str) -> str:
 
 
 def held_receipts(account: str, provider_id: str) -> str:
-    """List with TTL: receipts (JSON) that arrived before the send they report was recorded,
-    kept for the worker that records its provider id (`receipts.HOLD` seconds at most)."""
+    """List: receipts (JSON) that arrived before the send they report was recorded, kept for
+    the worker that records its provider id, for `receipts.HOLD` seconds (indexed in `HELD`);
+    then the dispatcher drops them, counted. Its TTL (`receipts.KEEP_HELD`) is a backstop."""
     return f"{PREFIX}:held:{account}:{provider_id}"
 
 

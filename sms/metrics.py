@@ -5,12 +5,17 @@ Per account, hash `keys.stats(account)`:
 - `status:{status}`: messages that entered each status;
 - `latency_le:{bound}`: sends whose provider call took at most `bound` seconds and more than the
   bound below it (not cumulative), `latency_sum`, `latency_count`;
-- `retries`: sends put back in the schedule after a retryable failure.
+- `retries`: sends put back in the schedule after a retryable failure;
+- `receipts_dropped`: receipts held for a provider id (see sms/receipts.py) whose hold ended
+  with no send recorded under it, dropped by the dispatcher with a warning per provider id.
 """
 
 from __future__ import annotations
 
 import bisect
+
+#: The field counting held receipts the dispatcher dropped when their hold ended.
+RECEIPTS_DROPPED = "receipts_dropped"
 
 LATENCY_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

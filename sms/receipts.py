@@ -9,7 +9,10 @@ line, the campaign's counts and the account's stats change together in sms/lua/r
 A receipt can overtake the worker's record of the send it reports: the provider answered, and
 posted a receipt before the worker wrote the provider's id. Such a receipt is held (for `HOLD`
 seconds) under that provider id, in one step with a last look for it (hold_receipt.lua); the
-worker that then records the id hears so from move.lua and applies what is held.
+worker that then records the id hears so from move.lua and applies what is held. Each provider id
+with receipts held is indexed in `keys.HELD` by when its hold ends: receipts still held then
+(their send was never recorded, or they were never ours) are dropped by the dispatcher, with a
+warning and a count (`sweep_held` in worker/dispatcher.py), never silently.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ RECEIPT = lua("receipt.lua")
 HOLD_RECEIPT = lua("hold_receipt.lua")
 #: Seconds a receipt that found no message is held for the send it reports to be recorded.
 HOLD = 3600
+#: TTL of a list of held receipts: only a backstop, so that a deployment with no dispatcher
+#: running does not keep them for ever. The dispatcher takes a list once its hold has ended
+#: (within seconds); the day past the hold lets a dispatcher that was down (a deploy, an outage)
+#: still find, log and count them, where an expiry would drop them unseen.
+KEEP_HELD = HOLD + 86400
 _RANKS = json.dumps({status.value: rank for status, rank in RANK.items()})
 
 
@@ -117,7 +125,10 @@ class ReceiptStore:
         if mid is None and receipt.provider_id:
             ref = keys.provider_ref(account, receipt.provider_id)
             held = keys.held_receipts(account, receipt.provider_id)
-            found = await self._hold(keys=[ref, held], args=[dump(receipt), HOLD])
+            found = await self._hold(
+                keys=[ref, held, keys.HELD],
+                args=[dump(receipt), HOLD, held_member(account, receipt.provider_id), KEEP_HELD],
+            )
             if not found:
                 return Applied("held")
             mid = str(found)  # recorded since find() looked: apply it now
@@ -152,11 +163,24 @@ class ReceiptStore:
     async def apply_held(self, account: str, provider_id: str) -> list[Applied]:
         """Apply the receipts held for a provider id the worker has just recorded."""
         held = keys.held_receipts(account, provider_id)
-        pipe = self.redis.pipeline(transaction=True)  # take them all, once
+        pipe = self.redis.pipeline(transaction=True)  # take them all, once, and their index entry
         pipe.lrange(held, 0, -1)
         pipe.delete(held)
-        raw, _ = await pipe.execute()
+        pipe.zrem(keys.HELD, held_member(account, provider_id))
+        raw, _, _ = await pipe.execute()
         return [await self.apply(account, load(item)) for item in raw]
+
+
+def held_member(account: str, provider_id: str) -> str:
+    """A provider id's member in the index of held receipts (`keys.HELD`): JSON, so that the
+    account and the provider id come back whole whatever they contain (':' included)."""
+    return json.dumps([account, provider_id])
+
+
+def held_of(member: str) -> tuple[str, str]:
+    """The account and provider id of a member of `keys.HELD` (`held_member`)."""
+    account, provider_id = json.loads(member)
+    return str(account), str(provider_id)
 
 
 def dump(receipt: Receipt) -> str:

@@ -1,12 +1,15 @@
-"""The dispatcher: moves due messages from the schedule back onto their lanes, and sweeps leases.
+"""The dispatcher: moves due messages from the schedule back onto their lanes, and sweeps leases,
+lost publishes and held receipts whose hold has ended.
 
 It runs as a thread in every worker's main process. Taking due ids is one atomic script, so two
 dispatchers never move the same id twice; a message published twice is still sent once, since
-every send goes through a claim.
+every send goes through a claim. Held receipts are taken in a transaction, so two dispatchers (or
+a dispatcher and the worker applying them) never both take the same receipts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import cast
@@ -17,7 +20,9 @@ from celery import Celery
 from sms import keys
 from sms.connect import sync_client
 from sms.message import Lane, Status
+from sms.metrics import RECEIPTS_DROPPED
 from sms.providers import adapter_for
+from sms.receipts import HOLD, held_of
 from sms.settings import Settings
 from sms.store import Move, Store
 from worker.app import publish
@@ -27,11 +32,12 @@ log = logging.getLogger("salvo.dispatcher")
 TAKE = 1000
 IDLE = 0.2  # seconds between polls when nothing is due
 HEARTBEAT = 5.0
-SWEEP_EVERY = 5.0  # seconds between looks for lost publishes
+SWEEP_EVERY = 5.0  # seconds between looks for lost publishes and for held receipts left over
 
 
 class Dispatcher(threading.Thread):
-    """Schedule -> lanes, expired leases -> unknown (or a safe resend), and a heartbeat."""
+    """Schedule -> lanes, expired leases -> unknown (or a safe resend), lost publishes -> lanes
+    again, held receipts whose hold ended -> dropped with a warning and a count; a heartbeat."""
 
     def __init__(self, app: Celery, settings: Settings, redis_url: str, name: str) -> None:
         super().__init__(name="salvo-dispatcher", daemon=True)
@@ -58,7 +64,8 @@ class Dispatcher(threading.Thread):
                 self.stopping.wait(IDLE)
 
     def tick(self) -> int:
-        """One round: heartbeat, expired leases, due messages. Returns how many ids moved."""
+        """One round: heartbeat, expired leases, (every SWEEP_EVERY s) lost publishes and held
+        receipts left over, due messages. Returns how many ids moved."""
         seconds, micros = self.client.time()
         now = seconds + micros / 1e6  # the server's clock, which wrote the leases and dues
         if now - self._beat > HEARTBEAT:
@@ -67,6 +74,7 @@ class Dispatcher(threading.Thread):
         self.sweep_leases(now)
         if now - self._swept > SWEEP_EVERY:
             self.sweep_lost(now)
+            self.sweep_held(now)
             self._swept = now
         ids = self.store.take_due(TAKE)
         if not ids:
@@ -114,6 +122,10 @@ class Dispatcher(threading.Thread):
                 self.client.zadd(keys.PENDING, dict.fromkeys(ids, now))
                 publish(self.app, lane, ids, self.settings.batch_size)
 
+    def sweep_held(self, now: float) -> int:
+        """Drop, with a warning and a count, the receipts still held once their hold ended."""
+        return sweep_held(self.client, now)
+
     def sweep_leases(self, now: float) -> None:
         """A message whose lease ran out was held by a worker that died: it may have been sent."""
         expired = cast(
@@ -146,3 +158,90 @@ class Dispatcher(threading.Thread):
     def stop(self) -> None:
         """Ask the thread to end after its current round."""
         self.stopping.set()
+
+
+def sweep_held(client: redis.Redis, now: float, take: int = TAKE) -> int:
+    """Drop the receipts held for a provider id whose hold ended by `now` (server clock): at
+    most `take` provider ids. Returns how many receipts were dropped.
+
+    A receipt is held when its provider id finds no message (sms/receipts.py); the worker that
+    records that id applies it. One still held when its hold ends reports a send that was never
+    recorded under that id (it ended `unknown` with no provider id learnt) or was never ours.
+    Each provider id's receipts are logged in one warning (account, provider id, how many and
+    their statuses) and counted in the account's stats (`receipts_dropped`).
+    """
+    due = cast(list[str], client.zrangebyscore(keys.HELD, "-inf", now, start=0, num=take))
+    dropped = 0
+    for member in due:
+        try:
+            account, provider_id = held_of(member)
+        except (ValueError, TypeError):  # not written by hold_receipt.lua
+            if client.zrem(keys.HELD, member):
+                log.warning("held receipts: unreadable index entry %r removed", member)
+            continue
+        taken = _take_held(client, member, account, provider_id, now)
+        if taken is None:
+            continue
+        raw, mid = taken
+        if not raw:  # the list outlived its backstop TTL: no dispatcher ran for that long
+            log.warning(
+                "held receipts for account %s, provider id %s expired before any dispatcher "
+                "took them; how many is unknown",
+                account,
+                provider_id,
+            )
+            continue
+        statuses = ", ".join(_status_of(item) for item in raw)
+        if mid is None:
+            why = f"no message with that provider id was recorded within the hold ({HOLD} s)"
+        else:  # move.lua recorded it, and the worker stopped before applying what was held
+            why = f"its send was recorded (message {mid}) but they were never applied"
+        log.warning(
+            "dropped %d held receipt(s) for account %s, provider id %s (%s): %s",
+            len(raw),
+            account,
+            provider_id,
+            statuses,
+            why,
+        )
+        dropped += len(raw)
+    return dropped
+
+
+def _take_held(
+    client: redis.Redis, member: str, account: str, provider_id: str, now: float
+) -> tuple[list[str], str | None] | None:
+    """Take one provider id's held receipts (and our id, if its send is recorded now): delete
+    them, remove their index entry and count them, in one transaction. None if another took
+    them, or if a receipt was held for that id again since its hold ended (its hold starts over).
+    """
+    held = keys.held_receipts(account, provider_id)
+    taken: tuple[list[str], str | None] | None = None
+
+    def take(pipe: redis.client.Pipeline) -> None:
+        nonlocal taken
+        taken = None
+        score = pipe.zscore(keys.HELD, member)
+        if score is None or float(score) > now:
+            return
+        raw = cast(list[str], pipe.lrange(held, 0, -1))
+        mid = cast(str | None, pipe.get(keys.provider_ref(account, provider_id)))
+        pipe.multi()
+        pipe.delete(held)
+        pipe.zrem(keys.HELD, member)
+        if raw:
+            pipe.hincrby(keys.stats(account), RECEIPTS_DROPPED, len(raw))
+        taken = raw, mid
+
+    # WATCH the list: hold_receipt.lua and apply_held both change it; either makes it run again.
+    done = cast(list[int], client.transaction(take, held))
+    # An entry whose list had expired changes no watched key: only who removed it reports it.
+    return taken if done and done[1] else None
+
+
+def _status_of(item: str) -> str:
+    """The status of a held receipt (JSON, `receipts.dump`); nothing else of it is logged."""
+    try:
+        return str(json.loads(item)["status"])
+    except (ValueError, KeyError, TypeError):
+        return "unreadable"

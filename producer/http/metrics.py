@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from producer.http.shared import PRODUCER, SETTINGS
 from sms import keys
 from sms.message import Lane
-from sms.metrics import LATENCY_BOUNDS
+from sms.metrics import LATENCY_BOUNDS, RECEIPTS_DROPPED
 from sms.settings import Settings
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -66,6 +66,11 @@ class StatsCollector(Collector):
         retries = CounterMetricFamily(
             "salvo_retries", "Sends rescheduled after a retryable failure.", labels=["account"]
         )
+        dropped = CounterMetricFamily(
+            "salvo_receipts_dropped",
+            "Held receipts dropped when their hold ended with no send recorded for them.",
+            labels=["account"],
+        )
         latency = HistogramMetricFamily(
             "salvo_send_latency_seconds", "Time of one provider call.", labels=["account"]
         )
@@ -78,13 +83,14 @@ class StatsCollector(Collector):
                 elif kind == "outcome":
                     answers.add_metric([account, label], float(value))
             retries.add_metric([account], float(fields.get("retries", 0)))
+            dropped.add_metric([account], float(fields.get(RECEIPTS_DROPPED, 0)))
             buckets, total = [], 0.0
             for bound in (*LATENCY_BOUNDS, float("inf")):
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 total += float(fields.get(f"latency_le:{le}", 0))
                 buckets.append((le, total))
             latency.add_metric([account], buckets, float(fields.get("latency_sum", 0)))
-        yield from (messages, answers, retries, latency)
+        yield from (messages, answers, retries, dropped, latency)
 
         queue = GaugeMetricFamily(
             "salvo_queue_depth", "Batches waiting on a lane.", labels=["lane"]
