@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ ACCEPTED = (Status.SENT.value, Status.DELIVERED.value)
 DEFAULT_MESSAGES = 20_000
 QUICK_MESSAGES = 2_000
 NAIVE_MAX = 3_000
+ROUNDS = 3
 IN_FLIGHT = 64
 STALL = 30.0  # seconds without progress before a run is declared stuck
 TARGET_CEILING = 0.7  # c >= 0.7 x a
@@ -474,71 +476,91 @@ LABELS = {
 }
 
 
-def report(console: Console, results: dict[str, Result], n: int) -> bool:
+def _details(r: Result) -> list[str]:
+    """A run's notes, and where its CPU went."""
+    lines = list(r.notes)
+    if r.ledger is not None and not r.ledger.ok:
+        lines.append(f"[bold red]ledger wrong: {r.ledger}[/]")
+    cores, switches = r.usage.cores, r.usage.switches
+    if cores:
+        # Cores kept busy, and what that is in CPU per message: where the time goes.
+        per = 1e6 / r.rate if r.rate else 0.0
+        order = sorted(cores, key=lambda k: -cores[k])
+        busy = ", ".join(f"{k} {cores[k]:.2f} ({cores[k] * per:,.0f})" for k in order)
+        total = sum(cores.values())
+        lines.append(
+            f"cores busy (µs of CPU per message): {total:.2f} ({total * per:,.0f}) = {busy}"
+        )
+        # How often the processes took turns on the cores: each switch costs its own CPU
+        # and leaves the next process's caches cold.
+        each = ", ".join(f"{k} {switches[k] / r.messages:.2f}" for k in order)
+        lines.append(
+            f"context switches per message: {sum(switches.values()) / r.messages:.2f} = {each}"
+        )
+    return lines
+
+
+def ratios_by_round(results: dict[str, list[Result]], num: str, den: str) -> list[float]:
+    """`num`'s rate over `den`'s, round by round (each pair measured minutes apart at most)."""
+    pairs = zip(results.get(num, []), results.get(den, []), strict=False)
+    return [n.rate / d.rate for n, d in pairs if d.rate > 0]
+
+
+def report(console: Console, results: dict[str, list[Result]], n: int) -> bool:
     """Print the figures, details and ratios; False when a ledger check failed."""
-    table = Table(title=f"Salvo throughput: {n:,} messages over 4 providers, one run")
-    table.add_column("run")
+    rounds = max((len(rs) for rs in results.values()), default=0)
+    table = Table(title=f"Salvo throughput: {n:,} messages over 4 providers, {rounds} round(s)")
+    for col in ("run", "round"):
+        table.add_column(col)
     for col in ("messages", "seconds", "msgs/s", "accepted", "duplicates"):
         table.add_column(col, justify="right")
     ok = True
     for key, label in LABELS.items():
-        r = results.get(key)
-        if r is None:
-            continue
-        lc = r.ledger
-        if lc is not None and not lc.ok:
-            ok = False
-        dup = "-" if lc is None else str(lc.duplicates)
-        if lc is not None and not lc.ok:
-            dup = f"[bold red]{dup} (!)[/]"
-        accepted = "-" if lc is None else f"{lc.accepted:,}"
-        table.add_row(label, f"{r.messages:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}", accepted, dup)
+        for i, r in enumerate(results.get(key, []), 1):
+            lc = r.ledger
+            if lc is not None and not lc.ok:
+                ok = False
+            dup = "-" if lc is None else str(lc.duplicates)
+            if lc is not None and not lc.ok:
+                dup = f"[bold red]{dup} (!)[/]"
+            accepted = "-" if lc is None else f"{lc.accepted:,}"
+            table.add_row(
+                label,
+                str(i),
+                f"{r.messages:,}",
+                f"{r.seconds:.2f}",
+                f"{r.rate:,.0f}",
+                accepted,
+                dup,
+            )
     console.print(table)
 
     for key, label in LABELS.items():
-        r = results.get(key)
-        if r is None:
-            continue
-        lines = list(r.notes)
-        if r.ledger is not None and not r.ledger.ok:
-            lines.append(f"[bold red]ledger wrong: {r.ledger}[/]")
-        cores, switches = r.usage.cores, r.usage.switches
-        if cores:
-            # Cores kept busy, and what that is in CPU per message: where the time goes.
-            per = 1e6 / r.rate if r.rate else 0.0
-            order = sorted(cores, key=lambda k: -cores[k])
-            busy = ", ".join(f"{k} {cores[k]:.2f} ({cores[k] * per:,.0f})" for k in order)
-            total = sum(cores.values())
-            lines.append(
-                f"cores busy (µs of CPU per message): {total:.2f} ({total * per:,.0f}) = {busy}"
+        for i, r in enumerate(results.get(key, []), 1):
+            console.print(
+                f"[bold]{label}[/], round {i}: " + "; ".join(_details(r)), highlight=False
             )
-            # How often the processes took turns on the cores: each switch costs its own CPU
-            # and leaves the next process's caches cold.
-            each = ", ".join(f"{k} {switches[k] / r.messages:.2f}" for k in order)
-            lines.append(
-                f"context switches per message: {sum(switches.values()) / r.messages:.2f} = {each}"
-            )
-        console.print(f"[bold]{label}[/]: " + "; ".join(lines), highlight=False)
 
-    ratios = Table(title="Ratios (measured in this run)")
-    for col in ("ratio", "measured", "target", "verdict"):
+    ratios = Table(title="Ratios, each round's runs against each other; the verdict on the median")
+    for col in ("ratio", "by round", "median", "target", "verdict"):
         ratios.add_column(col)
-    a, b, c = (results.get(k) for k in ("ceiling", "naive", "salvo"))
-    rows = (
-        ("c / a  Salvo / ceiling", c, a, TARGET_CEILING),
-        ("c / b  Salvo / naive", c, b, TARGET_NAIVE),
-    )
-    for name, num, den, target in rows:
-        if num is None or den is None or den.rate == 0:
-            ratios.add_row(name, "-", f">= {target:g}", "not measured")
+    for name, num, den, target in (
+        ("c / a  Salvo / ceiling", "salvo", "ceiling", TARGET_CEILING),
+        ("c / b  Salvo / naive", "salvo", "naive", TARGET_NAIVE),
+    ):
+        values = ratios_by_round(results, num, den)
+        if not values:
+            ratios.add_row(name, "-", "-", f">= {target:g}", "not measured")
             continue
-        value = num.rate / den.rate
-        verdict = "[bold green]met[/]" if value >= target else "[bold red]not met[/]"
-        ratios.add_row(name, f"{value:.2f}", f">= {target:g}", verdict)
-    cr = results.get("salvo-learnt")
-    if cr is not None and a is not None and a.rate > 0:
+        mid = statistics.median(values)
+        verdict = "[bold green]met[/]" if mid >= target else "[bold red]not met[/]"
+        each = ", ".join(f"{v:.2f}" for v in values)
+        ratios.add_row(name, each, f"{mid:.2f}", f">= {target:g}", verdict)
+    learnt, ceilings = results.get("salvo-learnt", []), results.get("ceiling", [])
+    if learnt and ceilings:
+        a = statistics.median(r.rate for r in ceilings)
         ratios.add_row(
-            "c' / a  (diagnostic)", f"{cr.rate / a.rate:.2f}", "-", "rate learnt from 2/s"
+            "c' / a  (diagnostic)", "-", f"{learnt[0].rate / a:.2f}", "-", "rate learnt from 2/s"
         )
     console.print(ratios)
     return ok
@@ -560,15 +582,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=CONFIGURED_RATE, help="per-account rate of the run (c)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help=f"rounds of (a), (b), (c) (default {ROUNDS})"
+    )
     parser.add_argument("--no-diagnostic", action="store_true", help="skip the run (c')")
     args = parser.parse_args(argv)
     n = QUICK_MESSAGES if args.quick else args.messages
-    if n < 1 or args.rate <= 0:
-        parser.error("--messages and --rate must be positive")
+    if n < 1 or args.rate <= 0 or args.rounds < 1:
+        parser.error("--messages, --rate and --rounds must be positive")
     n_naive = max(1, min(n, args.naive_max))
 
     console = Console(width=max(100, Console().width))
-    results: dict[str, Result] = {}
+    results: dict[str, list[Result]] = {}
     started = time.monotonic()
     # Ctrl-C reaches the children too, and one may die before this process notices: whatever
     # error follows a SIGINT is reported as the interruption it is.
@@ -586,25 +611,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             redis_url = stack.enter_context(redis_server(tmp / "redis"))
             sandbox = Sandbox(stack.enter_context(sandbox_process()))
 
-            def step(key: str, what: str, run: Callable[[], Result]) -> None:
+            def step(key: str, what: str, run: Callable[[], Result]) -> Result:
                 console.print(f"{LABELS[key]}{what} ...", highlight=False)
-                results[key] = run()
-                console.print(f"    {results[key].rate:,.0f} msgs/s", highlight=False)
+                result = run()
+                results.setdefault(key, []).append(result)
+                console.print(f"    {result.rate:,.0f} msgs/s", highlight=False)
+                return result
 
-            step(
-                "ceiling",
-                f", {args.in_flight} in flight",
-                lambda: run_ceiling(sandbox, n, args.in_flight),
-            )
+            # The machine's speed drifts from minute to minute: each round measures (a), (b)
+            # and (c) back to back, so that each ratio compares runs made close together.
             capped = "" if n_naive == n else f", capped at {n_naive:,} of {n:,} (it is slow)"
-            step("naive", capped, lambda: run_naive(sandbox, redis_url, n_naive, tmp))
-            if n_naive != n:
-                results["naive"].notes.insert(0, f"capped at {n_naive:,} of {n:,} messages")
-            step(
-                "salvo",
-                f", every account at rate = {args.rate:g}/s",
-                lambda: run_salvo(sandbox, redis_url, n, tmp, rate=args.rate),
-            )
+            for i in range(1, args.rounds + 1):
+                if args.rounds > 1:
+                    console.print(f"[bold]round {i} of {args.rounds}[/]")
+                step(
+                    "ceiling",
+                    f", {args.in_flight} in flight",
+                    lambda: run_ceiling(sandbox, n, args.in_flight),
+                )
+                naive_run = step(
+                    "naive", capped, lambda: run_naive(sandbox, redis_url, n_naive, tmp)
+                )
+                if n_naive != n:
+                    naive_run.notes.insert(0, f"capped at {n_naive:,} of {n:,} messages")
+                step(
+                    "salvo",
+                    f", every account at rate = {args.rate:g}/s",
+                    lambda: run_salvo(sandbox, redis_url, n, tmp, rate=args.rate),
+                )
             if not args.no_diagnostic:
                 # A database of its own, so nothing of (c) carries over.
                 db3 = redis_url.rsplit("/", 1)[0] + "/3"
