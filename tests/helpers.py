@@ -1,16 +1,24 @@
-"""What several test modules need: the CLI as a subprocess, waiting for records, senders."""
+"""What several test modules need: the CLI as a subprocess, waiting for records, senders, and
+a send whose receipts overtook its record."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+import redis.asyncio as aredis
+
 from producer.api import Producer
-from sms.message import TERMINAL, Status
-from sms.store import Record
+from sms.message import TERMINAL, Message, Status
+from sms.providers.base import Receipt
+from sms.receipts import ReceiptStore
+from sms.store import AsyncStore, Move, Record, Store
 
 #: A sender number per sandboxed account.
 SENDERS = {
@@ -43,3 +51,50 @@ def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[
             pending = Counter(r.status.value for r in records)
             raise AssertionError(f"not finished within {timeout}s: {pending}")
         time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Overtaken:
+    """What happened to a send whose receipts came before the worker recorded it."""
+
+    message_id: str
+    early: list[str]  # each receipt's outcome when it came (held, as no send is recorded yet)
+    moved: int  # move.lua's answer when the send was recorded
+    applied: list[str]  # the held receipts' outcomes when the worker applied them, if it did
+
+
+def overtaken_send(url: str, provider_id: str, statuses: list[Status], *, apply: bool) -> Overtaken:
+    """A TextingLine send claimed by "worker-a", whose receipts (`statuses`, under
+    `provider_id`) arrive before the worker records it sent; with `apply`, the worker then
+    applies what was held (ReceiptStore.apply_held), as worker/batch.py does."""
+    m = Message.model_validate(
+        {"account": "textingline", "to": "+12025550123", "from": "+14155550102", "body": "x"}
+    )
+    Store(redis.Redis.from_url(url, decode_responses=True), retention=60).enqueue_many([m], [None])
+
+    async def run() -> Overtaken:
+        client = aredis.Redis.from_url(url, decode_responses=True)
+        store, receipts = AsyncStore(client, retention=60), ReceiptStore(client, retention=60)
+        try:
+            await store.claim_many([(m.id, m.account, None)], "worker-a", 60.0)
+            early = [
+                str((await receipts.apply(m.account, Receipt(s, provider_id=provider_id))).outcome)
+                for s in statuses
+            ]
+            sent = Move(
+                m.id,
+                m.account,
+                None,
+                Status.SENDING,
+                Status.SENT,
+                owner="worker-a",
+                provider_id=provider_id,
+            )
+            (moved,) = (await store.run([store.move_call([sent])]))[0]
+            held = await receipts.apply_held(m.account, provider_id) if apply else []
+            applied = [str(a.outcome) for a in held]
+            return Overtaken(m.id, early, int(moved), applied)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())

@@ -17,12 +17,13 @@ import redis
 import redis.asyncio as aredis
 
 from sms import keys
-from sms.message import Message, Status
+from sms.message import Status
 from sms.metrics import RECEIPTS_DROPPED
 from sms.providers.base import Receipt
 from sms.receipts import HOLD, KEEP_HELD, ReceiptStore, held_member
 from sms.settings import Settings
-from sms.store import MOVED_WITH_HELD_RECEIPTS, AsyncStore, Move, Store
+from sms.store import MOVED_WITH_HELD_RECEIPTS
+from tests.helpers import overtaken_send
 from worker.app import make_app
 from worker.dispatcher import Dispatcher
 
@@ -161,39 +162,13 @@ def test_held_receipts_whose_list_expired_are_still_reported(
 
 
 def sent_with_held_receipts(url: str, pid: str, *, apply: bool) -> str:
-    """A textingline send whose receipts overtook its record; its id. With `apply`, the worker
-    then applies them (ReceiptStore.apply_held), as worker/batch.py does."""
-    m = Message.model_validate(
-        {"account": "textingline", "to": "+12025550123", "from": "+14155550102", "body": "x"}
-    )
-    Store(redis.Redis.from_url(url, decode_responses=True), retention=60).enqueue_many([m], [None])
-
-    async def run() -> None:
-        client = aredis.Redis.from_url(url, decode_responses=True)
-        store, receipts = AsyncStore(client, retention=60), ReceiptStore(client, retention=60)
-        try:
-            await store.claim_many([(m.id, m.account, None)], "worker-a", 60.0)
-            early = Receipt(Status.DELIVERED, provider_id=pid)
-            assert (await receipts.apply(m.account, early)).outcome == "held"
-            sent = Move(
-                m.id,
-                m.account,
-                None,
-                Status.SENDING,
-                Status.SENT,
-                owner="worker-a",
-                provider_id=pid,
-            )
-            (moved,) = (await store.run([store.move_call([sent])]))[0]
-            assert moved == MOVED_WITH_HELD_RECEIPTS
-            if apply:
-                applied = await receipts.apply_held(m.account, pid)
-                assert [a.outcome for a in applied] == ["moved"]
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
-    return m.id
+    """A textingline send whose one receipt overtook its record; its id. With `apply`, the
+    worker then applies it, as worker/batch.py does."""
+    sent = overtaken_send(url, pid, [Status.DELIVERED], apply=apply)
+    assert sent.early == ["held"]
+    assert sent.moved == MOVED_WITH_HELD_RECEIPTS
+    assert sent.applied == (["moved"] if apply else [])
+    return sent.message_id
 
 
 def test_held_receipts_applied_by_the_worker_leave_nothing_to_sweep(

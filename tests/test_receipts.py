@@ -8,7 +8,6 @@ and restore the sandbox's receipt settings after each test.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -24,18 +23,18 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio as aredis
 
 from producer.local import ApiServer, api_process, sandbox_accounts, worker_process, write_config
 from sms import keys
-from sms.message import Message, Status
+from sms.message import Status
 from sms.providers import carrierx, justcall, skycore, textingline
 from sms.providers.base import BadReceipt, Receipt
-from sms.receipts import ReceiptStore, receipt_url
+from sms.receipts import receipt_url
 from sms.settings import Settings
-from sms.store import MOVED_WITH_HELD_RECEIPTS, AsyncStore, Move, Store
+from sms.store import MOVED_WITH_HELD_RECEIPTS
 from tests.api_client import Api
 from tests.conftest import Sandbox
+from tests.helpers import overtaken_send
 
 SECRET = "rs-" + uuid.uuid4().hex
 KEY = "k-" + uuid.uuid4().hex
@@ -403,42 +402,14 @@ def test_receipts_that_overtake_the_record_of_their_send_wait_for_it(
 
 def test_a_held_receipt_is_applied_when_its_send_is_recorded(unit_url: str) -> None:
     """The same race, step by step: receipts first, then the worker's record of the send."""
-    m = Message.model_validate(
-        {"account": "textingline", "to": "+12025550123", "from": "+14155550102", "body": "x"}
-    )
     pid = f"tl-{uuid.uuid4().hex}"
-    Store(redis.Redis.from_url(unit_url, decode_responses=True), retention=60).enqueue_many(
-        [m], [None]
+    sent = overtaken_send(unit_url, pid, [Status.SENT, Status.DELIVERED], apply=True)
+    assert sent.early == ["held", "held"]
+    assert sent.moved == MOVED_WITH_HELD_RECEIPTS
+    assert sent.applied == ["stale", "moved"]  # "sent" it already was; then delivered
+    final = redis.Redis.from_url(unit_url, decode_responses=True).hget(
+        keys.message(sent.message_id), "status"
     )
-
-    async def run() -> tuple[list[str], int, list[str], str]:
-        client = aredis.Redis.from_url(unit_url, decode_responses=True)
-        store, receipts = AsyncStore(client, retention=60), ReceiptStore(client, retention=60)
-        try:
-            await store.claim_many([(m.id, m.account, None)], "worker-a", 60.0)
-            early = [
-                str((await receipts.apply(m.account, Receipt(status, provider_id=pid))).outcome)
-                for status in (Status.SENT, Status.DELIVERED)
-            ]
-            sent = Move(
-                m.id,
-                m.account,
-                None,
-                Status.SENDING,
-                Status.SENT,
-                owner="worker-a",
-                provider_id=pid,
-            )
-            (moved,) = (await store.run([store.move_call([sent])]))[0]
-            applied = [str(a.outcome) for a in await receipts.apply_held(m.account, pid)]
-            return early, int(moved), applied, str(await client.hget(keys.message(m.id), "status"))
-        finally:
-            await client.aclose()
-
-    early, moved, applied, final = asyncio.run(run())
-    assert early == ["held", "held"]
-    assert moved == MOVED_WITH_HELD_RECEIPTS
-    assert applied == ["stale", "moved"]  # "sent" it already was; then delivered
     assert final == "delivered"
 
 
