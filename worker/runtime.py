@@ -25,13 +25,14 @@ from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.receipts import ReceiptStore, receipt_url
 from sms.settings import Settings
-from sms.store import AsyncStore
+from sms.store import AsyncStore, lua
 from worker.pacing import Pacer
 from worker.recorder import Recorder
 
 log = logging.getLogger("salvo.worker")
 
 RETRIES = 30  # about 25 s of a server that does not answer before a command gives up
+COOL_DOWN = lua("cooldown.lua")
 
 
 class Runtime:
@@ -61,6 +62,7 @@ class Runtime:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._cooling: dict[str, float] = {}
+        self._cool_down = self.redis.register_script(COOL_DOWN)
         _tune_gc()
 
     def session(self, account: str) -> aiohttp.ClientSession:
@@ -101,10 +103,7 @@ class Runtime:
         """Pause the account for every worker; a longer pause already set is kept."""
         self._cooling[account] = max(self._cooling.get(account, 0.0), time.time() + seconds)
         ms = max(1, int(seconds * 1000))
-        key = keys.cooldown(account)
-        # GT keeps the longer of two racing cooldowns (PEXPIRE GT needs the key to exist).
-        await self.redis.set(key, reason, px=ms, nx=True)
-        await self.redis.pexpire(key, ms, gt=True)
+        await self._cool_down(keys=[keys.cooldown(account)], args=[reason, ms])
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine to completion on this process's loop."""
