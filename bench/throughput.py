@@ -501,7 +501,7 @@ def _details(r: Result) -> list[str]:
 
 
 def ratios_by_round(results: dict[str, list[Result]], num: str, den: str) -> list[float]:
-    """`num`'s rate over `den`'s, round by round (each pair measured minutes apart at most)."""
+    """`num`'s rate over `den`'s, round by round (each pair measured within one round)."""
     pairs = zip(results.get(num, []), results.get(den, []), strict=False)
     return [n.rate / d.rate for n, d in pairs if d.rate > 0]
 

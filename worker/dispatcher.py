@@ -9,7 +9,6 @@ a dispatcher and the worker applying them) never both take the same receipts.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import cast
@@ -22,7 +21,7 @@ from sms.connect import sync_client
 from sms.message import Lane, Status
 from sms.metrics import RECEIPTS_DROPPED
 from sms.providers import adapter_for
-from sms.receipts import HOLD, held_of
+from sms.receipts import HOLD, held_of, load
 from sms.settings import Settings
 from sms.store import Move, Store
 from worker.app import publish
@@ -240,8 +239,8 @@ def _take_held(
 
 
 def _status_of(item: str) -> str:
-    """The status of a held receipt (JSON, `receipts.dump`); nothing else of it is logged."""
+    """The status of a held receipt (`receipts.dump`); nothing else of it is logged."""
     try:
-        return str(json.loads(item)["status"])
+        return load(item).status.value
     except (ValueError, KeyError, TypeError):
         return "unreadable"
