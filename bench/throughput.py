@@ -9,7 +9,13 @@ measures, with the same N messages spread over the four providers:
 (c) Salvo: `Producer.send_many` -> `salvo worker --concurrency 2` -> sandbox -> status recorded,
     every account configured with a rate far above what this machine can send (the sandbox has
     no limit), as a user configures an account whose limit is known;
+(d) bookkeeping alone: (c) with every provider call answered "accepted" at once
+    (bench/dry_worker.py), so no HTTP exchange: what Salvo's own work costs per message;
 (c') diagnostic: (c) again with no rate configured, so every account learns its rate from 2/s.
+
+From (a) and (d), measured in the same round, it prints the most c/a can be on this machine
+while the bookkeeping costs what (d) measured: CPU(a) / (CPU(a) + CPU(d)) per message, the
+HTTP exchange costing Salvo no less than it costs the ceiling.
 
 The sandbox is reset before each run and its ledger checked after it: every message must be
 accepted exactly once. The figures to read are the ratios c/a and c/b, measured in the same run
@@ -192,6 +198,7 @@ def _role(pid: int) -> str:
         ("-m sandbox", "sandbox"),
         ("valkey", "redis"),
         ("producer.cli", "salvo worker"),
+        ("bench.dry_worker", "salvo worker"),
         ("bench.naive", "naive worker"),
         ("multiprocessing", "ceiling client"),
     ):
@@ -422,11 +429,19 @@ def run_naive(sandbox: Sandbox, redis_url: str, n: int, tmp: Path) -> Result:
 
 
 def run_salvo(
-    sandbox: Sandbox, redis_url: str, n: int, tmp: Path, rate: float | None = None
+    sandbox: Sandbox,
+    redis_url: str,
+    n: int,
+    tmp: Path,
+    rate: float | None = None,
+    *,
+    dry: bool = False,
 ) -> Result:
     """(c) Producer.send_many -> salvo worker --concurrency 2 -> sandbox -> status recorded.
 
     With `rate`, every account is configured with that rate (so none is learnt from 2/s up).
+    With `dry`, run (d): the worker answers every provider call itself (bench/dry_worker.py),
+    and nothing reaches the sandbox.
     """
     providers = sandbox_accounts(sandbox.url, **({} if rate is None else {"rate": rate}))
     config = write_config(tmp / f"salvo-{rate or 'learnt'}.toml", redis_url, providers)
@@ -442,7 +457,8 @@ def run_salvo(
         return sum(int(v) for k, v in counts.items() if k in FINISHED)
 
     try:
-        with worker_process(config, redis_url, ("--concurrency", "2")):
+        module = "bench.dry_worker" if dry else "producer.cli"
+        with worker_process(config, redis_url, ("--concurrency", "2"), module=module):
             producer = Producer(settings)
             try:
                 sandbox.reset()
@@ -456,13 +472,16 @@ def run_salvo(
         counts = {k: int(v) for k, v in cast(dict[str, str], client.hgetall(counts_key)).items()}
     finally:
         client.close()
-    name = "salvo-learnt" if rate is None else "salvo"
-    result = Result(name, n, t1 - t0, check_ledger(sandbox, n), usage=usage)
+    name = "dry" if dry else "salvo-learnt" if rate is None else "salvo"
+    ledger = None if dry else check_ledger(sandbox, n)
+    result = Result(name, n, t1 - t0, ledger, usage=usage)
     sent = sum(counts.get(s, 0) for s in ACCEPTED)
     result.notes.append(f"enqueue {enqueued:.2f} s ({n / enqueued:,.0f} msgs/s)")
     if sent != n:
         others = {k: v for k, v in counts.items() if k in FINISHED and k not in ACCEPTED and v}
         result.notes.append(f"only {sent:,} recorded sent: {others}")
+        if dry:  # no provider to blame: every message must have been recorded sent
+            raise BenchError(f"bookkeeping alone: only {sent:,} of {n:,} recorded sent")
     return result
 
 
@@ -472,6 +491,7 @@ LABELS = {
     "ceiling": "(a) ceiling: raw aiohttp",
     "naive": "(b) naive: a Celery task per msg",
     "salvo": "(c) Salvo end to end",
+    "dry": "(d) Salvo, no provider call",
     "salvo-learnt": "(c') Salvo, rate learnt",
 }
 
@@ -513,6 +533,43 @@ def joint_bound(results: dict[str, list[Result]]) -> float | None:
     if not ab:
         return None
     return max(TARGET_CEILING, TARGET_NAIVE / statistics.median(ab))
+
+
+def cpu_per_message(r: Result) -> float | None:
+    """µs of CPU the run's processes used per message, all of them together."""
+    if not r.usage.cores or r.rate <= 0:
+        return None
+    return sum(r.usage.cores.values()) * 1e6 / r.rate
+
+
+def bounds_by_round(results: dict[str, list[Result]]) -> list[float]:
+    """The most c/a can be, round by round, while Salvo's bookkeeping costs what (d) measured.
+
+    Both (a) and (c) keep the machine's cores busy, so each one's rate is the cores over its CPU
+    per message, and c/a = CPU(a) / CPU(c). (c) does what (d) does and the HTTP exchange besides;
+    the exchange costs (a) CPU(a) per message, and Salvo at least as much, so
+    CPU(c) >= CPU(d) + CPU(a) and c/a <= CPU(a) / (CPU(a) + CPU(d)).
+    """
+    out = []
+    for a, d in zip(results.get("ceiling", []), results.get("dry", []), strict=False):
+        cpu_a, cpu_d = cpu_per_message(a), cpu_per_message(d)
+        if cpu_a and cpu_d:
+            out.append(cpu_a / (cpu_a + cpu_d))
+    return out
+
+
+def exchange_costs(results: dict[str, list[Result]]) -> list[float]:
+    """What the HTTP exchange cost inside (c), as a multiple of what it cost (a), round by
+    round: (CPU(c) - CPU(d)) / CPU(a), 1 when it costs Salvo no more than the ceiling."""
+    out = []
+    rounds = zip(
+        results.get("ceiling", []), results.get("salvo", []), results.get("dry", []), strict=False
+    )
+    for a, c, d in rounds:
+        cpu_a, cpu_c, cpu_d = cpu_per_message(a), cpu_per_message(c), cpu_per_message(d)
+        if cpu_a and cpu_c and cpu_d:
+            out.append((cpu_c - cpu_d) / cpu_a)
+    return out
 
 
 def report(console: Console, results: dict[str, list[Result]], n: int) -> bool:
@@ -577,6 +634,27 @@ def report(console: Console, results: dict[str, list[Result]], n: int) -> bool:
             "-",
             f"both targets need c/a >= {joint:.2f}",
         )
+    bounds = bounds_by_round(results)
+    if bounds:
+        # What the bookkeeping alone leaves of the ceiling, whatever the HTTP exchange costs.
+        mid = statistics.median(bounds)
+        needs = (1 - TARGET_CEILING) / TARGET_CEILING
+        ratios.add_row(
+            "c / a at most, from (d)",
+            ", ".join(f"{v:.2f}" for v in bounds),
+            f"{mid:.2f}",
+            "-",
+            f"0.7 needs CPU(d) <= {needs:.2f} x CPU(a)",
+        )
+    costs = exchange_costs(results)
+    if costs:
+        ratios.add_row(
+            "HTTP in (c) / in (a)",
+            ", ".join(f"{v:.2f}" for v in costs),
+            f"{statistics.median(costs):.2f}",
+            "-",
+            "(CPU(c) - CPU(d)) / CPU(a)",
+        )
     learnt, ceilings = results.get("salvo-learnt", []), results.get("ceiling", [])
     if learnt and ceilings:
         a = statistics.median(r.rate for r in ceilings)
@@ -607,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rounds", type=int, default=ROUNDS, help=f"rounds of (a), (b), (c) (default {ROUNDS})"
     )
     parser.add_argument("--no-diagnostic", action="store_true", help="skip the run (c')")
+    parser.add_argument("--no-bound", action="store_true", help="skip the runs (d)")
     args = parser.parse_args(argv)
     n = QUICK_MESSAGES if args.quick else args.messages
     if n < 1 or args.rate <= 0 or args.rounds < 1:
@@ -660,6 +739,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f", every account at rate = {args.rate:g}/s",
                     lambda: run_salvo(sandbox, redis_url, n, tmp, rate=args.rate),
                 )
+                if not args.no_bound:
+                    step(
+                        "dry",
+                        ", every provider call answered by the worker itself",
+                        lambda: run_salvo(sandbox, redis_url, n, tmp, rate=args.rate, dry=True),
+                    )
             if not args.no_diagnostic:
                 # A database of its own, so nothing of (c) carries over.
                 db3 = redis_url.rsplit("/", 1)[0] + "/3"

@@ -166,9 +166,12 @@ def worker_process(
     args: Sequence[str] = ("--concurrency", "2"),
     *,
     quiet: bool = True,
+    module: str = "producer.cli",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A `salvo worker` for the block, started and seen alive (its heartbeat) before yielding."""
-    cmd = [sys.executable, "-m", "producer.cli", "--config", str(config), "worker", *args]
+    """A `salvo worker` for the block, started and seen alive (its heartbeat) before yielding.
+
+    `module` is the entry point run with `python -m` (a benchmark's variant of the CLI)."""
+    cmd = [sys.executable, "-m", module, "--config", str(config), "worker", *args]
     if not any(a.startswith("--loglevel") or a == "-l" for a in args):
         cmd += ["--loglevel", "WARNING"]
     out = subprocess.DEVNULL if quiet else None

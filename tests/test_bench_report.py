@@ -6,7 +6,14 @@ import io
 
 from rich.console import Console
 
-from bench.throughput import Result, joint_bound, ratios_by_round, report
+from bench.throughput import (
+    Result,
+    bounds_by_round,
+    exchange_costs,
+    joint_bound,
+    ratios_by_round,
+    report,
+)
 
 
 def _runs(*rates: float) -> list[Result]:
@@ -45,3 +52,35 @@ def test_report_names_the_bound() -> None:
     assert "a / b  ceiling / naive" in text
     assert "both targets need c/a >= 0.83" in text
     assert "not met" in text
+
+
+def _busy(rate: float, cores: float) -> Result:
+    """A run at `rate` msgs/s that kept `cores` cores busy: 1e6 * cores / rate µs a message."""
+    r = Result("x", 1000, 1000 / rate)
+    r.usage.cores, r.usage.switches = {"all": cores}, {"all": 0}
+    return r
+
+
+def test_the_bound_is_the_ceilings_cpu_over_it_plus_the_bookkeepings() -> None:
+    # (a) 300 µs a message, (d) 200: with the exchange costing Salvo what it costs (a),
+    # c/a is at most 300 / 500.
+    results = {
+        "ceiling": [_busy(6000, 1.8)],
+        "dry": [_busy(6000, 1.2)],
+        "salvo": [_busy(3000, 1.8)],  # 600 µs: the exchange cost it 400, 1.33 x (a)'s 300
+    }
+    (bound,) = bounds_by_round(results)
+    assert abs(bound - 0.6) < 1e-9
+    (cost,) = exchange_costs(results)
+    assert abs(cost - 4 / 3) < 1e-9
+    out = io.StringIO()
+    report(Console(file=out, width=200), results, 1000)
+    text = out.getvalue()
+    assert "c / a at most, from (d)" in text
+    assert "0.7 needs CPU(d) <= 0.43 x CPU(a)" in text
+
+
+def test_no_cpu_figures_no_bound() -> None:
+    results = {"ceiling": _runs(5000), "dry": _runs(4000)}
+    assert bounds_by_round(results) == []
+    assert exchange_costs(results) == []
