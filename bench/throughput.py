@@ -644,7 +644,7 @@ def report(console: Console, results: dict[str, list[Result]], n: int) -> bool:
             ", ".join(f"{v:.2f}" for v in bounds),
             f"{mid:.2f}",
             "-",
-            f"0.7 needs CPU(d) <= {needs:.2f} x CPU(a)",
+            f"{TARGET_CEILING:g} needs CPU(d) <= {needs:.2f} x CPU(a)",
         )
     costs = exchange_costs(results)
     if costs:
