@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from producer.api import Producer
-from producer.local import SandboxControl, sandbox_accounts, sandbox_process, write_config
+from salvo.local import SandboxControl, sandbox_accounts, sandbox_process, write_config
 from sms import keys
 from sms.embedded import free_port, spawn
 from sms.message import Message, Status
@@ -114,7 +114,7 @@ class Worker:
         cmd = [
             sys.executable,
             "-m",
-            "producer.cli",
+            "salvo.cli",
             "--config",
             str(self.config),
             "worker",

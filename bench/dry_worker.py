@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from producer.cli import main
+from salvo.cli import main
 from sms.message import Message
 from sms.providers.base import Adapter, Outcome, OutcomeKind
 

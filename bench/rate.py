@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from producer.api import Producer
-from producer.local import (
+from salvo.local import (
     SandboxControl,
     redis_server,
     sandbox_accounts,

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.throughput import build_messages
-from producer.local import redis_server
+from salvo.local import redis_server
 from sms import keys
 from sms.message import Message, Status
 from sms.store import AsyncStore, Move, Store, enqueue_item

@@ -51,7 +51,7 @@ from rich.table import Table
 
 from bench import naive
 from producer.api import Producer
-from producer.local import (
+from salvo.local import (
     SandboxControl,
     redis_server,
     sandbox_accounts,
@@ -197,7 +197,7 @@ def _role(pid: int) -> str:
     for needle, role in (
         ("-m sandbox", "sandbox"),
         ("valkey", "redis"),
-        ("producer.cli", "salvo worker"),
+        ("salvo.cli", "salvo worker"),
         ("bench.dry_worker", "salvo worker"),
         ("bench.naive", "naive worker"),
         ("multiprocessing", "ceiling client"),
@@ -457,7 +457,7 @@ def run_salvo(
         return sum(int(v) for k, v in counts.items() if k in FINISHED)
 
     try:
-        module = "bench.dry_worker" if dry else "producer.cli"
+        module = "bench.dry_worker" if dry else "salvo.cli"
         with worker_process(config, redis_url, ("--concurrency", "2"), module=module):
             producer = Producer(settings)
             try:

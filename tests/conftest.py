@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import (
+from salvo.local import (
     SandboxControl,
     redis_server,
     sandbox_accounts,

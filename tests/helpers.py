@@ -32,7 +32,7 @@ SENDERS = {
 def run_cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`salvo --config CONFIG ARGS...` in a subprocess, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "salvo.cli", "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.throughput import run_salvo
-from producer.local import SandboxControl
+from salvo.local import SandboxControl
 
 
 def test_run_d_records_every_message_sent_and_calls_no_provider(

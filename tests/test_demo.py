@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from producer.demo import PACES, run_demo
+from salvo.demo import PACES, run_demo
 
 
 def test_the_demo_sends_every_valid_row_once_and_rate_limits_cost_no_attempts() -> None:

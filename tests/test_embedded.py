@@ -39,7 +39,7 @@ def test_cli_commands_share_the_embedded_server(tmp_path: Path) -> None:
                 [
                     sys.executable,
                     "-m",
-                    "producer.cli",
+                    "salvo.cli",
                     "--config",
                     str(config),
                     "send",

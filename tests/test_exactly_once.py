@@ -151,7 +151,7 @@ def test_sigterm_lets_the_batch_in_hand_finish(
     import os
     import signal
 
-    from producer.local import worker_process
+    from salvo.local import worker_process
 
     sandbox.configure("skycore", latency_ms=400)
     with worker_process(config_file, redis_url, ("--concurrency", "1", "-n", "term@%h")) as proc:

@@ -21,8 +21,8 @@ import redis
 import schemathesis
 from prometheus_client.parser import text_string_to_metric_families
 
-from producer.http.openapi import DOCUMENT
-from producer.local import ApiServer, api_process, sandbox_accounts, write_config
+from api.openapi import DOCUMENT
+from salvo.local import ApiServer, api_process, sandbox_accounts, write_config
 from sms import keys
 from tests.api_client import Api
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import redis
 
-from producer.local import ApiServer, api_process, sandbox_accounts, worker_process, write_config
+from salvo.local import ApiServer, api_process, sandbox_accounts, worker_process, write_config
 from sms import keys
 from sms.message import Status
 from sms.providers import carrierx, justcall, skycore, textingline
@@ -451,7 +451,7 @@ def test_salvo_status_shows_the_history(loop: Loop, sandbox: Sandbox) -> None:
     Api(loop.server.url).call("POST", f"/v1/receipts/carrierx/{SECRET}", body)
     wait_status(loop, mid, {"delivered"})
     done = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "--config", str(loop.config), "status", mid],
+        [sys.executable, "-m", "salvo.cli", "--config", str(loop.config), "status", mid],
         capture_output=True,
         text=True,
         timeout=60,

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import stop_process, worker_process, write_config
+from salvo.local import stop_process, worker_process, write_config
 from sms import keys
 from sms.embedded import free_port, server_args, wait_ready
 from sms.message import Message, Status

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import worker_process
+from salvo.local import worker_process
 from sms import keys
 from sms.message import Message, Status
 from tests.conftest import Sandbox

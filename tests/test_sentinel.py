@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from producer.api import Producer
-from producer.local import stop_process, worker_process, write_config
+from salvo.local import stop_process, worker_process, write_config
 from sms.connect import SentinelTarget, celery_broker, sentinel_target
 from sms.embedded import binary, free_port, spawn
 from sms.errors import ConfigError

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from producer.http.campaigns import JSONL_TYPES
-from producer.http.messages import DEFAULT_LANE
+from api.campaigns import JSONL_TYPES
+from api.messages import DEFAULT_LANE
 
 JSON = "application/json"
 

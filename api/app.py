@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api import campaigns, health, messages, metrics, openapi, receipts
+from api.auth import require_api_key
+from api.shared import PRODUCER, RECEIPTS, REDIS, SETTINGS, error
 from producer.api import Producer
-from producer.http import campaigns, health, messages, metrics, openapi, receipts
-from producer.http.auth import require_api_key
-from producer.http.shared import PRODUCER, RECEIPTS, REDIS, SETTINGS, error
 from sms.connect import async_client
 from sms.receipts import ReceiptStore
 from sms.settings import Settings

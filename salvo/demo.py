@@ -26,15 +26,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from producer.api import Producer
 from producer.campaign import BlastReport, BlastSpec, blast
-from producer.demo_report import Run, per_second, report
-from producer.local import (
+from producer.overview import overview
+from salvo.demo_report import Run, per_second, report
+from salvo.local import (
     redis_server,
     sandbox_accounts,
     sandbox_process,
     worker_process,
     write_config,
 )
-from producer.overview import overview
 from sms import keys
 from sms.message import TERMINAL, Status
 from sms.settings import Settings

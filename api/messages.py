@@ -14,8 +14,8 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message
-from producer.http.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from sms import keys
 from sms.errors import InvalidMessage
 from sms.message import Lane, Message

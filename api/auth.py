@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import SecretStr
 
-from producer.http.shared import SETTINGS, error
+from api.shared import SETTINGS, error
 
 PROTECTED = "/v1/"
 OPEN = ("/v1/receipts/",)

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from producer.http.shared import RECEIPTS, SETTINGS, error
+from api.shared import RECEIPTS, SETTINGS, error
 from sms.providers import justcall
 from sms.providers.base import BadReceipt
 from sms.receipts import PARSERS

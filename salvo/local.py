@@ -166,7 +166,7 @@ def worker_process(
     args: Sequence[str] = ("--concurrency", "2"),
     *,
     quiet: bool = True,
-    module: str = "producer.cli",
+    module: str = "salvo.cli",
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A `salvo worker` for the block, started and seen alive (its heartbeat) before yielding.
 
@@ -208,7 +208,7 @@ class ApiServer:
 @contextlib.contextmanager
 def api_process(config: Path, log: Path | None = None) -> Iterator[ApiServer]:
     """`salvo api` on a free loopback port for the block; its log (stderr) to `log` if given."""
-    cmd = [sys.executable, "-m", "producer.cli", "--config", str(config), "api", "--port", "0"]
+    cmd = [sys.executable, "-m", "salvo.cli", "--config", str(config), "api", "--port", "0"]
     with contextlib.ExitStack() as stack:
         err: Any = stack.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from producer.api import Producer
 from producer.campaign import BlastReport
-from producer.local import SandboxControl
 from producer.overview import overview
+from salvo.local import SandboxControl
 from sms import keys
 from sms.message import Status
 

@@ -12,7 +12,7 @@ import time
 import redis.exceptions
 from aiohttp import web
 
-from producer.http.shared import REDIS
+from api.shared import REDIS
 from sms import keys
 
 FRESH = 30.0

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from producer.http.app import create_app, run, serve, start
+from api.app import create_app, run, serve, start
 
 __all__ = ["create_app", "run", "serve", "start"]

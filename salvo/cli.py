@@ -277,7 +277,7 @@ def sandbox(port: int, host: str) -> None:
 @click.pass_context
 def api(ctx: click.Context, port: int, host: str) -> None:
     """Serve the HTTP API: messages, campaigns, delivery receipts, /healthz and /metrics."""
-    from producer.http import run
+    from api import run
     from sms.embedded import resolve_redis_url
 
     settings = _settings(ctx)
@@ -289,7 +289,7 @@ def api(ctx: click.Context, port: int, host: str) -> None:
 @click.pass_context
 def demo(ctx: click.Context, messages: int) -> None:
     """Run everything on this machine: server, sandbox, worker and a campaign, with a report."""
-    from producer.demo import main as demo_main
+    from salvo.demo import main as demo_main
 
     sys.exit(demo_main(messages))
 

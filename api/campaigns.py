@@ -24,8 +24,8 @@ from typing import Any, cast
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
-from producer.http.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from producer.template import Template
 from sms import keys
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError

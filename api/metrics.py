@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from producer.http.shared import PRODUCER, SETTINGS
+from api.shared import PRODUCER, SETTINGS
 from sms import keys
 from sms.message import Lane
 from sms.metrics import LATENCY_BOUNDS, RECEIPTS_DROPPED

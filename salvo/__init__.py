@@ -1,0 +1,1 @@
+"""The `salvo` command and the local stack: the CLI, the demo, and child-process helpers."""
