@@ -25,6 +25,8 @@ __all__ = [
     "SegmentInfo",
     "is_gsm7",
     "segment_info",
+    "smarten",
+    "ucs2_characters",
 ]
 
 # GSM 03.38 basic table in code order, 0x00-0x7F. 0x1B (ESC) is the escape to the extension
@@ -162,3 +164,43 @@ def segment_info(body: str) -> SegmentInfo:
     else:
         segments = _pack(characters, _ASTRAL_RE.finditer(body), UCS2_CONCAT)
     return SegmentInfo(Encoding.UCS2, units, segments, characters)
+
+
+#: Typographic look-alikes and their GSM-7 equivalents, for smart encoding (opt-in): the usual
+#: culprits that turn a whole message into UCS-2 (curly quotes from a word processor, long
+#: dashes, non-breaking and other special spaces, the ellipsis) and invisible characters that
+#: carry nothing. Letters are never changed: an accent that is not in GSM-7 stays, and with it
+#: UCS-2, since replacing it would change the words.
+LOOKALIKES: dict[str, str] = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u2035\u02bc\u02bb\u2039\u203a`\u00b4", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043", "-"),
+    **dict.fromkeys(
+        "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+        "\u202f\u205f\u3000\t",
+        " ",
+    ),
+    **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad", ""),
+    "\u2026": "...",
+    "\u2022": "-",
+    "\u2024": ".",
+    "\u2044": "/",
+    "\u02c6": "^",
+    "\u02dc": "~",
+}
+_SMARTEN = str.maketrans(LOOKALIKES)
+
+
+def smarten(body: str) -> str:
+    """`body` with its typographic look-alikes replaced by GSM-7 equivalents (LOOKALIKES)."""
+    if body.isascii() and "`" not in body and "\t" not in body:
+        return body
+    return body.translate(_SMARTEN)
+
+
+def ucs2_characters(body: str) -> list[str]:
+    """The characters of `body` outside GSM-7 (those that force UCS-2), each as often as it
+    occurs."""
+    if body.isascii() and _ascii_extension_count(body) is not None:
+        return []
+    return [c for c in body if c not in _GSM7_ALL]

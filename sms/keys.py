@@ -97,3 +97,26 @@ def learnt_rate(account: str) -> str:
 def stats(account: str) -> str:
     """Hash: counters per account, field names in sms/metrics.py."""
     return f"{PREFIX}:stats:{account}"
+
+
+# The audience (issue 16): opt-outs and inbound messages. Written by sms/optout.py (the CLI,
+# the API's /v1/optouts and /v1/inbound, the producer's provider answers); none expires.
+
+#: Hash: E.164 number -> JSON of its opt-out (at, source, note, account) for the whole
+#: deployment, used when `optout_scope = "global"`. No TTL: an opt-out holds until removed.
+OPTOUTS_GLOBAL = f"{PREFIX}:optout"
+#: Stream: every inbound message (account, provider, from, to, text, at, keyword, action,
+#: provider_id), oldest first. Written by the API's /v1/inbound; never trimmed.
+INBOUND = f"{PREFIX}:inbound"
+
+
+def optouts(account: str) -> str:
+    """Hash: E.164 number -> JSON of its opt-out, for one account (`optout_scope = "account"`,
+    the default). Written by sms/optout.py; no TTL: an opt-out holds until removed."""
+    return f"{PREFIX}:optout:acct:{account}"
+
+
+def inbound_seen(account: str, provider_id: str) -> str:
+    """String with TTL (`idempotency_retention`): an inbound message the provider posted again
+    (a retried webhook) is kept once. Written by sms/optout.py."""
+    return f"{PREFIX}:inbound:seen:{account}:{provider_id}"

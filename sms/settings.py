@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,19 @@ from pydantic_settings import (
 )
 
 from sms.errors import ConfigError
+from sms.quiet import parse_window
+
+LaneName = Literal["transactional", "bulk"]
+
+
+def _window(value: str | None) -> str | None:
+    """A quiet-hours window checked at load time, so a bad one is named where it is written."""
+    if value is not None:
+        parse_window(value)  # raises ValueError saying what is wrong
+    return value
+
+
+QuietHours = Annotated[str | None, AfterValidator(_window)]
 
 
 class AccountBase(BaseModel):
@@ -38,6 +51,16 @@ class AccountBase(BaseModel):
     receipt_secret: SecretStr | None = Field(
         default=None, description="path segment that authenticates this account's receipts"
     )
+    # The audience (README "Opt-outs, quiet hours and preflight"): each None falls back to the
+    # deployment-wide setting of the same name.
+    optout_applies_to: Literal["all", "bulk"] = Field(
+        default="all", description="lanes an opt-out suppresses: all, or bulk only"
+    )
+    quiet_hours: QuietHours = Field(default=None, description='"21:00-08:00", recipient time')
+    quiet_lanes: tuple[LaneName, ...] | None = None
+    smart_encoding: bool | None = None
+    price_per_segment: float | None = Field(default=None, ge=0, description="per SMS segment")
+    price_per_mms: float | None = Field(default=None, ge=0, description="per MMS message")
 
 
 class JustCallAccount(AccountBase):
@@ -104,6 +127,12 @@ class Settings(BaseSettings):
     api_keys: list[SecretStr] = Field(default_factory=list)
     api_max_body: int = Field(default=1 << 20, ge=1024, description="bytes of a JSON request")
     api_max_upload: int = Field(default=1 << 30, ge=1024, description="bytes of a campaign file")
+    optout_scope: Literal["account", "global"] = Field(
+        default="account", description="an opt-out holds for the account it came through, or all"
+    )
+    quiet_hours: QuietHours = Field(default=None, description="for accounts that set none")
+    quiet_lanes: tuple[LaneName, ...] = ("bulk",)
+    smart_encoding: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -146,6 +175,19 @@ class Settings(BaseSettings):
         except KeyError:
             known = ", ".join(sorted(self.providers)) or "none configured"
             raise ConfigError(f"unknown provider account {name!r} (known: {known})") from None
+
+    def quiet_for(self, name: str) -> tuple[str | None, tuple[str, ...]]:
+        """The quiet-hours window and the lanes it covers for an account (its own, else the
+        deployment's)."""
+        account = self.account(name)
+        window = account.quiet_hours if account.quiet_hours is not None else self.quiet_hours
+        lanes = account.quiet_lanes if account.quiet_lanes is not None else self.quiet_lanes
+        return window, lanes
+
+    def smart_encoding_for(self, name: str) -> bool:
+        """Whether an account's bodies have their typographic look-alikes made GSM-7."""
+        own = self.account(name).smart_encoding
+        return self.smart_encoding if own is None else own
 
 
 def _config_path(path: str | Path | None) -> Path | None:

@@ -1,0 +1,201 @@
+"""The suppression list: numbers that opted out, one list across providers, kept in Redis.
+
+By default an opt-out holds for the account it came through (`optout_scope = "account"`): an
+account is one sender or brand, and a STOP answers the sender it was sent to, which is what US
+rules (TCPA, CTIA) and the providers scope it to; a deployment that sends for several brands
+must not silence one brand because a recipient left another. `optout_scope = "global"` makes
+every opt-out hold for every account, for a deployment that is one brand however many provider
+accounts it uses. The two lists are apart: changing the scope does not move entries.
+
+An account may let its transactional messages through (`optout_applies_to = "bulk"`); by
+default an opt-out suppresses every lane. Each entry says when, how (manual, import, inbound,
+provider) and through which account it came. Numbers are E.164 (`sms.phone.parse_e164`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Literal, cast
+
+import redis
+
+from sms import keys
+from sms.errors import InvalidInput
+from sms.phone import InvalidPhoneNumber, parse_e164
+
+Scope = Literal["account", "global"]
+Source = Literal["manual", "import", "inbound", "provider"]
+#: The columns `export` writes and `import_csv` reads (only `phone` is required).
+COLUMNS = ("phone", "account", "at", "source", "note")
+_SCAN = 1000
+
+
+def applies(applies_to: str, lane: str) -> bool:
+    """Whether opt-outs suppress a message of `lane` for an account with this
+    `optout_applies_to` ("all", or "bulk" to let transactional messages through)."""
+    return applies_to == "all" or lane == "bulk"
+
+
+def normalise(number: str, region: str | None = None) -> str:
+    """A number as E.164, or InvalidInput saying why it is not one."""
+    try:
+        return parse_e164(number, region)
+    except InvalidPhoneNumber as exc:
+        raise InvalidInput(f"{number!r} is not a phone number: {exc.reason}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """One number's opt-out: through which account, when, how, and any note."""
+
+    phone: str
+    account: str
+    at: float
+    source: str
+    note: str = ""
+
+    def dump(self) -> str:
+        """The JSON kept in the list's hash (the phone is the field)."""
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "phone"})
+
+    @classmethod
+    def load(cls, phone: str, raw: str) -> OptOut:
+        """An entry from its hash field and value."""
+        data = json.loads(raw)
+        return cls(
+            phone,
+            str(data.get("account", "")),
+            float(data.get("at", 0)),
+            str(data.get("source", "")),
+            str(data.get("note", "")),
+        )
+
+    def row(self) -> list[str]:
+        """The entry as a CSV row of COLUMNS."""
+        at = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="seconds")
+        return [self.phone, self.account, at, self.source, self.note]
+
+
+@dataclass
+class ImportReport:
+    """What an import did: numbers added, ones already on the list, and lines refused."""
+
+    added: int = 0
+    already: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+
+
+class OptOutList:
+    """The suppression list of a deployment, scoped per account or global (`Scope`)."""
+
+    def __init__(self, client: redis.Redis, scope: Scope = "account") -> None:
+        self.redis = client
+        self.scope = scope
+
+    def key(self, account: str) -> str:
+        """The hash that holds `account`'s opt-outs under this scope."""
+        return keys.OPTOUTS_GLOBAL if self.scope == "global" else keys.optouts(account)
+
+    def add(
+        self,
+        account: str,
+        phone: str,
+        *,
+        source: Source = "manual",
+        note: str = "",
+        at: float | None = None,
+    ) -> bool:
+        """Opt `phone` (E.164) out; True if it was not on the list already (the first
+        opt-out's record is kept)."""
+        entry = OptOut(phone, account, time.time() if at is None else at, source, note)
+        return bool(self.redis.hsetnx(self.key(account), phone, entry.dump()))
+
+    def remove(self, account: str, phone: str) -> bool:
+        """Opt `phone` back in; True if it was on the list."""
+        return bool(self.redis.hdel(self.key(account), phone))
+
+    def get(self, account: str, phone: str) -> OptOut | None:
+        """`phone`'s opt-out, if it has one."""
+        raw = cast(str | None, self.redis.hget(self.key(account), phone))
+        return None if raw is None else OptOut.load(phone, raw)
+
+    def suppressed(self, account: str, phones: Sequence[str]) -> set[str]:
+        """Which of `phones` opted out, in one round trip."""
+        if not phones:
+            return set()
+        found = cast(list[str | None], self.redis.hmget(self.key(account), list(phones)))
+        return {p for p, raw in zip(phones, found, strict=True) if raw is not None}
+
+    def count(self, account: str) -> int:
+        """How many numbers are on `account`'s list."""
+        return int(self.redis.hlen(self.key(account)))
+
+    def entries(self, account: str) -> Iterator[OptOut]:
+        """Every opt-out on `account`'s list, read a thousand at a time (no order)."""
+        for phone, raw in self.redis.hscan_iter(self.key(account), count=_SCAN):
+            yield OptOut.load(str(phone), str(raw))
+
+    def import_csv(
+        self, account: str, lines: Iterable[str], *, region: str | None = None, note: str = ""
+    ) -> ImportReport:
+        """Add every number of a CSV: with a header naming a `phone` column (and optionally
+        `note`), or one number per line without a header. A line that is not a number is
+        reported with its line number and the rest are added."""
+        report = ImportReport()
+        reader = csv.reader(lines)
+        column, note_column = 0, None
+        batch: list[tuple[str, str]] = []
+        for index, row in enumerate(reader, start=1):
+            if not row or not any(f.strip() for f in row):
+                continue
+            if index == 1:
+                header = [h.strip().lower() for h in row]
+                if "phone" in header:
+                    column = header.index("phone")
+                    note_column = header.index("note") if "note" in header else None
+                    continue
+            if column >= len(row):
+                report.invalid.append((index, "no phone field"))
+                continue
+            try:
+                phone = parse_e164(row[column], region)
+            except InvalidPhoneNumber as exc:
+                report.invalid.append((index, f"{row[column]!r}: {exc.reason}"))
+                continue
+            own = row[note_column] if note_column is not None and note_column < len(row) else ""
+            batch.append((phone, own or note))
+            if len(batch) >= _SCAN:
+                self._add_batch(account, batch, report)
+        self._add_batch(account, batch, report)
+        return report
+
+    def _add_batch(self, account: str, batch: list[tuple[str, str]], report: ImportReport) -> None:
+        if not batch:
+            return
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for phone, note in batch:
+            pipe.hsetnx(
+                self.key(account), phone, OptOut(phone, account, now, "import", note).dump()
+            )
+        for added in pipe.execute():
+            if added:
+                report.added += 1
+            else:
+                report.already += 1
+        batch.clear()
+
+    def export_csv(self, account: str, out: IO[str]) -> int:
+        """Write `account`'s list as CSV (COLUMNS, with a header); returns the number of rows."""
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        rows = 0
+        for entry in self.entries(account):
+            writer.writerow(entry.row())
+            rows += 1
+        return rows

@@ -1,0 +1,85 @@
+"""The suppression list: scoped per account or global; add, remove, check, import, export."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import redis
+
+from sms.optout import OptOutList, applies
+
+A = "+12025550123"
+B = "+12025550124"
+
+
+def account() -> str:
+    return "acct-" + uuid.uuid4().hex[:8]
+
+
+def test_an_opt_out_holds_for_its_own_account_only_by_default(r: redis.Redis) -> None:
+    optouts = OptOutList(r)
+    one, other = account(), account()
+    assert optouts.add(one, A, note="asked by phone")
+    assert optouts.suppressed(one, [A, B]) == {A}
+    assert optouts.suppressed(other, [A, B]) == set()
+    entry = optouts.get(one, A)
+    assert entry is not None and (entry.account, entry.source, entry.note) == (
+        one,
+        "manual",
+        "asked by phone",
+    )
+
+
+def test_a_global_opt_out_holds_for_every_account(r: redis.Redis) -> None:
+    optouts = OptOutList(r, "global")
+    phone = f"+1202555{uuid.uuid4().int % 10000:04d}"
+    optouts.add(account(), phone, source="inbound")
+    assert optouts.suppressed(account(), [phone]) == {phone}
+    assert optouts.remove(account(), phone)
+    assert optouts.suppressed(account(), [phone]) == set()
+
+
+def test_adding_twice_keeps_the_first_and_removing_twice_is_harmless(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    assert optouts.add(name, A, at=100.0)
+    assert not optouts.add(name, A, at=200.0)
+    assert optouts.get(name, A).at == 100.0  # type: ignore[union-attr]
+    assert optouts.remove(name, A)
+    assert not optouts.remove(name, A)
+    assert optouts.get(name, A) is None
+
+
+def test_import_reads_a_phone_column_and_reports_bad_lines(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    optouts.add(name, B)
+    text = f"name,phone,note\nAda,{A},complained\nBob,{B},\nCy,not a number,\n\n"
+    report = optouts.import_csv(name, io.StringIO(text))
+    assert (report.added, report.already) == (1, 1)
+    assert report.invalid == [(4, "'not a number': contains letters")]
+    assert optouts.get(name, A).note == "complained"  # type: ignore[union-attr]
+    assert optouts.count(name) == 2
+
+
+def test_import_reads_a_bare_list_of_numbers_with_a_region(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    report = optouts.import_csv(name, ["(202) 555-0123\n", "202-555-0124\n"], region="US")
+    assert report.added == 2 and not report.invalid
+    assert optouts.suppressed(name, [A, B]) == {A, B}
+
+
+def test_export_writes_what_import_reads_back(r: redis.Redis) -> None:
+    optouts, name, copy = OptOutList(r), account(), account()
+    optouts.add(name, A, note="x")
+    optouts.add(name, B, source="inbound")
+    out = io.StringIO()
+    assert optouts.export_csv(name, out) == 2
+    assert out.getvalue().splitlines()[0] == "phone,account,at,source,note"
+    report = optouts.import_csv(copy, io.StringIO(out.getvalue()))
+    assert report.added == 2 and not report.invalid
+    assert {e.phone for e in optouts.entries(copy)} == {A, B}
+
+
+def test_transactional_messages_pass_only_where_the_account_says() -> None:
+    assert applies("all", "transactional") and applies("all", "bulk")
+    assert applies("bulk", "bulk") and not applies("bulk", "transactional")
