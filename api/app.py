@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api import campaigns, health, messages, metrics, openapi, receipts
+from api import campaigns, dashboard, health, messages, metrics, openapi, receipts
 from api.auth import require_api_key
 from api.shared import PRODUCER, RECEIPTS, REDIS, SETTINGS, error
 from producer.api import Producer
@@ -65,7 +65,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         await asyncio.to_thread(app[PRODUCER].close)
 
     app.cleanup_ctx.append(clients)
-    for module in (messages, campaigns, receipts, health, metrics, openapi):
+    for module in (messages, campaigns, receipts, health, metrics, openapi, dashboard):
         module.add_routes(app)
     return app
 

@@ -291,7 +291,9 @@ def _message(
 
 
 def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Path) -> None:
-    producer.redis.hsetnx(keys.campaign(campaign), "created", repr(time.time()))
+    now = time.time()
+    producer.redis.hsetnx(keys.campaign(campaign), "created", repr(now))
+    producer.redis.zadd(keys.CAMPAIGNS, {campaign: now}, nx=True)
     producer.redis.hsetnx(keys.campaign(campaign), "state", "running")
     producer.redis.hset(
         keys.campaign(campaign),

@@ -120,3 +120,17 @@ def inbound_seen(account: str, provider_id: str) -> str:
     """String with TTL (`idempotency_retention`): an inbound message the provider posted again
     (a retried webhook) is kept once. Written by sms/optout.py."""
     return f"{PREFIX}:inbound:seen:{account}:{provider_id}"
+
+
+# The dashboard (issue 17).
+
+#: Sorted set: campaign id -> epoch second it was created; the dashboard's list of campaigns.
+#: Written by producer/campaign.py when a campaign starts; no TTL (like the campaign's hash).
+CAMPAIGNS = f"{PREFIX}:campaigns"
+
+
+def dashboard_session(digest: str) -> str:
+    """Hash: one signed-in dashboard session (`csrf` token, `key`: the SHA-256 of the API key it
+    signed in with, `created`), under the SHA-256 of its cookie's value. Written by
+    api/dashboard/session.py at sign-in, deleted at sign-out; TTL `session.LIFETIME` (12 h)."""
+    return f"{PREFIX}:dashboard:session:{digest}"

@@ -1,0 +1,187 @@
+"""Campaign pages: the list with each campaign's progress, rate and time left; one campaign's
+counts, and its pause, resume and cancel buttons (producer/controls.py, as `salvo pause`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from api.dashboard.history import RECENT
+from api.dashboard.render import page
+from api.shared import PRODUCER, REDIS
+from sms import keys
+from sms.errors import Conflict, NotFound
+
+LISTED = 50  # newest campaigns on the list
+RATE_WINDOW = 20.0  # seconds over which the current rate is measured
+WAITING = ("queued", "sending")
+#: The progress bar's parts, in order: (name, statuses counted in it).
+PARTS = (
+    ("delivered", ("delivered",)),
+    ("sent", ("sent",)),
+    ("failed", ("failed", "undelivered", "expired")),
+    ("cancelled", ("cancelled",)),
+    ("unknown", ("unknown",)),
+    ("waiting", WAITING),
+)
+STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "unknown",
+    "expired",
+    "cancelled",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a progress bar: how many, and where it starts and ends (0 to 1000)."""
+
+    name: str
+    count: int
+    start: float
+    width: float
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign as the pages show it."""
+
+    id: str
+    state: str
+    account: str
+    template: str
+    source: str
+    created: float
+    rejected: int
+    total: int
+    counts: dict[str, int]
+    rate: float | None  # messages finished per second lately
+    times: dict[str, float]  # state -> when it was last entered
+
+    @property
+    def waiting(self) -> int:
+        """Messages not sent yet."""
+        return sum(self.counts.get(s, 0) for s in WAITING)
+
+    @property
+    def done(self) -> int:
+        """Messages that left the queue, whatever their end."""
+        return max(0, self.total - self.waiting)
+
+    @property
+    def parts(self) -> list[Part]:
+        """The progress bar, its parts in proportion to the total."""
+        out, start = [], 0.0
+        for name, statuses in PARTS:
+            count = sum(self.counts.get(s, 0) for s in statuses)
+            width = 1000.0 * count / self.total if self.total else 0.0
+            out.append(Part(name, count, start, width))
+            start += width
+        return out
+
+    @property
+    def left(self) -> float | None:
+        """Seconds until the waiting messages are sent at the current rate."""
+        if not self.waiting:
+            return 0.0
+        if self.state != "running" or not self.rate:
+            return None
+        return self.waiting / self.rate
+
+
+def campaign_from(
+    cid: str, meta: dict[str, str], raw: dict[str, str], rate: float | None
+) -> Campaign:
+    """A Campaign from its hash and its counts' hash."""
+    counts = {k: int(v) for k, v in raw.items() if k != "total"}
+    return Campaign(
+        id=cid,
+        state=meta.get("state", "running"),
+        account=meta.get("account", ""),
+        template=meta.get("template", ""),
+        source=meta.get("source", ""),
+        created=float(meta.get("created", 0) or 0),
+        rejected=int(meta.get("rejected", 0) or 0),
+        total=int(raw.get("total", 0) or sum(counts.values())),
+        counts=counts,
+        rate=rate,
+        times={
+            k.removesuffix("_at"): float(v)
+            for k, v in meta.items()
+            if k.endswith("_at") and v.replace(".", "", 1).isdigit()
+        },
+    )
+
+
+async def read(request: web.Request, ids: list[str]) -> list[Campaign]:
+    """The campaigns named, in order, each with its counts and current rate (missing ones left
+    out)."""
+    pipe = request.app[REDIS].pipeline(transaction=False)
+    for cid in ids:
+        pipe.hgetall(keys.campaign(cid))
+        pipe.hgetall(keys.campaign_counts(cid))
+    answers = await pipe.execute()
+    recent = request.app[RECENT]
+    out = []
+    for i, cid in enumerate(ids):
+        meta, raw = answers[2 * i], answers[2 * i + 1]
+        if not meta:
+            continue
+        change = recent.campaign(cid).change(RATE_WINDOW)
+        out.append(campaign_from(cid, meta, raw, change.per_second("done")))
+    return out
+
+
+async def campaign_list(request: web.Request) -> web.Response:
+    """Every campaign, newest first, with its progress."""
+    ids = cast(list[str], await request.app[REDIS].zrevrange(keys.CAMPAIGNS, 0, LISTED - 1))
+    campaigns = await read(request, ids)
+    live = any(c.state == "running" and c.waiting for c in campaigns)
+    return page(request, "campaigns.html", campaigns=campaigns, live=live, title="Campaigns")
+
+
+async def campaign_page(request: web.Request, note: str = "", status: int = 200) -> web.Response:
+    """One campaign: its counts by status, what it was made from, and its controls."""
+    cid = request.match_info["id"]
+    found = await read(request, [cid])
+    if not found:
+        return page(
+            request, "missing.html", status=404, title="No such campaign", what=f"campaign {cid}"
+        )
+    campaign = found[0]
+    return page(
+        request,
+        "campaign.html",
+        c=campaign,
+        statuses=STATUSES,
+        note=note or request.query.get("done", ""),
+        live=campaign.state == "running" and campaign.waiting > 0,
+        title=f"Campaign {cid}",
+        status=status,
+    )
+
+
+async def control(request: web.Request) -> web.Response:
+    """Pause, resume or cancel a campaign, then show it again (303) with what was done."""
+    cid, action = request.match_info["id"], request.match_info["action"]
+    producer = request.app[PRODUCER]
+    act = {"pause": producer.pause, "resume": producer.resume, "cancel": producer.cancel}[action]
+    try:
+        result = await asyncio.to_thread(act, cid)
+    except NotFound:
+        return page(
+            request, "missing.html", status=404, title="No such campaign", what=f"campaign {cid}"
+        )
+    except Conflict as exc:
+        return await campaign_page(request, note=str(exc), status=409)
+    done = urlencode({"done": f"{result.previous} -> {result.state}"})
+    raise web.HTTPSeeOther(f"/campaigns/{quote(cid, safe='')}?{done}")

@@ -1,0 +1,25 @@
+"""The reminders page: the transactional lane's health, how much waits and for how long."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.dashboard import queues
+from api.dashboard.render import page
+from api.shared import REDIS, SETTINGS
+from sms.message import Lane
+
+
+async def reminders_page(request: web.Request) -> web.Response:
+    """What waits on each lane, transactional first."""
+    accounts = sorted(request.app[SETTINGS].providers)
+    lanes = await queues.lanes(request.app[REDIS], accounts)
+    return page(
+        request,
+        "reminders.html",
+        lanes=lanes,
+        order=[Lane.TRANSACTIONAL.value, Lane.BULK.value],
+        now=queues.now(),
+        live=True,
+        title="Reminders",
+    )
