@@ -3,8 +3,9 @@
 Validation is the Python API's, message by message (pydantic, then the provider's limits), and
 every problem of every message is reported at once with its index and field; nothing is
 enqueued unless all are valid. An idempotency key comes in the body or in the
-`Idempotency-Key` header (for a list, the header key plus `:{index}`): a repeat answers the
-earlier message's id and sends nothing.
+`Idempotency-Key` header (for a list, the header key plus `:{index}`): a repeat of the same
+message answers the earlier message's id with `"repeat": true` and sends nothing; the same key
+with a different message is a 409 naming the message that holds it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from aiohttp import web
 from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message
 from sms import keys
-from sms.errors import InvalidMessage
+from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict
 from sms.message import Lane, Message
-from sms.store import Record
+from sms.store import Admission, Record
 
 #: The fields a message object may have (`from` is the sender).
 FIELDS = frozenset(
@@ -88,8 +89,27 @@ async def post_messages(request: web.Request) -> web.Response:
     messages, problems = await asyncio.to_thread(build_all, producer, items, header_key, single)
     if problems:
         return invalid(problems)
-    ids = await asyncio.to_thread(producer.send_many, messages)
-    return web.json_response({"ids": ids}, status=202)
+    results = await asyncio.to_thread(producer.submit_many, messages)
+    ids = [result.id for result in results]
+    conflicts = [
+        KeyConflict(index, message.idempotency_key or "", result.id)
+        for index, (message, result) in enumerate(zip(messages, results, strict=True))
+        if result.admission is Admission.CONFLICT
+    ]
+    if conflicts:
+        exc = IdempotencyConflict(conflicts, ids)
+        refused: dict[str, Any] = {
+            "error": str(exc),
+            "conflicts": [
+                {"index": c.index, "idempotency_key": c.key, "existing": c.existing}
+                for c in conflicts
+            ],
+            "ids": ids,
+        }
+        return web.json_response(refused, status=409)
+    repeats = [i for i, result in enumerate(results) if result.admission is Admission.REPEAT]
+    answer: dict[str, Any] = {"ids": ids, "repeat": len(repeats) == len(ids), "repeats": repeats}
+    return web.json_response(answer, status=202)
 
 
 async def get_message(request: web.Request) -> web.Response:

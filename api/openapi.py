@@ -297,15 +297,21 @@ DOCUMENT: dict[str, Any] = {
                             JSON: {
                                 "schema": {
                                     "type": "object",
-                                    "required": ["ids"],
+                                    "required": ["ids", "repeat", "repeats"],
                                     "properties": {
-                                        "ids": {"type": "array", "items": {"type": "string"}}
+                                        "ids": {"type": "array", "items": {"type": "string"}},
+                                        "repeat": {"type": "boolean"},
+                                        "repeats": {"type": "array", "items": {"type": "integer"}},
                                     },
                                 }
                             }
                         },
                     },
                     "400": _answer("The body is not JSON", "Error"),
+                    "409": _answer(
+                        "An idempotency key already names a message with different content",
+                        "Error",
+                    ),
                     "401": UNAUTHORIZED,
                     "413": TOO_LARGE,
                     "422": INVALID,

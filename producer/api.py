@@ -3,8 +3,9 @@
 
 Every message is validated (pydantic, phonenumbers, its provider's limits) before anything is
 written; records and idempotency keys go to Redis in one round trip per chunk; only then are
-batches of ids published as Celery tasks on their lane. A duplicate idempotency key returns
-the earlier message's id and publishes nothing.
+batches of ids published as Celery tasks on their lane. A repeated idempotency key with the
+same message returns the earlier message's id and publishes nothing; with a different message
+it is a conflict (`IdempotencyConflict`), and that message is not written.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from producer.controls import CampaignControls, ControlResult
 from sms import keys
 from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
-from sms.errors import InvalidMessage, NotFound, Problem
+from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict, NotFound, Problem
 from sms.message import Lane, Message
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
-from sms.store import Record, Store
+from sms.store import Admission, Enqueued, Record, Store
 from worker.app import make_app, publish
 
 CHUNK = 1000
@@ -66,25 +67,42 @@ class Producer:
             raise InvalidMessage(problems, where)
 
     def send(self, message: Message) -> str:
-        """Enqueue one message; returns its id (the earlier one's, for a duplicate key)."""
+        """Enqueue one message; returns its id (the earlier one's, for a repeated key).
+        IdempotencyConflict when its key names a message with different content."""
         return self.send_many([message])[0]
 
     def send_many(self, messages: Iterable[Message]) -> list[str]:
-        """Validate all of a chunk, then record and enqueue it; returns ids in order."""
-        ids: list[str] = []
+        """Validate all of a chunk, then record and enqueue it; returns ids in order.
+        IdempotencyConflict, after writing the others, when some key names another message."""
+        messages = list(messages)
+        results = self.submit_many(messages)
+        conflicts = [
+            KeyConflict(index, message.idempotency_key or "", result.id)
+            for index, (message, result) in enumerate(zip(messages, results, strict=True))
+            if result.admission is Admission.CONFLICT
+        ]
+        ids = [result.id for result in results]
+        if conflicts:
+            raise IdempotencyConflict(conflicts, ids)
+        return ids
+
+    def submit_many(self, messages: Iterable[Message]) -> list[Enqueued]:
+        """Like send_many, but answers rather than raises: per message, what enqueue did with
+        it (new, a repeat or a conflict) and the id that holds its key."""
+        out: list[Enqueued] = []
         chunk: list[Message] = []
         for index, message in enumerate(messages):
             self.check(message, where=f"message {index}")
             chunk.append(message)
             if len(chunk) >= CHUNK:
-                ids += self.enqueue_valid(chunk)
+                out += self.enqueue_valid(chunk)
                 chunk = []
         if chunk:
-            ids += self.enqueue_valid(chunk)
-        return ids
+            out += self.enqueue_valid(chunk)
+        return out
 
-    def enqueue_valid(self, messages: Sequence[Message]) -> list[str]:
-        """Record and publish messages already validated; returns their ids in order."""
+    def enqueue_valid(self, messages: Sequence[Message]) -> list[Enqueued]:
+        """Record and publish messages already validated; what enqueue did with each."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
@@ -92,14 +110,14 @@ class Producer:
         ]
         results = self.store.enqueue_many(messages, dues)
         by_lane: dict[str, list[str]] = {}
-        for message, due, (mid, created) in zip(messages, dues, results, strict=True):
-            if created and due is None:
-                by_lane.setdefault(message.lane.value, []).append(mid)
+        for message, due, result in zip(messages, dues, results, strict=True):
+            if result.created and due is None:
+                by_lane.setdefault(message.lane.value, []).append(result.id)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         for lane in (Lane.TRANSACTIONAL.value, Lane.BULK.value):
             if by_lane.get(lane):
                 publish(self.app, lane, by_lane[lane], self.settings.batch_size)
-        return [mid for mid, _ in results]
+        return results
 
     def status(self, message_id: str) -> Record:
         """The record of one message (NotFound if there is none)."""

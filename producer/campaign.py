@@ -25,9 +25,10 @@ from pydantic import ValidationError
 from producer.api import CHUNK, Producer, validation_problems
 from producer.template import Template
 from sms import keys
-from sms.errors import InvalidInput, TemplateError
+from sms.errors import InvalidInput, KeyConflict, TemplateError
 from sms.message import Lane, Message
 from sms.phone import InvalidPhoneNumber, parse_e164
+from sms.store import Admission
 
 PHONE = "phone"
 #: The longest JSONL line read; a longer one is rejected without being held whole.
@@ -45,8 +46,8 @@ class BlastReport:
     campaign: str
     rows: int = 0
     enqueued: int = 0
-    duplicates: int = 0
-    rejected: int = 0
+    duplicates: int = 0  # rows whose key already names the same message: nothing sent again
+    rejected: int = 0  # rows not enqueued: unreadable, invalid, or a key conflict
     rejects_path: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -109,7 +110,7 @@ def blast(
     with fh, _Rejects(rejects_path) as rejects:
         rows = _csv_source(fh, path, spec, template) if fmt == "csv" else _jsonl_source(fh)
         _start_campaign(producer, campaign, spec, path)
-        chunk: list[Message] = []
+        chunk: list[tuple[Message, int, list[str]]] = []
         for line, values, reason, row in rows:
             report.rows += 1
             message = None
@@ -123,17 +124,13 @@ def blast(
                     reason = "; ".join(str(p) for p in problems)
                     message = None
             if message is None:
-                report.rejected += 1
-                report.reasons[reason.split(":")[0]] = (
-                    report.reasons.get(reason.split(":")[0], 0) + 1
-                )
-                rejects.write(line, reason, row)
+                _reject(report, rejects, line, reason, row)
                 continue
-            chunk.append(message)
+            chunk.append((message, line, row))
             if len(chunk) >= CHUNK:
-                _flush(producer, chunk, report, progress)
+                _flush(producer, chunk, report, rejects, progress)
         if chunk:
-            _flush(producer, chunk, report, progress)
+            _flush(producer, chunk, report, rejects, progress)
         producer.redis.hset(keys.campaign(campaign), mapping={"rejected": report.rejected})
         report.rejects_path = rejects_path if report.rejected else None
     if not report.rejected:
@@ -141,16 +138,29 @@ def blast(
     return report
 
 
+def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row: list[str]) -> None:
+    report.rejected += 1
+    kind = reason.split(":")[0]
+    report.reasons[kind] = report.reasons.get(kind, 0) + 1
+    rejects.write(line, reason, row)
+
+
 def _flush(
     producer: Producer,
-    chunk: list[Message],
+    chunk: list[tuple[Message, int, list[str]]],
     report: BlastReport,
+    rejects: _Rejects,
     progress: Callable[[int], None] | None,
 ) -> None:
-    ids = producer.enqueue_valid(chunk)
-    new = sum(1 for m, mid in zip(chunk, ids, strict=True) if m.id == mid)
-    report.enqueued += new
-    report.duplicates += len(chunk) - new
+    results = producer.enqueue_valid([message for message, _, _ in chunk])
+    for (message, line, row), result in zip(chunk, results, strict=True):
+        if result.admission is Admission.NEW:
+            report.enqueued += 1
+        elif result.admission is Admission.REPEAT:
+            report.duplicates += 1
+        else:
+            conflict = KeyConflict(line, message.idempotency_key or "", result.id)
+            _reject(report, rejects, line, f"conflict: {conflict}", row)
     if progress:
         progress(len(chunk))
     chunk.clear()

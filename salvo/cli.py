@@ -98,9 +98,12 @@ def send(
     )
     producer = Producer(_settings(ctx))
     try:
-        click.echo(producer.send(message))
+        mid = producer.send(message)  # IdempotencyConflict: one error line, exit 1
     finally:
         producer.close()
+    click.echo(mid)
+    if key is not None and mid != message.id:
+        click.echo(f"repeat: key {key!r} already sent message {mid}; nothing sent again", err=True)
 
 
 @cli.command()

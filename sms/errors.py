@@ -7,6 +7,7 @@
     ├── TemplateError          a template that is unsafe or names a missing variable
     ├── NotFound               no message or campaign with that id
     ├── Conflict               a request its record's state forbids (resuming a cancelled campaign)
+    │   └── IdempotencyConflict  an idempotency key reused for a different message
     └── ServerError            the embedded Redis-compatible server could not be started
 
 Provider answers are not exceptions: adapters return an `Outcome` (sms.providers.base), and the
@@ -61,6 +62,34 @@ class NotFound(SalvoError):
 
 class Conflict(SalvoError):
     """The record's state forbids the request (a cancelled campaign cannot resume)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyConflict:
+    """One message refused because its idempotency key names another message."""
+
+    index: int  # which message of the request
+    key: str
+    existing: str  # the id of the message that holds the key
+
+    def __str__(self) -> str:
+        return (
+            f"idempotency key {self.key!r} already names message {self.existing} "
+            "with different content"
+        )
+
+
+class IdempotencyConflict(Conflict):
+    """Messages whose idempotency key already names a message with different content; nothing
+    was written for them. `ids` is every message's id in order (the holder's for a conflict)."""
+
+    def __init__(self, conflicts: list[KeyConflict], ids: list[str]) -> None:
+        self.conflicts = conflicts
+        self.ids = ids
+        first = conflicts[0]
+        where = f"message {first.index}: " if len(ids) > 1 else ""
+        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        super().__init__(f"{where}{first}{more}")
 
 
 class ServerError(SalvoError):

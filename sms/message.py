@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import uuid
 from datetime import datetime
@@ -132,6 +134,17 @@ class Message(BaseModel):
     def is_mms(self) -> bool:
         """Whether the message carries media (or goes to a group), which makes it an MMS."""
         return bool(self.media_urls or self.options.group_recipients)
+
+    def fingerprint(self) -> str:
+        """A digest of what the message asks for, without its id and idempotency key: a repeat
+        of a keyed request has the same one, a changed request (new recipient, body, time)
+        another. Times count as instants, whatever offset they were written with."""
+        data = self.model_dump(mode="json", exclude={"id", "idempotency_key"})
+        for name in ("send_at", "expires_at"):
+            when: datetime | None = getattr(self, name)
+            data[name] = None if when is None else when.timestamp()
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-safe form stored in the message record."""

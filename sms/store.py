@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import resources
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis
 import redis.asyncio as aredis
@@ -114,7 +115,32 @@ def enqueue_item(message: Message, *, due: float | None) -> list[str]:
         keys.campaign_counts(message.campaign) if message.campaign else "",
         keys.stats(message.account),
         "" if due is None else repr(due),
+        message.fingerprint() if message.idempotency_key else "",
     ]
+
+
+class Admission(StrEnum):
+    """What enqueueing did with a message, by its idempotency key."""
+
+    NEW = "new"  # recorded and queued
+    REPEAT = "repeat"  # its key already names a message with the same content: nothing written
+    CONFLICT = "conflict"  # its key already names a message with other content: nothing written
+
+
+_ADMISSIONS = {1: Admission.NEW, 0: Admission.REPEAT, -1: Admission.CONFLICT}
+
+
+class Enqueued(NamedTuple):
+    """One message's answer from enqueue: the id that holds its key (its own when new, the
+    earlier message's for a repeat or a conflict) and what happened."""
+
+    id: str
+    admission: Admission
+
+    @property
+    def created(self) -> bool:
+        """Whether this message was recorded now."""
+        return self.admission is Admission.NEW
 
 
 def claim_item(message_id: str, account: str, campaign: str | None) -> list[str]:
@@ -194,14 +220,16 @@ class Store:
 
     def enqueue_many(
         self, messages: Sequence[Message], dues: Sequence[float | None]
-    ) -> list[tuple[str, bool]]:
-        """Write records in one round trip: (id, created) per message; a duplicate key's
-        message gets the id of the message that holds the key, and created False."""
+    ) -> list[Enqueued]:
+        """Write records in one round trip, one answer per message; a message whose key is
+        held gets the id of the message that holds it, as a repeat or a conflict."""
         if not messages:
             return []
         items = [enqueue_item(m, due=d) for m, d in zip(messages, dues, strict=True)]
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
-        return [(str(flat[i]), bool(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [
+            Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)
+        ]
 
     def get(self, message_id: str) -> Record:
         """The record of one message, or NotFound."""

@@ -13,7 +13,7 @@ import redis.asyncio as aredis
 
 from sms import keys
 from sms.message import Message, Status
-from sms.store import AsyncStore, Move, Store
+from sms.store import Admission, AsyncStore, Enqueued, Move, Store
 
 RETENTION = 3600
 T = TypeVar("T")
@@ -33,7 +33,7 @@ def message(**kw: object) -> Message:
 def test_an_enqueued_message_is_recorded_as_queued(r: redis.Redis) -> None:
     store = Store(r, retention=RETENTION)
     m = message()
-    assert store.enqueue_many([m], [None]) == [(m.id, True)]
+    assert store.enqueue_many([m], [None]) == [Enqueued(m.id, Admission.NEW)]
     record = store.get(m.id)
     assert record.status is Status.QUEUED
     assert record.message == m
@@ -44,8 +44,8 @@ def test_the_same_key_twice_returns_the_first_id(r: redis.Redis) -> None:
     store = Store(r, retention=RETENTION)
     key = uuid.uuid4().hex
     first, second = message(idempotency_key=key), message(idempotency_key=key)
-    assert store.enqueue_many([first], [None]) == [(first.id, True)]
-    assert store.enqueue_many([second], [None]) == [(first.id, False)]
+    assert store.enqueue_many([first], [None]) == [Enqueued(first.id, Admission.NEW)]
+    assert store.enqueue_many([second], [None]) == [Enqueued(first.id, Admission.REPEAT)]
     assert not r.exists(keys.message(second.id))
 
 
@@ -78,8 +78,8 @@ def test_fifty_racing_producers_create_one_message(unit_url: str, r: redis.Redis
     results = [out.get(timeout=30) for _ in procs]
     for p in procs:
         p.join()
-    assert sum(created for _, created in results) == 1
-    assert len({mid for mid, _ in results}) == 1
+    assert sum(result.created for result in results) == 1
+    assert len({result.id for result in results}) == 1
 
 
 def test_a_campaign_counts_its_messages_by_status(r: redis.Redis) -> None:
@@ -195,9 +195,9 @@ def test_one_enqueue_call_with_a_key_twice_writes_the_first_message_only(r: redi
     key = uuid.uuid4().hex
     first, second, other = message(idempotency_key=key), message(idempotency_key=key), message()
     assert store.enqueue_many([first, second, other], [None, None, None]) == [
-        (first.id, True),
-        (first.id, False),
-        (other.id, True),
+        Enqueued(first.id, Admission.NEW),
+        Enqueued(first.id, Admission.REPEAT),
+        Enqueued(other.id, Admission.NEW),
     ]
     assert not r.exists(keys.message(second.id))
 

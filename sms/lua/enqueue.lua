@@ -2,9 +2,13 @@
 -- KEYS[1] schedule, KEYS[2] pending.
 -- ARGV[1]: a JSON list with one entry per message (Python names every key, sms/keys.py):
 --   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
---    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now)]
+--    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
+--    fingerprint of the message (no spaces; "" = none)]
+-- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
+-- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
--- written, the earlier message's for a duplicate) and 1 when written, 0 when not.
+-- written, the earlier message's otherwise) and 1 when written, 0 for a repeat (same
+-- fingerprint, or either one unknown), -1 for a conflict (a different fingerprint).
 local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
@@ -17,16 +21,24 @@ local function zadd(key, pairs_)
 end
 
 for _, m in ipairs(items) do
-  local id, record, idem = m[1], m[2], m[7]
-  local holder = false
+  local id, record, idem, print_ = m[1], m[2], m[7], m[11] or ''
+  local holder, held_print = false, ''
   if idem ~= '' then
-    holder = redis.call('GET', idem)
-    -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
-    if not holder then redis.call('SET', idem, id) end
+    local held = redis.call('GET', idem)
+    if held then
+      holder, held_print = string.match(held, '^(%S+) ?(%S*)$')
+    else
+      -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
+      redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_))
+    end
   end
   if holder then
     out[#out + 1] = holder
-    out[#out + 1] = 0
+    if print_ ~= '' and held_print ~= '' and print_ ~= held_print then
+      out[#out + 1] = -1
+    else
+      out[#out + 1] = 0
+    end
   else
     redis.call('HSET', record, 'status', 'queued', 'data', m[3], 'account', m[4],
       'campaign', m[5], 'lane', m[6], 'attempts', 0, 'created', now, 'updated', now,
