@@ -2,7 +2,9 @@
 
 One `Producer` (blocking Redis and Celery clients) per application, its calls run in threads;
 one asyncio Redis client for reads, receipts and health. JSON bodies are limited to
-`api_max_body` bytes, campaign uploads (streamed) to `api_max_upload`.
+`api_max_body` bytes and read by api/bodies.py, campaign uploads (streamed) to `api_max_upload`;
+slow and numerous clients are cut off as api/limits.py says. Nothing a client sends is answered
+500: while Redis (or the broker on it) cannot be reached the answer is 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+import redis.exceptions
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from kombu.exceptions import OperationalError
 
 from api import campaigns, dashboard, health, messages, metrics, openapi, receipts
 from api.auth import require_api_key
+from api.limits import CappedSite
+from api.logs import AccessLogger, masked
 from api.shared import PRODUCER, RECEIPTS, REDIS, SETTINGS, error
 from producer.api import Producer
 from sms.connect import async_client
@@ -25,6 +31,11 @@ from sms.receipts import ReceiptStore
 from sms.settings import Settings
 
 log = logging.getLogger("salvo.api")
+
+#: Seconds a client is told to wait when Redis cannot be reached.
+RETRY_AFTER = 5
+#: What a lost Redis (or broker) connection raises, in redis-py and in Celery's kombu.
+UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
 
 @web.middleware
@@ -41,8 +52,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return error(exc.status, text, headers=headers)
     except asyncio.CancelledError:
         raise
+    except UNREACHABLE as exc:
+        log.warning("%s %s: Redis unreachable: %s", request.method, masked(request.path), exc)
+        headers = {"Retry-After": str(RETRY_AFTER)}
+        return error(503, "Redis unreachable; retry later", headers=headers)
     except Exception:
-        log.exception("%s %s failed", request.method, request.path)
+        log.exception("%s %s failed", request.method, masked(request.path))
         return error(500, "internal error")
 
 
@@ -72,9 +87,15 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
 
 async def start(settings: Settings, redis_url: str, host: str, port: int) -> web.AppRunner:
     """Start serving in the running loop (port 0 picks a free port); returns the runner."""
-    runner = web.AppRunner(create_app(settings, redis_url), access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        create_app(settings, redis_url),
+        access_log=logging.getLogger("salvo.api.access"),
+        access_log_class=AccessLogger,
+        keepalive_timeout=settings.api_header_timeout,
+        shutdown_timeout=5.0,
+    )
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await CappedSite(runner, host, port, settings.api_max_connections).start()
     return runner
 
 
@@ -94,10 +115,19 @@ async def serve(settings: Settings, redis_url: str, host: str, port: int) -> Non
         await runner.cleanup()
 
 
-def run(settings: Settings, redis_url: str, *, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the API in the foreground, logging to stderr, until interrupted."""
+def run(
+    settings: Settings,
+    redis_url: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    loglevel: str = "INFO",
+) -> None:
+    """Run the API in the foreground, logging to stderr at `loglevel`, until interrupted.
+
+    At INFO every request is logged (api/logs.py); WARNING keeps refusals and failures only."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, redis_url, host, port))

@@ -30,6 +30,7 @@ from producer.template import Template
 from sms import keys
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
+from sms.text import text_problem
 
 CHUNK = 1 << 16
 #: The rejected rows (line and reason) an answer lists; the count covers them all.
@@ -49,6 +50,9 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
     for name in ("account", "from", "template"):
         if not q.get(name):
             problems.append(problem(name, "required"))
+    for name, value in q.items():
+        if bad := text_problem(value):
+            problems.append(problem(name, bad))
     account, sender, text = q.get("account", ""), q.get("from", ""), q.get("template", "")
     if account and account not in settings.providers:
         known = ", ".join(sorted(settings.providers)) or "none configured"
@@ -101,14 +105,26 @@ class TooLarge(Exception):
     """The upload is over `api_max_upload`."""
 
 
-async def receive(request: web.Request, path: Path, limit: int) -> str:
-    """Stream the body into `path`, at most `limit` bytes (else TooLarge); its SHA-256 in hex."""
+class Stalled(Exception):
+    """No byte of the upload arrived for `api_body_timeout` seconds."""
+
+
+async def receive(request: web.Request, path: Path, limit: int, stall: float) -> str:
+    """Stream the body into `path`, at most `limit` bytes (else TooLarge), each chunk within
+    `stall` seconds of the last (else Stalled); its SHA-256 in hex."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge
     digest = hashlib.sha256()
     size = 0
     with path.open("wb") as fh:
-        async for chunk in request.content.iter_chunked(CHUNK):
+        while True:
+            try:
+                async with asyncio.timeout(stall):
+                    chunk = await request.content.read(CHUNK)
+            except TimeoutError:
+                raise Stalled from None
+            if not chunk:
+                break
             size += len(chunk)
             if size > limit:
                 raise TooLarge
@@ -146,11 +162,14 @@ async def post_campaign(request: web.Request) -> web.Response:
     tmp = Path(tempfile.mkdtemp(prefix="salvo-upload-"))
     try:
         path = tmp / f"upload.{fmt}"
-        limit = request.app[SETTINGS].api_max_upload
+        settings = request.app[SETTINGS]
+        limit, stall = settings.api_max_upload, settings.api_body_timeout
         try:
-            content = await receive(request, path, limit)
+            content = await receive(request, path, limit, stall)
         except TooLarge:
             return error(413, f"upload larger than {limit:,} bytes")
+        except Stalled:
+            return error(408, f"upload stalled: no data for {stall:g} s")
         campaign = spec.campaign or default_campaign(spec, content)
         spec = replace(spec, campaign=campaign, source=f"upload sha256:{content}")
         rejects = tmp / "rejects.csv"
@@ -166,7 +185,7 @@ async def post_campaign(request: web.Request) -> web.Response:
         shown = await asyncio.to_thread(first_rejects, rejects)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    answer = {
+    answer: dict[str, Any] = {
         "campaign": report.campaign,
         "rows": report.rows,
         "enqueued": report.enqueued,
@@ -175,6 +194,11 @@ async def post_campaign(request: web.Request) -> web.Response:
         "reasons": report.reasons,
         "rejects": shown,
     }
+    if report.stopped is not None:
+        # Counted up to the line it stopped at; uploading the same file again is safe.
+        answer["stopped"] = {"line": report.stopped_at, "reason": report.stopped}
+        answer["error"] = f"blast stopped: {report.stopped}; upload the same file again to finish"
+        return web.json_response(answer, status=503, headers={"Retry-After": "5"})
     return web.json_response(answer, status=202)
 
 

@@ -21,6 +21,7 @@ from sms import keys
 from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict
 from sms.message import Lane, Message
 from sms.store import Admission, Record
+from sms.text import text_problem
 
 #: The fields a message object may have (`from` is the sender).
 FIELDS = frozenset(
@@ -85,6 +86,8 @@ async def post_messages(request: web.Request) -> web.Response:
     header_key = request.headers.get("Idempotency-Key")
     if header_key is not None and not 1 <= len(header_key) <= 200:
         return invalid([problem("Idempotency-Key", "must be 1 to 200 characters")])
+    if header_key is not None and (bad := text_problem(header_key)):
+        return invalid([problem("Idempotency-Key", bad)])
     producer = request.app[PRODUCER]
     messages, problems = await asyncio.to_thread(build_all, producer, items, header_key, single)
     if problems:

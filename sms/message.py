@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sms.phone import parse_e164
+from sms.text import text_problem
 
 SHORT_CODE = re.compile(r"^\d{3,8}$")
 
@@ -109,6 +110,14 @@ class Message(BaseModel):
     options: Options = Field(default_factory=Options)
     send_at: datetime | None = None
     expires_at: datetime | None = None
+
+    @field_validator("account", "body", "campaign", "idempotency_key")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = None if value is None or _trusted(info) else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("media_urls")
     @classmethod

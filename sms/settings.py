@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +42,9 @@ def _window(value: str | None) -> str | None:
 
 
 QuietHours = Annotated[str | None, AfterValidator(_window)]
+
+#: The URL schemes `redis_url` may use (sms/connect.py).
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
 
 
 class AccountBase(BaseModel):
@@ -133,6 +144,16 @@ class Settings(BaseSettings):
     quiet_hours: QuietHours = Field(default=None, description="for accounts that set none")
     quiet_lanes: tuple[LaneName, ...] = ("bulk",)
     smart_encoding: bool = False
+    api_header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds to send a request's headers; idle keep-alive"
+    )
+    api_body_timeout: float = Field(
+        default=30.0, gt=0, description="seconds for a JSON body; a stalled upload, per chunk"
+    )
+    api_max_connections: int = Field(default=1000, ge=1, description="open connections per process")
+    receipt_window: int = Field(
+        default=300, ge=30, description="seconds a signed receipt's timestamp may be off by"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -156,6 +177,15 @@ class Settings(BaseSettings):
                 data = tomllib.loads(source.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise ConfigError(f"{source}: no such configuration file") from None
+            except IsADirectoryError:
+                raise ConfigError(f"{source}: a directory, not a configuration file") from None
+            except PermissionError:
+                raise ConfigError(f"{source}: not allowed to read it") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{source}: not UTF-8 (byte {exc.start + 1} is {exc.object[exc.start]:#04x}); "
+                    "save it as UTF-8"
+                ) from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{source}: not valid TOML: {exc}") from None
         data.update(overrides)
@@ -165,6 +195,17 @@ class Settings(BaseSettings):
             raise ConfigError(_explain(exc, source)) from None
         except SettingsError as exc:  # an environment variable that is not the JSON it must be
             raise ConfigError(f"environment: {exc}") from None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(REDIS_SCHEMES):
+            scheme = url.split("://")[0] + "://" if "://" in url else url[:20]
+            raise ValueError(
+                f"must start with {', '.join(REDIS_SCHEMES)} (not {scheme!r}): "
+                "it names a Redis server, not a web address"
+            )
+        return url
 
     def account(
         self, name: str
@@ -201,14 +242,15 @@ def _config_path(path: str | Path | None) -> Path | None:
 
 
 def _explain(exc: ValidationError, source: Path | None) -> str:
+    """pydantic's errors on one line: the file, then each setting and what is wrong with it."""
     where = str(source) if source else "settings"
-    lines = [f"{where}: invalid settings"]
+    problems = []
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"])
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "required but missing"
         elif err["type"] == "extra_forbidden":
             msg = "not a known setting"
-        lines.append(f"  {loc}: {msg}")
-    return "\n".join(lines)
+        problems.append(f"{loc}: {msg}")
+    return f"{where}: invalid settings: {'; '.join(problems)}"
