@@ -1,57 +1,121 @@
 """`POST /v1/receipts/{account}[/{secret}]`: a provider's delivery receipt, in its own shape.
 
-A receipt is authenticated by JustCall's signature where the account uses signed webhooks and
-the request carries one (a signature that does not verify is refused even with the right
-secret), otherwise by the account's `receipt_secret` in the URL; an account with neither
-accepts no receipts. The answer is quick and 200 for anything we could read, applied or not:
-a duplicate, a late receipt or an unknown provider id changes nothing and is not an error,
-so no provider retries it in a loop.
+Authentication comes before the body is read. An account's `receipt_secret` must be the URL's
+last segment; a JustCall account with `signed_webhooks` also accepts a request carrying
+`x-justcall-signature` without it, and one carrying a signature must have a valid one (and the
+secret too, where one is configured). An unknown account, a wrong or missing secret, a bad
+signature and a stale timestamp all answer the same 401, so account names cannot be probed.
+
+JustCall's signature covers the webhook URL, the event type and the timestamp header, not the
+payload: a captured webhook could be replayed with another payload. So a signed webhook is
+refused unless its timestamp is within `receipt_window` seconds (default 300) of our clock, and
+each notification id (JustCall's `request_id`, a TextingLine event id) is accepted once
+(`keys.receipt_event`, kept longer than the window): a repeat answers 200 `duplicate` and
+changes nothing. Reading the signed fields means parsing the body first; it is at most
+`api_max_body` bytes, read within `api_body_timeout`, and parsed without recursion limits
+being reachable (sms/providers/base.load_json).
+
+The answer is quick and 200 for anything we could read, applied or not: a duplicate, a late
+receipt or an unknown provider id changes nothing and is not an error, so no provider retries
+it in a loop. While Redis is down the answer is 503 (api/app.py), which providers retry.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
 from aiohttp import web
 
-from api.shared import RECEIPTS, SETTINGS, error
+from api.shared import RECEIPTS, REDIS, SETTINGS, error, read_body
+from sms import keys
 from sms.providers import justcall
-from sms.providers.base import BadReceipt
+from sms.providers.base import BadReceipt, Receipt, parse_time
 from sms.receipts import PARSERS
 from sms.settings import CarrierXAccount, JustCallAccount, SkycoreAccount, TextingLineAccount
+from sms.text import text_problem
 
 log = logging.getLogger("salvo.receipts")
 
 Account = JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount
 
+#: Seconds a notification id is remembered at least (JustCall retries for under 10 minutes).
+KEEP_EVENTS = 86400
+_NOBODY = b"no account has this secret"
 
-def authentic(
-    account: Account, secret: str | None, body: bytes, headers: Mapping[str, str]
-) -> bool:
-    """Whether a receipt proves it comes from the account's provider."""
-    signed = isinstance(account, JustCallAccount) and account.signed_webhooks
-    if signed and justcall.SIGNATURE_HEADER in {k.lower() for k in headers}:
-        assert isinstance(account, JustCallAccount)
-        return justcall.signature_valid(account.api_secret.get_secret_value(), body, headers)
-    expected = account.receipt_secret
-    if expected is None or secret is None:
+
+def signed(account: Account | None, headers: Mapping[str, str]) -> bool:
+    """Whether the request claims JustCall's signature for an account that uses it."""
+    return (
+        isinstance(account, JustCallAccount)
+        and account.signed_webhooks
+        and justcall.SIGNATURE_HEADER in {k.lower() for k in headers}
+    )
+
+
+def secret_matches(account: Account | None, secret: str | None, signed: bool) -> bool:
+    """Whether the URL's secret is the account's (a signed request may go without one when
+    the account has none); an unknown account costs the same compare and fails."""
+    expected = account.receipt_secret if account is not None else None
+    if expected is None:
+        hmac.compare_digest((secret or "").encode(errors="replace"), _NOBODY)
+        return account is not None and signed
+    if secret is None:
         return False
-    return hmac.compare_digest(secret.encode(), expected.get_secret_value().encode())
+    given = secret.encode(errors="replace")
+    return hmac.compare_digest(given, expected.get_secret_value().encode())
+
+
+def timestamp_fresh(headers: Mapping[str, str], window: int, now: float) -> bool:
+    """Whether JustCall's timestamp header is within `window` seconds of `now`."""
+    stamp = next((v for k, v in headers.items() if k.lower() == justcall.TIMESTAMP_HEADER), None)
+    at = parse_time(stamp)
+    return at is not None and abs(now - at) <= window
+
+
+def receipt_problem(receipt: Receipt, our_id: str | None) -> str | None:
+    """Why the ids of a parsed receipt cannot be used (they become Redis keys), or None."""
+    for name, value in (
+        ("provider id", receipt.provider_id),
+        ("our id", our_id),
+        ("event id", receipt.event),
+    ):
+        if value is not None:
+            if len(value) > 200:
+                return f"{name}: longer than 200 characters"
+            problem = text_problem(value)
+            if problem:
+                return f"{name}: {problem}"
+    return None
+
+
+def refused(name: str, why: str) -> web.Response:
+    """The one answer to every failed authentication; the log says which it was."""
+    log.warning("receipt for %r refused: %s", name, why)
+    return error(401, "receipt not authenticated")
 
 
 async def post_receipt(request: web.Request) -> web.Response:
-    """Read, authenticate and apply one receipt."""
+    """Authenticate, then read, parse and apply one receipt."""
+    settings = request.app[SETTINGS]
     name = request.match_info["account"]
-    account = request.app[SETTINGS].providers.get(name)
-    if account is None:
-        return error(404, f"no provider account {name!r}")
-    body = await request.read()
-    if not authentic(account, request.match_info.get("secret"), body, request.headers):
-        log.warning("receipt for %s refused: not authenticated", name)
-        return error(401, "receipt not authenticated")
+    account = settings.providers.get(name)
+    is_signed = signed(account, request.headers)
+    if not secret_matches(account, request.match_info.get("secret"), is_signed):
+        return refused(name, "unknown account or wrong secret")
+    assert account is not None
+    if is_signed and not timestamp_fresh(request.headers, settings.receipt_window, time.time()):
+        return refused(name, f"signed timestamp not within {settings.receipt_window} s of now")
+    body = await read_body(request)
+    if is_signed:
+        assert isinstance(account, JustCallAccount)
+        if not justcall.signature_valid(
+            account.api_secret.get_secret_value(), body, request.headers
+        ):
+            return refused(name, "signature does not verify")
     try:
         receipt = PARSERS[account.kind](body, request.headers)
     except BadReceipt as exc:
@@ -60,8 +124,37 @@ async def post_receipt(request: web.Request) -> web.Response:
     if receipt is None:
         return web.json_response({"result": "ignored"})
     our_id = request.query.get("m")
+    problem = receipt_problem(receipt, our_id)
+    if problem:
+        log.warning("receipt for %s unusable: %s", name, problem)
+        return error(400, f"not a {account.kind} receipt: {problem}")
     if our_id and receipt.our_id is None:
         receipt = replace(receipt, our_id=our_id)
+    if receipt.event is not None:
+        return await apply_once(request, name, receipt, settings.receipt_window)
+    return await apply(request, name, receipt)
+
+
+async def apply_once(
+    request: web.Request, name: str, receipt: Receipt, window: int
+) -> web.Response:
+    """Apply a receipt whose notification id has not been accepted before; 200 `duplicate`
+    (nothing applied) for one that has. A failure forgets the id, so a retry applies it."""
+    assert receipt.event is not None
+    key = keys.receipt_event(name, receipt.event)
+    client = request.app[REDIS]
+    if not await client.set(key, "1", nx=True, ex=max(KEEP_EVENTS, 2 * window)):
+        log.info("receipt for %s: notification %s already accepted; ignored", name, receipt.event)
+        return web.json_response({"result": "duplicate"})
+    try:
+        return await apply(request, name, receipt)
+    except BaseException:
+        await client.delete(key)
+        raise
+
+
+async def apply(request: web.Request, name: str, receipt: Receipt) -> web.Response:
+    """Apply a receipt to its message and say what it did."""
     applied = await request.app[RECEIPTS].apply(name, receipt)
     if applied.outcome == "held":
         log.info(

@@ -134,3 +134,14 @@ def dashboard_session(digest: str) -> str:
     signed in with, `created`), under the SHA-256 of its cookie's value. Written by
     api/dashboard/session.py at sign-in, deleted at sign-out; TTL `session.LIFETIME` (12 h)."""
     return f"{PREFIX}:dashboard:session:{digest}"
+
+
+# Receipts that cannot be replayed (issue 14).
+
+
+def receipt_event(account: str, event_id: str) -> str:
+    """String with TTL: a provider's notification id (JustCall's `request_id`, a TextingLine
+    event id) already accepted for the account, so a replay of it changes nothing. Written
+    with SET NX by api/receipts.py; lives `max(1 day, 2 x receipt_window)`, longer than a
+    signed webhook's timestamp stays acceptable and than the provider's retries go on."""
+    return f"{PREFIX}:event:{account}:{event_id}"

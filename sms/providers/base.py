@@ -135,10 +135,10 @@ class Adapter(ABC, Generic[A]):
 
 
 def load_json(body: bytes) -> Any:
-    """Parse a JSON body, or return None when it is not JSON."""
+    """Parse a JSON body, or return None when it is not JSON (or nested too deep to parse)."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -210,6 +210,7 @@ class Receipt:
     our_id: str | None = None
     reason: str = ""
     at: float | None = None  # epoch seconds, as the provider stamped it
+    event: str | None = None  # the provider's id of this notification, where it gives one
 
 
 class BadReceipt(ValueError):

@@ -195,7 +195,14 @@ def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
         if status is None:
             return None
         at = parse_time(_header(headers, TIMESTAMP_HEADER))
-        return Receipt(status, receipt_id(event.get("id"), "data.id"), reason=state, at=at)
+        request_id = data.get("request_id")
+        return Receipt(
+            status,
+            receipt_id(event.get("id"), "data.id"),
+            reason=state,
+            at=at,
+            event=str(request_id) if isinstance(request_id, str | int) and request_id else None,
+        )
     provider_id = receipt_id(data.get("message_id"), "message_id")
     state = str(data.get("status") or "").lower()
     status = RECEIPT_STATUSES.get(state)

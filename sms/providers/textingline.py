@@ -220,4 +220,6 @@ def parse_receipt(body: bytes, headers: Mapping[str, str]) -> Receipt | None:
     key = obj.get("idempotencyKey")
     our_id = key[len(KEY_PREFIX) :] if isinstance(key, str) and key.startswith(KEY_PREFIX) else None
     at = parse_time(obj.get("updatedAt") or obj.get("deliveredAt"))
-    return Receipt(status, provider_id, our_id or None, reason, at)
+    event_id = data.get("id")  # the event envelope's id, where the webhook carries one
+    event_id = event_id if isinstance(event_id, str) and event_id else None
+    return Receipt(status, provider_id, our_id or None, reason, at, event_id)
