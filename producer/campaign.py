@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,9 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import redis.exceptions
+from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from producer.api import CHUNK, Producer, validation_problems
+from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
 from sms import keys
 from sms.errors import InvalidInput, KeyConflict, TemplateError
@@ -31,12 +33,10 @@ from sms.phone import InvalidPhoneNumber, parse_e164
 from sms.store import Admission
 
 PHONE = "phone"
-#: The longest JSONL line read; a longer one is rejected without being held whole.
-MAX_LINE = 1 << 20
 
 Format = Literal["csv", "jsonl"]
-#: One input row: its line number, its values (None when unreadable), why not, and its raw form.
-Row = tuple[int, dict[str, str | None] | None, str, list[str]]
+#: What stops a blast part way: Redis (or the broker on it) out of reach, or an interrupt.
+STOPS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
 
 
 @dataclass
@@ -50,6 +50,9 @@ class BlastReport:
     rejected: int = 0  # rows not enqueued: unreadable, invalid, or a key conflict
     rejects_path: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Set when the blast had to stop: the first line not done (None: before any row), and why.
+    stopped_at: int | None = None
+    stopped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,13 @@ def blast(
     progress: Callable[[int], None] | None = None,
     fmt: Format | None = None,
 ) -> BlastReport:
-    """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file."""
+    """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file.
+
+    The counts always add up: rows = enqueued + duplicates + rejected. When Redis (or the
+    broker) goes out of reach, or the blast is interrupted, it stops, and its report says
+    where (`stopped_at`, the first line not done) and why; the rows before are counted, the
+    rest are not. Running the same blast again is safe: what was enqueued counts as duplicates.
+    """
     fmt = fmt or source_format(path)
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)
@@ -104,34 +113,33 @@ def blast(
     report = BlastReport(campaign)
     rejects_path = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
+        fh = path.open("rb")
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
     with fh, _Rejects(rejects_path) as rejects:
-        rows = _csv_source(fh, path, spec, template) if fmt == "csv" else _jsonl_source(fh)
-        _start_campaign(producer, campaign, spec, path)
+        rows = _csv_source(fh, path, spec, template) if fmt == "csv" else jsonl_rows(fh)
         chunk: list[tuple[Message, int, list[str]]] = []
-        for line, values, reason, row in rows:
-            report.rows += 1
-            message = None
-            if values is not None:
-                message, reason = _message(
-                    values, spec, template, campaign, producer.settings.default_region
-                )
-            if message is not None:
-                problems = adapter.validate(message)
-                if problems:
-                    reason = "; ".join(str(p) for p in problems)
-                    message = None
-            if message is None:
-                _reject(report, rejects, line, reason, row)
-                continue
-            chunk.append((message, line, row))
-            if len(chunk) >= CHUNK:
+        try:
+            _start_campaign(producer, campaign, spec, path)
+            for row in rows:
+                report.rows += 1
+                message, reason = _row_message(row, spec, template, campaign, producer, adapter)
+                if message is None:
+                    _reject(report, rejects, row.line, reason, row.raw)
+                    continue
+                chunk.append((message, row.line, row.raw))
+                if len(chunk) >= CHUNK:
+                    _flush(producer, chunk, report, rejects, progress)
+            if chunk:
                 _flush(producer, chunk, report, rejects, progress)
-        if chunk:
-            _flush(producer, chunk, report, rejects, progress)
-        producer.redis.hset(keys.campaign(campaign), mapping={"rejected": report.rejected})
+            producer.redis.hset(keys.campaign(campaign), mapping={"rejected": report.rejected})
+        except (*STOPS, KeyboardInterrupt) as exc:
+            # The messages of the chunk in hand were not (all) enqueued: not counted as done.
+            report.rows -= len(chunk)
+            report.stopped_at = chunk[0][1] if chunk else None
+            report.stopped = (
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else f"Redis unreachable: {exc}"
+            )
         report.rejects_path = rejects_path if report.rejected else None
     if not report.rejected:
         rejects_path.unlink(missing_ok=True)
@@ -143,6 +151,27 @@ def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row:
     kind = reason.split(":")[0]
     report.reasons[kind] = report.reasons.get(kind, 0) + 1
     rejects.write(line, reason, row)
+
+
+def _row_message(
+    row: Row,
+    spec: BlastSpec,
+    template: Template,
+    campaign: str,
+    producer: Producer,
+    adapter: Any,
+) -> tuple[Message | None, str]:
+    """The message of one row, or None and why it is rejected."""
+    if row.values is None:
+        return None, row.reason
+    message, reason = _message(
+        row.values, spec, template, campaign, producer.settings.default_region
+    )
+    if message is not None:
+        problems = adapter.validate(message)
+        if problems:
+            return None, "; ".join(str(p) for p in problems)
+    return message, reason
 
 
 def _flush(
@@ -166,25 +195,10 @@ def _flush(
     chunk.clear()
 
 
-def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput(
-            f"{path}: empty file, expected a header line with a 'phone' column"
-        ) from None
-    except csv.Error as exc:
-        raise InvalidInput(f"{path}: line 1: {exc}") from None
-    header = [h.strip() for h in header]
-    if len(set(header)) != len(header):
-        raise InvalidInput(f"{path}: line 1: duplicate column names")
-    return header
-
-
-def _csv_source(fh: IO[str], path: Path, spec: BlastSpec, template: Template) -> Iterator[Row]:
+def _csv_source(fh: IO[bytes], path: Path, spec: BlastSpec, template: Template) -> Iterator[Row]:
     """Check a CSV's header against the spec and template, then yield its rows."""
-    reader = csv.reader(fh)
-    header = _header(reader, path)
+    records = csv_records(fh)
+    header = csv_header(records, path)
     for needed in (PHONE, spec.key_column):
         if needed not in header:
             raise InvalidInput(
@@ -196,70 +210,7 @@ def _csv_source(fh: IO[str], path: Path, spec: BlastSpec, template: Template) ->
             f"template names {', '.join('{' + m + '}' for m in missing)} but {path} has no such "
             f"column (columns: {', '.join(header)})"
         )
-    return _csv_rows(reader, header)
-
-
-def _csv_rows(reader: Iterator[list[str]], header: list[str]) -> Iterator[Row]:
-    for line, row in _rows(reader):
-        if len(row) == 1 and row[0].startswith("\x00csv: "):
-            yield line, None, "malformed CSV: " + row[0][6:], row
-        elif len(row) != len(header):
-            yield line, None, f"malformed row: expected {len(header)} fields, found {len(row)}", row
-        else:
-            yield line, dict(zip(header, row, strict=True)), "", row
-
-
-def _jsonl_source(fh: IO[str]) -> Iterator[Row]:
-    """Yield each non-blank line of a JSONL file as the values of one row."""
-    line = 0
-    while True:
-        text = fh.readline(MAX_LINE + 1)
-        if not text:
-            return
-        line += 1
-        if len(text) > MAX_LINE and not text.endswith("\n"):
-            while (rest := fh.readline(MAX_LINE)) and not rest.endswith("\n"):
-                pass
-            yield line, None, f"malformed line: longer than {MAX_LINE:,} characters", [text[:200]]
-            continue
-        if not text.strip():
-            continue
-        raw = [text.rstrip("\r\n")[:1000]]
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            yield line, None, f"malformed JSON: {exc}", raw
-            continue
-        if not isinstance(data, dict):
-            yield line, None, "malformed line: expected a JSON object", raw
-            continue
-        values = {str(k): _text(v) for k, v in data.items()}
-        yield line, values, "", raw
-
-
-def _text(value: object) -> str | None:
-    """A JSON value as template text: strings as they are, null as missing, others as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) per record; a record the csv module cannot parse is skipped."""
-    line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            line = getattr(reader, "line_num", line + 1)
-            yield line, [f"\x00csv: {exc}"]
-            continue
-        line = getattr(reader, "line_num", line + 1)
-        if not row or all(not f.strip() for f in row):
-            continue
-        yield line, row
+    return csv_rows(records, header)
 
 
 def _message(
