@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+import redis.exceptions
+from kombu.exceptions import OperationalError
 from rich.console import Console
+from rich.markup import escape
 
 from sms.errors import SalvoError
 from sms.message import Lane
@@ -40,23 +45,58 @@ def _when(value: str | None) -> datetime | None:
     return when
 
 
+def _redis_where(ctx: click.Context) -> str:
+    """Which Redis the command used and where that was set, for an error line."""
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    settings: Settings | None = obj.get("settings")
+    url = settings.redis_url if settings is not None else None
+    if url is None:
+        return "the embedded server (no redis_url set)"
+    shown = re.sub(r"//[^@/]*@", "//***@", url)  # never print a password
+    source = obj.get("config") or os.environ.get("SALVO_CONFIG") or "salvo.toml"
+    if os.environ.get("SALVO_REDIS_URL"):
+        source = "SALVO_REDIS_URL"
+    return f"{shown} (redis_url in {source})"
+
+
 class SalvoGroup(click.Group):
-    """Turns Salvo's own errors into one clear line and exit status 1."""
+    """Turns every error into one line saying what to fix, and exit status 1 (130 when
+    interrupted); `--debug` shows the traceback of an unexpected one instead."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except SalvoError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            sys.exit(1)
+            self._fail(str(exc))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            self._fail(f"cannot reach Redis at {_redis_where(ctx)}: {exc}")
+        except OperationalError as exc:  # Celery's broker (the same Redis) out of reach
+            self._fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}")
+        except KeyboardInterrupt:
+            self._fail("interrupted", status=130)
+        except Exception as exc:
+            if ctx.ensure_object(dict).get("debug"):
+                raise
+            self._fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+
+    @staticmethod
+    def _fail(message: str, status: int = 1) -> None:
+        line = " ".join(part.strip() for part in message.splitlines())
+        console.print(
+            f"[bold red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True
+        )
+        sys.exit(status)
 
 
 @click.group(cls=SalvoGroup)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="settings TOML file")
+@click.option("--debug", is_flag=True, help="show the traceback of an unexpected error")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """Salvo: bulk SMS and MMS through JustCall, CarrierX, TextingLine and Skycore."""
-    ctx.ensure_object(dict)["config"] = config
+    ctx.ensure_object(dict).update(config=config, debug=debug)
 
 
 @cli.command()
@@ -161,6 +201,13 @@ def blast(
     )
     if report.rejects_path:
         click.echo(f"rejected rows (line and reason): {report.rejects_path}")
+    if report.stopped is not None:
+        where = f"line {report.stopped_at}" if report.stopped_at else "the first row"
+        redis_at = f"(Redis at {_redis_where(ctx)})" if report.stopped.startswith("Redis") else ""
+        raise SalvoError(
+            f"blast stopped at {where}: {report.stopped} {redis_at}; the counts above are of "
+            "the rows before it: run the same command again to finish (nothing is sent twice)"
+        )
 
 
 @cli.command()
@@ -277,14 +324,22 @@ def sandbox(port: int, host: str) -> None:
 @cli.command()
 @click.option("--port", default=8080, show_default=True, type=int, help="0 picks a free port")
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--loglevel",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="INFO logs every request (receipt secrets masked); WARNING only refusals and failures",
+)
 @click.pass_context
-def api(ctx: click.Context, port: int, host: str) -> None:
+def api(ctx: click.Context, port: int, host: str, loglevel: str) -> None:
     """Serve the HTTP API: messages, campaigns, delivery receipts, /healthz and /metrics."""
     from api import run
     from sms.embedded import resolve_redis_url
 
     settings = _settings(ctx)
-    run(settings, resolve_redis_url(settings.redis_url, settings.data_dir), host=host, port=port)
+    url = resolve_redis_url(settings.redis_url, settings.data_dir)
+    run(settings, url, host=host, port=port, loglevel=loglevel)
 
 
 @cli.command()
