@@ -1,0 +1,104 @@
+"""Every `salvo` error is one line naming what to fix, exit status 1, and no traceback
+(unless `--debug`)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+SEND = ["send", "--provider", "carrierx", "--from", "+14155550101", "--to", "+12025550123"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def config_with(tmp_path: Path, redis_url: str) -> Path:
+    path = tmp_path / "salvo.toml"
+    path.write_text(
+        f'redis_url = "{redis_url}"\n[providers.carrierx]\nkind = "carrierx"\ntoken = "t"\n'
+    )
+    return path
+
+
+def one_line_error(done: object, *expected: str) -> None:
+    assert getattr(done, "returncode") == 1
+    stderr: str = getattr(done, "stderr")
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [*SEND, "--body", "hi"],
+        ["status"],
+        ["status", "abc"],
+        ["reconcile"],
+    ],
+)
+def test_redis_unreachable_names_the_url_and_the_setting(tmp_path: Path, args: list[str]) -> None:
+    port = closed_port()
+    config = config_with(tmp_path, f"redis://user:pw@127.0.0.1:{port}/0")
+    done = run_cli(config, *args)
+    one_line_error(done, f"cannot reach Redis at redis://***@127.0.0.1:{port}/0", str(config))
+    assert ":pw@" not in done.stderr
+
+
+def test_blast_with_redis_unreachable_counts_and_says_where_it_stopped(tmp_path: Path) -> None:
+    config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    rows = tmp_path / "c.csv"
+    rows.write_text("phone\n+12025550123\n")
+    done = run_cli(
+        config,
+        "blast",
+        str(rows),
+        "--provider",
+        "carrierx",
+        "--from",
+        "+14155550101",
+        "--template",
+        "hi",
+    )
+    one_line_error(done, "blast stopped at the first row: Redis unreachable", str(config))
+    assert "0 rows, 0 enqueued, 0 already enqueued, 0 rejected" in done.stdout
+
+
+def test_an_http_redis_url_is_a_setting_to_fix(tmp_path: Path) -> None:
+    done = run_cli(config_with(tmp_path, "http://localhost:6379"), "status")
+    one_line_error(done, "redis_url: must start with redis://", "not 'http://'")
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "latin.toml"
+    config.write_bytes(b'redis_url = "redis://h\xe9/0"\n')
+    one_line_error(run_cli(config, "status"), f"{config}: not UTF-8 (byte 23 is 0xe9)")
+
+
+def test_a_config_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "status")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "is a directory" in done.stderr
+
+
+def test_a_body_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    # A byte that is not UTF-8 reaches Python as a lone surrogate (surrogateescape).
+    done = run_cli(config, *SEND, "--body", "caf\udce9")
+    one_line_error(done, "body: byte 0xe9 at position 4 is not UTF-8")
+
+
+def test_a_nul_in_a_body_is_refused(tmp_path: Path) -> None:
+    config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    one_line_error(run_cli(config, *SEND, "--body", "a\x01b"), "body: control character U+0001")
