@@ -4,7 +4,6 @@ and the reason, the rest of the file unaffected; a blast that has to stop says w
 from __future__ import annotations
 
 import csv
-import socket
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from sms import keys
 from sms.embedded import spawn
 from sms.errors import InvalidInput
 from sms.settings import Settings
-from tests.helpers import run_cli
 
 SENDER = "+14155550101"
 
@@ -158,35 +156,3 @@ def test_a_blast_that_loses_redis_says_where_it_stopped_and_a_rerun_finishes_it(
     finally:
         proc.kill()
         proc.wait()
-
-
-def test_salvo_blast_says_where_it_stopped(tmp_path: Path, config_file: Path) -> None:
-    config = tmp_path / "down.toml"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    text = config_file.read_text().splitlines()
-    config.write_text(
-        "\n".join(
-            f'redis_url = "redis://127.0.0.1:{port}/0"' if t.startswith("redis_url") else t
-            for t in text
-        )
-        + "\n"
-    )
-    path = tmp_path / "c.csv"
-    path.write_text(f"phone,name\n{number(1)},A\n")
-    done = run_cli(
-        config,
-        "blast",
-        str(path),
-        "--provider",
-        "carrierx",
-        "--from",
-        SENDER,
-        "--template",
-        "Hi {name}",
-    )
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert "0 rows, 0 enqueued, 0 already enqueued, 0 rejected" in done.stdout
-    assert "blast stopped at the first row (Redis unreachable" in done.stderr

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,11 @@ def config_with(tmp_path: Path, redis_url: str) -> Path:
     return path
 
 
-def one_line_error(done: object, *expected: str) -> None:
-    assert getattr(done, "returncode") == 1
-    stderr: str = getattr(done, "stderr")
-    assert "Traceback" not in stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
+def one_line_error(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ")
     for text in expected:
         assert text in lines[0], lines[0]
