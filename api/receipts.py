@@ -1,9 +1,9 @@
 """`POST /v1/receipts/{account}[/{secret}]`: a provider's delivery receipt, in its own shape.
 
 Authentication comes before the body is read. An account's `receipt_secret` must be the URL's
-last segment; a JustCall account with `signed_webhooks` also accepts a request carrying
-`x-justcall-signature` without it, and one carrying a signature must have a valid one (and the
-secret too, where one is configured). An unknown account, a wrong or missing secret, a bad
+last segment; for a JustCall account with `signed_webhooks`, a request carrying
+`x-justcall-signature` is judged by that signature instead (a signature that does not verify is
+refused even with the right secret). An unknown account, a wrong or missing secret, a bad
 signature and a stale timestamp all answer the same 401, so account names cannot be probed.
 
 JustCall's signature covers the webhook URL, the event type and the timestamp header, not the
@@ -57,16 +57,14 @@ def signed(account: Account | None, headers: Mapping[str, str]) -> bool:
 
 
 def secret_matches(account: Account | None, secret: str | None, signed: bool) -> bool:
-    """Whether the URL's secret is the account's (a signed request may go without one when
-    the account has none); an unknown account costs the same compare and fails."""
+    """Whether the URL's secret is the account's; a signed request is judged by its signature
+    instead (checked once its body is read). An unknown account costs the same compare."""
     expected = account.receipt_secret if account is not None else None
-    if expected is None:
-        hmac.compare_digest((secret or "").encode(errors="replace"), _NOBODY)
+    given = (secret or "").encode(errors="replace")
+    if expected is None or signed:
+        hmac.compare_digest(given, _NOBODY)
         return account is not None and signed
-    if secret is None:
-        return False
-    given = secret.encode(errors="replace")
-    return hmac.compare_digest(given, expected.get_secret_value().encode())
+    return secret is not None and hmac.compare_digest(given, expected.get_secret_value().encode())
 
 
 def timestamp_fresh(headers: Mapping[str, str], window: int, now: float) -> bool:
