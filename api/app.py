@@ -20,7 +20,17 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from kombu.exceptions import OperationalError
 
-from api import campaigns, dashboard, health, messages, metrics, openapi, receipts
+from api import (
+    campaigns,
+    dashboard,
+    health,
+    inbound,
+    messages,
+    metrics,
+    openapi,
+    optouts,
+    receipts,
+)
 from api.auth import require_api_key
 from api.limits import CappedSite
 from api.logs import AccessLogger, masked
@@ -80,7 +90,17 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         await asyncio.to_thread(app[PRODUCER].close)
 
     app.cleanup_ctx.append(clients)
-    for module in (messages, campaigns, receipts, health, metrics, openapi, dashboard):
+    for module in (
+        messages,
+        campaigns,
+        receipts,
+        inbound,
+        optouts,
+        health,
+        metrics,
+        openapi,
+        dashboard,
+    ):
         module.add_routes(app)
     return app
 

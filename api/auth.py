@@ -1,9 +1,9 @@
 """API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`, checked in constant time.
 
-Everything under /v1/ needs a key except receipts, which providers authenticate their own way
-(a per-account secret in the URL, or JustCall's signature). /healthz, /metrics and
-/openapi.json are open: they carry no message data and probes and scrapers must reach them.
-With no `api_keys` configured every protected request is refused.
+Everything under /v1/ needs a key except receipts and inbound messages, which providers
+authenticate their own way (a per-account secret in the URL, or JustCall's signature).
+/healthz, /metrics and /openapi.json are open: they carry no message data and probes and
+scrapers must reach them. With no `api_keys` configured every protected request is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from api.shared import SETTINGS, error
 
 PROTECTED = "/v1/"
-OPEN = ("/v1/receipts/",)
+OPEN = ("/v1/receipts/", "/v1/inbound/")  # GET /v1/inbound (the listing) needs a key
 
 
 def presented_key(request: web.Request) -> str | None:

@@ -191,6 +191,7 @@ async def post_campaign(request: web.Request) -> web.Response:
         "enqueued": report.enqueued,
         "duplicates": report.duplicates,
         "rejected": report.rejected,
+        "suppressed": report.suppressed,
         "reasons": report.reasons,
         "rejects": shown,
     }
@@ -218,6 +219,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         "source": meta.get("source", ""),
         "created": float(meta.get("created", 0) or 0),
         "rejected": int(meta.get("rejected", 0) or 0),
+        "suppressed": int(meta.get("suppressed", 0) or 0),
         "counts": {k: int(v) for k, v in raw.items()},
     }
     return web.json_response(answer)

@@ -22,6 +22,7 @@ from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
 from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict, NotFound, Problem
 from sms.message import Lane, Message
+from sms.optout import OptOutList, applies
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
@@ -41,6 +42,7 @@ class Producer:
         self.store = Store(self.redis, retention=settings.idempotency_retention)
         self.app = make_app(self.redis_url)
         self.controls = CampaignControls(self.redis, self.app, settings.batch_size)
+        self.optouts = OptOutList(self.redis, settings.optout_scope)
         self._adapters: dict[str, Adapter[Any]] = {}
 
     def adapter(self, account: str) -> Adapter[Any]:
@@ -58,7 +60,29 @@ class Producer:
             return [
                 Problem("account", f"unknown provider account {message.account!r} (known: {known})")
             ]
-        return self.adapter(message.account).validate(message)
+        problems = self.adapter(message.account).validate(message)
+        if self.suppresses(message.account, message.lane):
+            refusal = self.optouts.refusal(message.account, message.to)
+            if refusal is not None:
+                problems.append(Problem("to", refusal))
+        return problems
+
+    def suppresses(self, account: str, lane: Lane) -> bool:
+        """Whether opt-outs apply to `account`'s messages on `lane` (`optout_applies_to`)."""
+        return applies(self.settings.account(account).optout_applies_to, lane.value)
+
+    def without_suppressed(self, messages: Sequence[Message]) -> list[Message]:
+        """`messages` less those to numbers that opted out of their account (one round trip
+        per account), for a blast that counts them apart and never enqueues them."""
+        out_by_account: dict[str, set[str]] = {}
+        for account in {m.account for m in messages}:
+            phones = [m.to for m in messages if m.account == account]
+            out_by_account[account] = self.optouts.suppressed(account, phones)
+        return [
+            m
+            for m in messages
+            if m.to not in out_by_account[m.account] or not self.suppresses(m.account, m.lane)
+        ]
 
     def check(self, message: Message, where: str = "") -> None:
         """Raise InvalidMessage if `message` would be refused."""

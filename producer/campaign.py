@@ -48,6 +48,7 @@ class BlastReport:
     enqueued: int = 0
     duplicates: int = 0  # rows whose key already names the same message: nothing sent again
     rejected: int = 0  # rows not enqueued: unreadable, invalid, or a key conflict
+    suppressed: int = 0  # rows to numbers that opted out: never enqueued
     rejects_path: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     #: Set when the blast had to stop: the first line not done (None: before any row), and why.
@@ -132,7 +133,10 @@ def blast(
                     _flush(producer, chunk, report, rejects, progress)
             if chunk:
                 _flush(producer, chunk, report, rejects, progress)
-            producer.redis.hset(keys.campaign(campaign), mapping={"rejected": report.rejected})
+            producer.redis.hset(
+                keys.campaign(campaign),
+                mapping={"rejected": report.rejected, "suppressed": report.suppressed},
+            )
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
             report.rows -= len(chunk)
@@ -181,8 +185,11 @@ def _flush(
     rejects: _Rejects,
     progress: Callable[[int], None] | None,
 ) -> None:
-    results = producer.enqueue_valid([message for message, _, _ in chunk])
-    for (message, line, row), result in zip(chunk, results, strict=True):
+    allowed = {id(m) for m in producer.without_suppressed([m for m, _, _ in chunk])}
+    kept = [entry for entry in chunk if id(entry[0]) in allowed]
+    report.suppressed += len(chunk) - len(kept)
+    results = producer.enqueue_valid([message for message, _, _ in kept]) if kept else []
+    for (message, line, row), result in zip(kept, results, strict=True):
         if result.admission is Admission.NEW:
             report.enqueued += 1
         elif result.admission is Admission.REPEAT:

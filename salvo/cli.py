@@ -197,7 +197,8 @@ def blast(
         producer.close()
     click.echo(
         f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "
-        f"{report.duplicates} already enqueued, {report.rejected} rejected"
+        f"{report.duplicates} already enqueued, {report.rejected} rejected, "
+        f"{report.suppressed} suppressed (opted out)"
     )
     if report.rejects_path:
         click.echo(f"rejected rows (line and reason): {report.rejects_path}")
@@ -256,6 +257,8 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
         if data.get("rejected"):
             click.echo(f"  rejected rows: {data['rejected']}")
+        if data.get("suppressed"):
+            click.echo(f"  suppressed rows (opted out): {data['suppressed']}")
 
 
 def _control(ctx: click.Context, action: str, campaign: str) -> None:
@@ -396,6 +399,16 @@ def reconcile(
         click.echo(f"{moved} resolved ({decision}); {len(done) - moved} were no longer unknown")
     finally:
         producer.close()
+
+
+def _audience() -> None:
+    from salvo.audience import inbound, optout
+
+    cli.add_command(optout)
+    cli.add_command(inbound)
+
+
+_audience()
 
 
 def main() -> None:

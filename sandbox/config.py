@@ -55,6 +55,7 @@ def defaults(provider: str) -> dict[str, Any]:
         "hang_seconds": 30.0,
         "seed": None,
         "callback_url": None,
+        "inbound_url": None,
         "senders": None,
         "receipts": dict(RECEIPT_DEFAULTS),
     }
@@ -137,7 +138,7 @@ def _check(provider: str, key: str, value: Any) -> Any:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise _fail(provider, key, "null or an integer")
         return value
-    if key == "callback_url":
+    if key in ("callback_url", "inbound_url"):
         if value is not None and not (
             isinstance(value, str) and value.startswith(("http://", "https://"))
         ):

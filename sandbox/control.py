@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox import inbound
 from sandbox.config import PROVIDERS, ConfigError, build, merge
 from sandbox.hub import Hub
 from sandbox.provider import JSON_TYPE, dumps
@@ -40,6 +41,7 @@ class Control:
         router.add_get("/_sandbox/config", self.get_config)
         router.add_put("/_sandbox/config", self.put_config)
         router.add_put("/_sandbox/config/{provider}", self.put_provider_config)
+        router.add_post("/_sandbox/inbound/{provider}", self.post_inbound)
 
     async def health(self, request: web.Request) -> web.Response:
         """Liveness probe."""
@@ -112,6 +114,28 @@ class Control:
         except ConfigError as exc:
             return _bad(str(exc))
         return _json(config)
+
+    async def post_inbound(self, request: web.Request) -> web.Response:
+        """Post a reply `{from, to, text[, url]}` in the provider's shape to `url` (default: its
+        inbound_url, else callback_url); answer the receiver's status and answer."""
+        name = request.match_info["provider"]
+        provider = self.hub.providers.get(name)
+        if provider is None:
+            return _bad(f"unknown provider {name!r}")
+        body = await _body(request)
+        if not isinstance(body, dict):
+            return _bad('expected {"from": ..., "to": ..., "text": ...}')
+        fields = [body.get(k) for k in ("from", "to", "text")]
+        if not all(isinstance(v, str) for v in fields) or not fields[0] or not fields[1]:
+            return _bad("from and to must be numbers, text a string")
+        url = body.get("url") or inbound.destination(provider)
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return _bad("no url given and no inbound_url or callback_url configured")
+        sender, recipient, text = (str(v) for v in fields)
+        status, answer = await inbound.post(
+            self.hub.receipts, provider, sender, recipient, text, url
+        )
+        return _json({"status": status, "answer": answer})
 
     def _apply(self, name: str, patch: Any) -> dict[str, Any]:
         provider = self.hub.providers[name]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from sandbox.config import PROVIDERS
+from sandbox.inbound import reply_for, schedule_reply
 from sandbox.receipts import Receipts
 from sandbox.state import Ledger, Message
 
@@ -35,6 +36,8 @@ class Hub:
         provider.state.messages[msg.id] = msg
         if provider.state.receipts["enabled"]:
             self.receipts.schedule(provider, msg)
+        if reply_for(msg.to) is not None:
+            schedule_reply(self.receipts, provider, msg.sender, msg.to)
 
     async def hang(self, seconds: float) -> None:
         """Sleep, cancellably on shutdown, so the client times out."""

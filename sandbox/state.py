@@ -34,6 +34,8 @@ COUNTERS = (
     "idempotent_replays",
     "receipts_sent",
     "receipt_errors",
+    "inbound_sent",
+    "inbound_errors",
 )
 
 

@@ -131,6 +131,18 @@ class OptOutList:
         found = cast(list[str | None], self.redis.hmget(self.key(account), list(phones)))
         return {p for p, raw in zip(phones, found, strict=True) if raw is not None}
 
+    def refusal(self, account: str, phone: str) -> str | None:
+        """Why a message to `phone` through `account` is refused, if it opted out."""
+        entry = self.get(account, phone)
+        if entry is None:
+            return None
+        of = "every account's" if self.scope == "global" else f"account {account!r}'s"
+        when = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
+        return (
+            f"{phone} opted out of {of} messages ({entry.source}, {when}); "
+            "`salvo optout remove` takes it off the list"
+        )
+
     def count(self, account: str) -> int:
         """How many numbers are on `account`'s list."""
         return int(self.redis.hlen(self.key(account)))

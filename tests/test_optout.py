@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
+from typing import Any
 
+import pytest
 import redis
+
+from sms.providers.base import OutcomeKind
+from tests.test_adapters import FACTORIES
 
 from sms.optout import OptOutList, applies
 
@@ -83,3 +89,35 @@ def test_export_writes_what_import_reads_back(r: redis.Redis) -> None:
 def test_transactional_messages_pass_only_where_the_account_says() -> None:
     assert applies("all", "transactional") and applies("all", "bulk")
     assert applies("bulk", "bulk") and not applies("bulk", "transactional")
+
+
+# A provider's own opted-out answer (the sandbox's, from the documents) marks the Outcome.
+
+OPTED_OUT_ANSWERS = [
+    ("justcall", 422, {"status": "error", "message": "Recipient has opted out of messages"}),
+    (
+        "carrierx",
+        422,
+        {"message": "x", "errors": [{"field": "to", "message": "recipient has opted out"}]},
+    ),
+    ("textingline", 201, {"id": "msg_1", "status": "failed", "errorType": "opted_out"}),
+    ("skycore", 200, {"status": "Failure", "error-code": "E715", "error-info": "Not Subscribed"}),
+]
+OTHER_REFUSALS = [
+    ("justcall", 422, {"status": "error", "message": "Destination number is blocked"}),
+    ("carrierx", 422, {"message": "x", "errors": [{"field": "to", "message": "invalid number"}]}),
+    ("textingline", 201, {"id": "msg_1", "status": "failed", "errorType": "invalid_destination"}),
+    ("skycore", 200, {"status": "Failure", "error-code": "E110", "error-info": "Invalid"}),
+]
+
+
+@pytest.mark.parametrize(("provider", "status", "body"), OPTED_OUT_ANSWERS)
+def test_a_providers_opted_out_answer_is_marked(provider: str, status: int, body: Any) -> None:
+    outcome = FACTORIES[provider]().parse_response(status, {}, json.dumps(body).encode())
+    assert outcome.kind is OutcomeKind.REJECTED and outcome.opted_out
+
+
+@pytest.mark.parametrize(("provider", "status", "body"), OTHER_REFUSALS)
+def test_other_refusals_are_not_opt_outs(provider: str, status: int, body: Any) -> None:
+    outcome = FACTORIES[provider]().parse_response(status, {}, json.dumps(body).encode())
+    assert outcome.kind is OutcomeKind.REJECTED and not outcome.opted_out

@@ -8,6 +8,7 @@ translated here, at the edge, so the worker acts on the class and never on a raw
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class Outcome:
     retry_after: float | None = None  # seconds the provider asked us to wait, if it said
     signal: RateSignal | None = None
     segments: int | None = None  # what the provider billed, where it says
+    #: The provider refused because the recipient opted out (or is not subscribed): the number
+    #: belongs on the suppression list (sms/optout.py), whatever the outcome class.
+    opted_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,15 @@ class Adapter(ABC, Generic[A]):
             return Outcome(OutcomeKind.UNKNOWN, f"answer cut short: {exc}")
         except (aiohttp.ClientError, OSError) as exc:
             return Outcome(OutcomeKind.UNKNOWN, f"{type(exc).__name__}: {exc}")
+
+
+_OPTED_OUT = re.compile(r"opted[ -]?out|unsubscribed", re.IGNORECASE)
+
+
+def says_opted_out(text: str) -> bool:
+    """Whether a provider's error text says the recipient opted out (JustCall and CarrierX have
+    no code for it, only words)."""
+    return bool(_OPTED_OUT.search(text))
 
 
 def load_json(body: bytes) -> Any:

@@ -26,6 +26,7 @@ from sms.providers.base import (
     parse_time,
     receipt_id,
     receipt_object,
+    says_opted_out,
 )
 from sms.providers.limits import Limits
 from sms.settings import CarrierXAccount
@@ -136,7 +137,8 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
         wait = None
         if kind in (OutcomeKind.RATE_LIMITED, OutcomeKind.RETRYABLE):
             wait = parse_retry_after(_header(headers, "retry-after"), now=time.time())
-        return Outcome(kind, reason, retry_after=wait)
+        opted_out = kind is OutcomeKind.REJECTED and says_opted_out(text)
+        return Outcome(kind, reason, retry_after=wait, opted_out=opted_out)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -32,6 +32,7 @@ from sms.providers.base import (
     parse_time,
     receipt_id,
     receipt_object,
+    says_opted_out,
 )
 from sms.providers.limits import Limits
 from sms.settings import JustCallAccount
@@ -139,7 +140,8 @@ class JustCallAdapter(Adapter[JustCallAccount]):
         kind = STATUS_KINDS.get(status)
         if kind is None:
             kind = OutcomeKind.REJECTED if 400 <= status < 500 else OutcomeKind.UNKNOWN
-        return Outcome(kind, reason, signal=signal)
+        opted_out = kind is OutcomeKind.REJECTED and says_opted_out(text)
+        return Outcome(kind, reason, signal=signal, opted_out=opted_out)
 
 
 def _signal(h: Mapping[str, str], now: float) -> RateSignal | None:

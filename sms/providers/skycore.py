@@ -59,6 +59,9 @@ ERROR_KINDS: dict[str, OutcomeKind] = {
     "E714": OutcomeKind.REJECTED,  # invalid campaign
     "E715": OutcomeKind.REJECTED,  # number not subscribed to the campaign
 }
+#: Failures that mean the recipient is not to be texted (E715, not subscribed to the campaign:
+#: how a short-code STOP shows), which put the number on the suppression list.
+OPTED_OUT_CODES = frozenset({"E715"})
 
 
 class SkycoreAdapter(Adapter[SkycoreAccount]):
@@ -129,7 +132,8 @@ class SkycoreAdapter(Adapter[SkycoreAccount]):
             code = str(data.get("error-code") or "").strip().upper()
             info = str(data.get("error-info") or "")[:200]
             reason = f"{code} {info}".strip() or "Failure without an error-code"
-            return Outcome(ERROR_KINDS.get(code, OutcomeKind.REJECTED), reason)
+            kind = ERROR_KINDS.get(code, OutcomeKind.REJECTED)
+            return Outcome(kind, reason, opted_out=code in OPTED_OUT_CODES)
 
         # No Skycore answer in the body: only the HTTP status is left to go on.
         if status in (401, 403):

@@ -144,7 +144,8 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
             text = str(data.get("errorMessage") or "")[:200]
             kind = ERROR_TYPE_KINDS.get(error_type, OutcomeKind.REJECTED)
             reason = f"{error_type}: {text}" if text else error_type
-            return Outcome(kind, reason, msg_id, signal=signal)
+            opted_out = error_type == "opted_out"
+            return Outcome(kind, reason, msg_id, signal=signal, opted_out=opted_out)
 
         code = _code(data.get("code"))
         text = str(data.get("message") or "")[:200]

@@ -1,0 +1,107 @@
+"""`POST /v1/inbound/{account}[/{secret}]`: a recipient's reply, in its provider's shape; and
+`GET /v1/inbound`, the replies kept, newest first.
+
+A reply is authenticated as receipts are (api/receipts.py `authentic`): JustCall's signature
+where the account signs its webhooks, else the account's `receipt_secret` in the URL. STOP-family
+keywords put the sender on the suppression list, START-family take it off, HELP is recorded;
+every reply is kept. A post that is not an inbound message (a delivery event sent to the same
+URL) is answered 200 and ignored; one that cannot be read is refused with 400, changing nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from api.receipts import authentic
+from api.shared import PRODUCER, SETTINGS, error, invalid, problem
+from sms.inbound import PARSERS, BadInbound, listing, record
+from sms.phone import mask
+
+log = logging.getLogger("salvo.inbound")
+#: The most replies one `GET /v1/inbound` answers.
+MAX_LIMIT = 1000
+
+
+async def post_inbound(request: web.Request) -> web.Response:
+    """Read, authenticate and record one reply; act on its keyword."""
+    name = request.match_info["account"]
+    settings = request.app[SETTINGS]
+    account = settings.providers.get(name)
+    if account is None:
+        return error(404, f"no provider account {name!r}")
+    body = await request.read()
+    if not authentic(account, request.match_info.get("secret"), body, request.headers):
+        log.warning("inbound message for %s refused: not authenticated", name)
+        return error(401, "inbound message not authenticated")
+    try:
+        message = PARSERS[account.kind](body, request.headers)
+    except BadInbound as exc:
+        log.warning("inbound message for %s unreadable: %s", name, exc)
+        return error(400, f"not a {account.kind} inbound message: {exc}")
+    if message is None:
+        return web.json_response({"result": "ignored"})
+    producer = request.app[PRODUCER]
+    done = await asyncio.to_thread(
+        record,
+        producer.redis,
+        producer.optouts,
+        name,
+        account.kind,
+        message,
+        retention=settings.idempotency_retention,
+    )
+    log.info(
+        "inbound message for %s from %s: %s (%s)",
+        name,
+        mask(message.sender),
+        done.keyword or "no keyword",
+        done.action,
+    )
+    return web.json_response(
+        {
+            "result": "repeat" if done.id is None else "recorded",
+            "id": done.id,
+            "keyword": done.keyword.value if done.keyword else None,
+            "action": done.action,
+        }
+    )
+
+
+async def get_inbound(request: web.Request) -> web.Response:
+    """The replies kept, newest first: `account`, `limit` (1-1000, default 100), `before` (an
+    id from an earlier page)."""
+    q = request.query
+    account = q.get("account") or None
+    problems = []
+    if account is not None and account not in request.app[SETTINGS].providers:
+        problems.append(problem("account", f"unknown provider account {account!r}"))
+    try:
+        limit = int(q.get("limit", "100"))
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError
+    except ValueError:
+        problems.append(problem("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
+        limit = 0
+    before = q.get("before", "+")
+    if before != "+" and not _stream_id(before):
+        problems.append(problem("before", "must be a message id from an earlier answer"))
+    if problems:
+        return invalid(problems)
+    redis = request.app[PRODUCER].redis
+    rows = await asyncio.to_thread(listing, redis, account=account, limit=limit, before=before)
+    return web.json_response({"messages": rows})
+
+
+def _stream_id(text: str) -> bool:
+    ms, _, seq = text.partition("-")
+    return ms.isdigit() and (not seq or seq.isdigit())
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_post("/v1/inbound/{account}", post_inbound)
+    app.router.add_post("/v1/inbound/{account}/{secret}", post_inbound)
+    app.router.add_get("/v1/inbound", get_inbound)

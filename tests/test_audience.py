@@ -1,0 +1,332 @@
+"""Opt-outs end to end on real parts: the sandbox posts replies in each provider's shape to the
+API, STOP and START move the suppression list, blasts skip opted-out numbers, single sends are
+refused, and the list is managed over HTTP and from the command line.
+
+This module's API and worker use their own database (4) of the session's server; the sandbox's
+inbound URLs are restored after each test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from salvo.local import ApiServer, api_process, sandbox_accounts, worker_process, write_config
+from tests.api_client import Api
+from tests.conftest import Sandbox
+from tests.helpers import SENDERS, run_cli
+
+SECRET = "in-" + uuid.uuid4().hex
+KEY = "k-" + uuid.uuid4().hex
+PROVIDERS = sorted(SENDERS)
+STOPPER = "+15005550004"  # the sandbox answers every message to it with STOP
+
+
+@dataclass(frozen=True)
+class Loop:
+    server: ApiServer
+    api: Api
+    config: Path
+
+
+@pytest.fixture(scope="module")
+def loop(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, sandbox_url: str
+) -> Iterator[Loop]:
+    tmp = tmp_path_factory.mktemp("audience")
+    db = redis_url.rsplit("/", 1)[0] + "/4"
+    accounts = sandbox_accounts(sandbox_url, timeout=3.0, receipt_secret=SECRET)
+    signed = {k: v for k, v in accounts["justcall"].items() if k != "receipt_secret"}
+    accounts["justcall_signed"] = {**signed, "signed_webhooks": True}
+    accounts["textingline_tx"] = {**accounts["textingline"], "optout_applies_to": "bulk"}
+    config = tmp / "salvo.toml"
+    write_config(config, db, accounts, api_keys=[KEY])
+    with (
+        api_process(config, tmp / "api.log") as server,
+        worker_process(config, db, ("--concurrency", "1", "-n", "audience@%h")),
+    ):
+        yield Loop(server, Api(server.url, KEY), config)
+
+
+@pytest.fixture
+def replies(sandbox: Sandbox, loop: Loop) -> Iterator[Callable[[str, str], None]]:
+    """Point a provider's inbound messages at an account's /v1/inbound URL; all off afterwards."""
+
+    def to(provider: str, account: str) -> None:
+        secret = "" if account.endswith("_signed") else f"/{SECRET}"
+        sandbox.configure(provider, inbound_url=f"{loop.server.url}/v1/inbound/{account}{secret}")
+
+    yield to
+    for provider in PROVIDERS:
+        sandbox.configure(provider, inbound_url=None)
+
+
+def phone() -> str:
+    return f"+1202555{uuid.uuid4().int % 10000:04d}"
+
+
+def reply(sandbox: Sandbox, provider: str, sender: str, text: str) -> dict[str, Any]:
+    answer: dict[str, Any] = sandbox.call(
+        "POST",
+        f"/_sandbox/inbound/{provider}",
+        {"from": sender, "to": SENDERS[provider], "text": text},
+    )
+    return answer
+
+
+def opted_out(loop: Loop, account: str, number: str) -> bool:
+    status, _ = loop.api.get(f"/v1/optouts/{number}?account={account}")
+    assert status in (200, 404)
+    return status == 200
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_stop_opts_out_start_opts_back_in_and_help_is_recorded(
+    provider: str, loop: Loop, sandbox: Sandbox, replies: Callable[[str, str], None]
+) -> None:
+    replies(provider, provider)
+    number = phone()
+    answer = reply(sandbox, provider, number, "Stop")
+    assert answer["status"] == 200, answer
+    assert answer["answer"]["keyword"] == "stop" and answer["answer"]["action"] == "opted_out"
+    assert opted_out(loop, provider, number)
+    assert not opted_out(loop, "carrierx" if provider != "carrierx" else "skycore", number)
+    assert reply(sandbox, provider, number, "HELP")["answer"]["action"] == "help"
+    assert opted_out(loop, provider, number)
+    assert reply(sandbox, provider, number, "start")["answer"]["action"] == "opted_in"
+    assert not opted_out(loop, provider, number)
+    assert reply(sandbox, provider, number, "please stop texting")["answer"]["action"] == "none"
+    assert not opted_out(loop, provider, number)
+    status, listed = loop.api.get(f"/v1/inbound?account={provider}&limit=10")
+    assert status == 200
+    mine = [m for m in listed["messages"] if m["from"] == number]
+    assert [m["text"] for m in mine] == ["please stop texting", "start", "HELP", "Stop"]
+    assert {m["to"] for m in mine} == {SENDERS[provider]}
+
+
+def test_a_signed_justcall_reply_is_taken_without_a_secret(
+    loop: Loop, sandbox: Sandbox, replies: Callable[[str, str], None]
+) -> None:
+    replies("justcall", "justcall_signed")
+    number = phone()
+    assert reply(sandbox, "justcall", number, "STOP")["status"] == 200
+    assert opted_out(loop, "justcall_signed", number)
+
+
+def test_a_forged_or_unauthenticated_reply_changes_nothing(loop: Loop, sandbox: Sandbox) -> None:
+    number = phone()
+    for url in (
+        f"{loop.server.url}/v1/inbound/textingline/wrong-secret",
+        f"{loop.server.url}/v1/inbound/textingline",
+    ):
+        answer = sandbox.call(
+            "POST",
+            "/_sandbox/inbound/textingline",
+            {"from": number, "to": SENDERS["textingline"], "text": "STOP", "url": url},
+        )
+        assert answer["status"] == 401, answer
+    forged = f"{loop.server.url}/v1/inbound/justcall_signed"
+    sandbox.configure("justcall", credentials=[{"api_key": "k", "api_secret": "not-ours"}])
+    try:
+        answer = sandbox.call(
+            "POST",
+            "/_sandbox/inbound/justcall",
+            {"from": number, "to": SENDERS["justcall"], "text": "STOP", "url": forged},
+        )
+    finally:
+        sandbox.configure(
+            "justcall", credentials=[{"api_key": "sandbox-key", "api_secret": "sandbox-secret"}]
+        )
+    assert answer["status"] == 401, answer
+    for account in ("textingline", "justcall_signed"):
+        assert not opted_out(loop, account, number)
+
+
+def test_a_malformed_reply_is_refused_and_changes_nothing(loop: Loop) -> None:
+    number = phone()
+    path = f"/v1/inbound/carrierx/{SECRET}"
+    status, body = loop.api.post(path, {"direction": "inbound", "from": "nope", "message": "STOP"})
+    assert status == 400
+    assert "from: 'nope' is not a phone number" in body["error"]
+    status, body = loop.api.call("POST", path, b"{not json")
+    assert status == 400 and "not JSON" in body["error"]
+    bare = number[1:]
+    status, body = loop.api.post(path, {"direction": "outbound", "from": bare, "message": "STOP"})
+    assert (status, body) == (200, {"result": "ignored"})
+    assert not opted_out(loop, "carrierx", number)
+    status, body = loop.api.post("/v1/inbound/nobody/x", {})
+    assert status == 404
+
+
+def test_a_reply_posted_twice_is_kept_once(loop: Loop) -> None:
+    number = phone()
+    event = {
+        "id": "evt_dup",
+        "type": "messaging.incoming.message.received",
+        "data": {
+            "id": f"msg_{uuid.uuid4().hex}",
+            "from": number,
+            "to": "+14155550102",
+            "body": "END",
+        },
+    }
+    path = f"/v1/inbound/textingline/{SECRET}"
+    assert loop.api.post(path, event)[1]["result"] == "recorded"
+    assert loop.api.post(path, event)[1]["result"] == "repeat"
+    _, listed = loop.api.get("/v1/inbound?account=textingline&limit=50")
+    assert sum(1 for m in listed["messages"] if m["from"] == number) == 1
+    assert opted_out(loop, "textingline", number)
+
+
+def blast(loop: Loop, account: str, numbers: list[str]) -> dict[str, Any]:
+    csv = "phone,name\n" + "".join(f"{n},x\n" for n in numbers)
+    query = (
+        f"?account={account}&from={SENDERS[account.split('_')[0]].replace('+', '%2B')}"
+        f"&template=Hello+%7Bname%7D&campaign=c{uuid.uuid4().hex[:12]}"
+    )
+    status, body = loop.api.call(
+        "POST", "/v1/campaigns" + query, csv.encode(), {"Content-Type": "text/csv"}
+    )
+    assert status == 202, body
+    return body  # type: ignore[no-any-return]
+
+
+def wait_inbound(sandbox: Sandbox, provider: str, posted: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (stats := sandbox.stats()[provider])["inbound_sent"] + stats["inbound_errors"] < posted:
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.05)
+    assert stats["inbound_errors"] == 0, stats
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_blast_reply_stop_and_the_next_blast_skips_that_number(
+    provider: str, loop: Loop, sandbox: Sandbox, replies: Callable[[str, str], None]
+) -> None:
+    replies(provider, provider)
+    loop.api.call("DELETE", f"/v1/optouts/{STOPPER}?account={provider}")
+    other = phone()
+    first = blast(loop, provider, [STOPPER, other])
+    assert (first["enqueued"], first["suppressed"]) == (2, 0)
+    wait_inbound(sandbox, provider, 1)
+    assert opted_out(loop, provider, STOPPER)
+    second = blast(loop, provider, [STOPPER, other])
+    assert (second["enqueued"], second["suppressed"], second["rejected"]) == (1, 1, 0)
+    status, camp = loop.api.get(f"/v1/campaigns/{second['campaign']}")
+    assert status == 200 and camp["suppressed"] == 1 and camp["counts"]["total"] == 1
+
+
+def test_a_single_send_to_an_opted_out_number_is_refused(loop: Loop) -> None:
+    number = phone()
+    assert loop.api.post("/v1/optouts", {"account": "carrierx", "phones": [number]})[0] == 200
+    message = {"account": "carrierx", "to": number, "from": SENDERS["carrierx"], "body": "Hi"}
+    status, body = loop.api.post("/v1/messages", message)
+    assert status == 422
+    [problem] = body["errors"]
+    assert (
+        problem["field"] == "to"
+        and f"{number} opted out of account 'carrierx'" in (problem["reason"])
+    )
+    done = run_cli(
+        loop.config, "send", "--provider", "carrierx", "--from", SENDERS["carrierx"],
+        "--to", number, "--body", "Hi",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"to: {number} opted out of account 'carrierx'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_account_may_let_transactional_messages_through(loop: Loop) -> None:
+    number = phone()
+    loop.api.post("/v1/optouts", {"account": "textingline_tx", "phones": [number]})
+    base = {"account": "textingline_tx", "to": number, "from": SENDERS["textingline"]}
+    status, _ = loop.api.post(
+        "/v1/messages", {**base, "body": "Your code", "lane": "transactional"}
+    )
+    assert status == 202
+    status, body = loop.api.post("/v1/messages", {**base, "body": "Sale!", "lane": "bulk"})
+    assert status == 422 and body["errors"][0]["field"] == "to"
+
+
+def test_the_list_over_http(loop: Loop) -> None:
+    a, b = phone(), phone()
+    status, body = loop.api.post(
+        "/v1/optouts", {"account": "skycore", "phones": [a, "not a number"], "note": "x"}
+    )
+    assert status == 422 and body["errors"][0]["index"] == 1
+    assert not opted_out(loop, "skycore", a)  # nothing added when one is bad
+    status, body = loop.api.post("/v1/optouts", {"account": "skycore", "phones": [a, a]})
+    assert (status, body) == (200, {"added": [a], "already": [a]})
+    status, body = loop.api.call(
+        "POST",
+        "/v1/optouts/import?account=skycore",
+        f"phone\n{b}\nbad\n{a}\n".encode(),
+        {"Content-Type": "text/csv"},
+    )
+    assert status == 200
+    assert (body["added"], body["already"], body["invalid"]) == (1, 1, 1)
+    assert body["invalid_lines"] == [{"line": 3, "reason": "'bad': contains letters"}]
+    status, listed = loop.api.get("/v1/optouts?account=skycore&limit=10000")
+    assert status == 200 and {a, b} <= {e["phone"] for e in listed["optouts"]}
+    status, text = loop.api.get("/v1/optouts/export?account=skycore")
+    assert status == 200 and text.startswith("phone,account,at,source,note") and b in text
+    status, body = loop.api.call("DELETE", f"/v1/optouts/{a}?account=skycore")
+    assert (status, body) == (200, {"phone": a, "removed": True})
+    assert not opted_out(loop, "skycore", a)
+    status, body = loop.api.get(f"/v1/optouts/{a}")
+    assert status == 422 and body["errors"][0]["field"] == "account"
+    status, body = loop.api.get("/v1/optouts/12?account=skycore")
+    assert status == 422 and body["errors"][0]["field"] == "phone"
+
+
+def test_the_list_from_the_command_line(loop: Loop, tmp_path: Path) -> None:
+    a, b = phone(), phone()
+    done = run_cli(loop.config, "optout", "add", a, "--account", "justcall", "--note", "asked")
+    assert done.returncode == 0 and f"{a}: opted out" in done.stdout
+    done = run_cli(loop.config, "optout", "check", a, "--account", "justcall")
+    assert done.returncode == 0 and "(manual: asked)" in done.stdout
+    source = tmp_path / "list.csv"
+    source.write_text(f"{b}\nnonsense\n")
+    done = run_cli(loop.config, "optout", "import", str(source), "--account", "justcall")
+    assert done.returncode == 0, done.stderr
+    assert "1 added, 0 already opted out, 1 not numbers" in done.stdout
+    assert "line 2: 'nonsense': contains letters" in done.stdout
+    done = run_cli(loop.config, "optout", "list", "--account", "justcall", "--json")
+    listed = {json.loads(line)["phone"] for line in done.stdout.splitlines()}
+    assert {a, b} <= listed
+    out = tmp_path / "export.csv"
+    done = run_cli(loop.config, "optout", "export", "--account", "justcall", "-o", str(out))
+    assert done.returncode == 0 and a in out.read_text() and b in out.read_text()
+    done = run_cli(loop.config, "optout", "remove", a, b, "--account", "justcall")
+    assert done.stdout.count("removed") == 2
+    done = run_cli(loop.config, "optout", "check", a, "--account", "justcall")
+    assert done.returncode == 1 and "not opted out" in done.stdout
+    done = run_cli(loop.config, "optout", "add", "nonsense", "--account", "justcall")
+    assert done.returncode == 1 and "'nonsense' is not a phone number" in done.stderr
+    done = run_cli(loop.config, "optout", "add", a)
+    assert done.returncode == 2 and "--account is required" in done.stderr
+    done = run_cli(loop.config, "optout", "add", a, "--account", "nobody")
+    assert done.returncode == 1 and "unknown provider account 'nobody'" in done.stderr
+
+
+def test_salvo_inbound_lists_the_replies(loop: Loop, sandbox: Sandbox) -> None:
+    number = phone()
+    path = f"/v1/inbound/skycore/{SECRET}"
+    form = f"ORIGIN=SMS_MO&CODE=N211&FROM={number[1:]}&TO=14155550103&TEXT=info"
+    status, body = loop.api.call(
+        "POST", path, form.encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 200 and body["keyword"] == "help", body
+    done = run_cli(loop.config, "inbound", "--account", "skycore", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert any(r["from"] == number and r["keyword"] == "help" for r in rows)
+    done = run_cli(loop.config, "inbound", "--account", "skycore")
+    assert f"{number} -> +14155550103  help  info" in done.stdout
