@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import redis
 
+from sms.optout import OptOutList, applies
 from sms.providers.base import OutcomeKind
 from tests.test_adapters import FACTORIES
-
-from sms.optout import OptOutList, applies
 
 A = "+12025550123"
 B = "+12025550124"
