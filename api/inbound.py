@@ -1,8 +1,10 @@
 """`POST /v1/inbound/{account}[/{secret}]`: a recipient's reply, in its provider's shape; and
 `GET /v1/inbound`, the replies kept, newest first.
 
-A reply is authenticated as receipts are (api/receipts.py `authentic`): JustCall's signature
-where the account signs its webhooks, else the account's `receipt_secret` in the URL. STOP-family
+A reply is authenticated as receipts are (api/receipts.py), before its body is read: the
+account's `receipt_secret` as the URL's last segment, or for a JustCall account with
+`signed_webhooks` JustCall's signature, with a timestamp within `receipt_window` seconds; every
+failure (an unknown account too) is the same 401. STOP-family
 keywords put the sender on the suppression list, START-family take it off, HELP is recorded;
 every reply is kept. A post that is not an inbound message (a delivery event sent to the same
 URL) is answered 200 and ignored; one that cannot be read is refused with 400, changing nothing.
@@ -12,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import web
 
-from api.receipts import authentic
-from api.shared import PRODUCER, SETTINGS, error, invalid, problem
+from api.receipts import secret_matches, signed, timestamp_fresh
+from api.shared import PRODUCER, SETTINGS, error, invalid, problem, read_body
 from sms.inbound import PARSERS, BadInbound, listing, record
 from sms.phone import mask
+from sms.providers import justcall
+from sms.settings import JustCallAccount
 
 log = logging.getLogger("salvo.inbound")
 #: The most replies one `GET /v1/inbound` answers.
@@ -30,12 +35,18 @@ async def post_inbound(request: web.Request) -> web.Response:
     name = request.match_info["account"]
     settings = request.app[SETTINGS]
     account = settings.providers.get(name)
-    if account is None:
-        return error(404, f"no provider account {name!r}")
-    body = await request.read()
-    if not authentic(account, request.match_info.get("secret"), body, request.headers):
-        log.warning("inbound message for %s refused: not authenticated", name)
-        return error(401, "inbound message not authenticated")
+    is_signed = signed(account, request.headers)
+    if not secret_matches(account, request.match_info.get("secret"), is_signed):
+        return _refused(name, "unknown account or wrong secret")
+    assert account is not None
+    if is_signed and not timestamp_fresh(request.headers, settings.receipt_window, time.time()):
+        return _refused(name, f"signed timestamp not within {settings.receipt_window} s of now")
+    body = await read_body(request)
+    if is_signed:
+        assert isinstance(account, JustCallAccount)
+        secret = account.api_secret.get_secret_value()
+        if not justcall.signature_valid(secret, body, request.headers):
+            return _refused(name, "signature does not verify")
     try:
         message = PARSERS[account.kind](body, request.headers)
     except BadInbound as exc:
@@ -68,6 +79,11 @@ async def post_inbound(request: web.Request) -> web.Response:
             "action": done.action,
         }
     )
+
+
+def _refused(name: str, why: str) -> web.Response:
+    log.warning("inbound message for %r refused: %s", name, why)
+    return error(401, "inbound message not authenticated")
 
 
 async def get_inbound(request: web.Request) -> web.Response:

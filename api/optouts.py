@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.campaigns import TooLarge, receive
+from api.campaigns import Stalled, TooLarge, receive
 from api.shared import PRODUCER, SETTINGS, error, invalid, problem, read_json
 from sms.errors import InvalidInput
 from sms.optout import OptOut, normalise
@@ -156,10 +156,13 @@ async def import_optouts(request: web.Request) -> web.Response:
     tmp = Path(tempfile.mkdtemp(prefix="salvo-optouts-"))
     try:
         path = tmp / "optouts.csv"
+        stall = settings.api_body_timeout
         try:
-            await receive(request, path, settings.api_max_upload)
+            await receive(request, path, settings.api_max_upload, stall)
         except TooLarge:
             return error(413, f"upload larger than {settings.api_max_upload:,} bytes")
+        except Stalled:
+            return error(408, f"upload stalled: no data for {stall:g} s")
         optouts = request.app[PRODUCER].optouts
 
         def load() -> Any:

@@ -31,6 +31,7 @@ from sms import keys
 from sms.optout import OptOutList
 from sms.phone import InvalidPhoneNumber, parse_e164
 from sms.providers.base import parse_time
+from sms.text import text_problem
 
 
 class BadInbound(ValueError):
@@ -93,6 +94,9 @@ def _text(value: object, name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise BadInbound(f"{name} is not text")
+    problem = text_problem(value)
+    if problem:
+        raise BadInbound(f"{name}: {problem}")
     return value
 
 
@@ -108,7 +112,10 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def _id(value: object) -> str | None:
     if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-        return str(value)
+        text = str(value)
+        if len(text) > 200 or text_problem(text):
+            raise BadInbound(f"message id {text[:40]!r}...: not an id we can keep")
+        return text
     return None
 
 

@@ -162,7 +162,12 @@ def test_a_malformed_reply_is_refused_and_changes_nothing(loop: Loop) -> None:
     assert (status, body) == (200, {"result": "ignored"})
     assert not opted_out(loop, "carrierx", number)
     status, body = loop.api.post("/v1/inbound/nobody/x", {})
-    assert status == 404
+    assert status == 401
+    status, body = loop.api.post(
+        path, {"direction": "inbound", "from": bare, "to": bare, "message": "STOP\x00"}
+    )
+    assert status == 400 and "NUL character at position 5" in body["error"]
+    assert not opted_out(loop, "carrierx", number)
 
 
 def test_a_reply_posted_twice_is_kept_once(loop: Loop) -> None:
