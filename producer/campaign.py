@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from sms.phone import InvalidPhoneNumber, parse_e164
 from sms.store import Admission
 
 PHONE = "phone"
+#: Rejected rows (line and reason, not the row) kept in the campaign's hash for the dashboard.
+REJECTS_KEPT = 100
 
 Format = Literal["csv", "jsonl"]
 #: What stops a blast part way: Redis (or the broker on it) out of reach, or an interrupt.
@@ -51,6 +54,7 @@ class BlastReport:
     suppressed: int = 0  # rows to numbers that opted out: never enqueued
     rejects_path: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    first_rejects: list[tuple[int, str]] = field(default_factory=list)  # line, reason
     #: Set when the blast had to stop: the first line not done (None: before any row), and why.
     stopped_at: int | None = None
     stopped: str | None = None
@@ -135,7 +139,11 @@ def blast(
                 _flush(producer, chunk, report, rejects, progress)
             producer.redis.hset(
                 keys.campaign(campaign),
-                mapping={"rejected": report.rejected, "suppressed": report.suppressed},
+                mapping={
+                    "rejected": report.rejected,
+                    "suppressed": report.suppressed,
+                    "rejects": json.dumps(report.first_rejects),
+                },
             )
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
@@ -155,6 +163,8 @@ def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row:
     kind = reason.split(":")[0]
     report.reasons[kind] = report.reasons.get(kind, 0) + 1
     rejects.write(line, reason, row)
+    if len(report.first_rejects) < REJECTS_KEPT:
+        report.first_rejects.append((line, reason))
 
 
 def _row_message(

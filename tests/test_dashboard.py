@@ -97,6 +97,7 @@ def start_campaign(producer: Producer, tmp_path: Path, send_at: datetime | None 
         w.writerow(["phone", "first_name"])
         for i in range(ROWS):
             w.writerow([f"+1312556{i:04d}", f"P{i}"])
+        w.writerow(["555-0101", "Alan"])  # line ROWS + 2: rejected, shown with its reason
     campaign = f"d{uuid.uuid4().hex[:8]}"
     spec = BlastSpec(
         ACCOUNT, SENDERS[ACCOUNT], "Hi {first_name}", campaign=campaign, send_at=send_at
@@ -208,8 +209,16 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     ended = settled(sandbox)
     assert ended < ROWS
     assert producer.campaign(campaign)["counts"].get("cancelled", 0) == ROWS - ended
-    page.reload()
+    assert f"{ROWS + 2}" in page.inner_text("table.rejects")
+    page.click("#count-reasons")
+    reasons = page.inner_text("table.reasons")
+    assert "cancelled" in reasons and "sent" in reasons
     shoot(page, "campaign-cancelled")
+    export = context.request.get(f"{dashboard.url}/campaigns/{campaign}/results.csv")
+    assert export.ok and export.headers["content-type"].startswith("text/csv")
+    lines = export.text().splitlines()
+    assert lines[0].startswith("id,to,status,reason") and len(lines) == ROWS + 1
+    assert sum(",sent," in line for line in lines) == ended
 
     for name in ("accounts", "reminders", "unknown"):
         page.goto(f"{dashboard.url}/{name}")

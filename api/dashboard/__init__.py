@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.dashboard import accounts, campaigns, history, reminders, signin, unknown
+from api.dashboard import accounts, campaigns, history, reminders, results, signin, unknown
 from api.dashboard.session import signed_in
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +29,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/signout", signed_in(signin.signout))
     r.add_get("/", signed_in(campaigns.campaign_list))
     r.add_get("/campaigns/{id}", signed_in(campaigns.campaign_page))
+    r.add_get("/campaigns/{id}/results.csv", signed_in(results.export))
     r.add_post("/campaigns/{id}/{action:pause|resume|cancel}", signed_in(campaigns.control))
     r.add_get("/accounts", signed_in(accounts.accounts_page))
     r.add_get("/reminders", signed_in(reminders.reminders_page))

@@ -4,12 +4,14 @@ counts, and its pause, resume and cancel buttons (producer/controls.py, as `salv
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from api.dashboard import results
 from api.dashboard.history import RECENT
 from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS
@@ -65,6 +67,7 @@ class Campaign:
     total: int
     counts: dict[str, int]
     rate: float | None  # messages finished per second lately
+    rejects: list[tuple[int, str]]  # the first rejected rows: line and reason
     times: dict[str, float]  # state -> when it was last entered
 
     @property
@@ -114,12 +117,22 @@ def campaign_from(
         total=int(raw.get("total", 0) or sum(counts.values())),
         counts=counts,
         rate=rate,
+        rejects=rejected_rows(meta.get("rejects")),
         times={
             k.removesuffix("_at"): float(v)
             for k, v in meta.items()
             if k.endswith("_at") and v.replace(".", "", 1).isdigit()
         },
     )
+
+
+def rejected_rows(stored: str | None) -> list[tuple[int, str]]:
+    """The rejected rows a blast kept in the campaign's hash (line, reason), if any."""
+    try:
+        rows = json.loads(stored or "[]")
+        return [(int(line), str(reason)) for line, reason in rows]
+    except (ValueError, TypeError):
+        return []
 
 
 async def read(request: web.Request, ids: list[str]) -> list[Campaign]:
@@ -158,13 +171,17 @@ async def campaign_page(request: web.Request, note: str = "", status: int = 200)
             request, "missing.html", status=404, title="No such campaign", what=f"campaign {cid}"
         )
     campaign = found[0]
+    counted = "reasons" in request.query
+    by_reason = sorted((await results.reasons(request.app[REDIS], cid)).items()) if counted else []
     return page(
         request,
         "campaign.html",
         c=campaign,
         statuses=STATUSES,
         note=note or request.query.get("done", ""),
-        live=campaign.state == "running" and campaign.waiting > 0,
+        counted=counted,
+        by_reason=by_reason,
+        live=campaign.state == "running" and campaign.waiting > 0 and not counted,
         title=f"Campaign {cid}",
         status=status,
     )
