@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
+from producer.preflight import Report, Tally, figures, flag, preflight
 from producer.template import Template
 from sms import keys
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
@@ -157,8 +158,15 @@ def first_rejects(path: Path) -> list[dict[str, Any]]:
 async def post_campaign(request: web.Request) -> web.Response:
     """Stream the upload, run the blast; 202 with the campaign id and its counts."""
     spec, fmt, problems = read_spec(request)
+    try:
+        dry_run = flag(request.query.get("dry_run"), "dry_run")
+        smart = flag(request.query.get("smart_encoding"), "smart_encoding")
+    except ValueError as exc:
+        name, _, reason = str(exc).partition(": ")
+        return invalid([*problems, problem(name, reason)])
     if spec is None:
         return invalid(problems)
+    spec = replace(spec, smart_encoding=smart)
     tmp = Path(tempfile.mkdtemp(prefix="salvo-upload-"))
     try:
         path = tmp / f"upload.{fmt}"
@@ -175,8 +183,17 @@ async def post_campaign(request: web.Request) -> web.Response:
         rejects = tmp / "rejects.csv"
         producer = request.app[PRODUCER]
         try:
+            if dry_run:
+                checked = await asyncio.to_thread(
+                    preflight, producer, path, spec, rejects_path=rejects, fmt=fmt
+                )
+                shown = await asyncio.to_thread(first_rejects, rejects)
+                found = {**checked.as_dict(), "dry_run": True, "rejects": shown}
+                del found["rejects_path"]
+                return web.json_response(found)
+            tally = Tally(producer, spec, lookups=False)
             report: BlastReport = await asyncio.to_thread(
-                blast, producer, path, spec, rejects_path=rejects, fmt=fmt
+                blast, producer, path, spec, rejects_path=rejects, fmt=fmt, sink=tally
             )
         except InvalidInput as exc:
             return invalid([problem("file", str(exc).replace(str(path), "upload"))])
@@ -194,6 +211,7 @@ async def post_campaign(request: web.Request) -> web.Response:
         "suppressed": report.suppressed,
         "reasons": report.reasons,
         "rejects": shown,
+        "preflight": figures(tally.finish(Report(report.campaign))),
     }
     if report.stopped is not None:
         # Counted up to the line it stopped at; uploading the same file again is safe.

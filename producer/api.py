@@ -20,6 +20,7 @@ from producer.controls import CampaignControls, ControlResult
 from sms import keys
 from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
+from sms.encoding import smarten
 from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict, NotFound, Problem
 from sms.message import Lane, Message
 from sms.optout import OptOutList, applies
@@ -117,6 +118,10 @@ class Producer:
         chunk: list[Message] = []
         for index, message in enumerate(messages):
             self.check(message, where=f"message {index}")
+            if message.account in self.settings.providers and self.settings.smart_encoding_for(
+                message.account
+            ):
+                message = smartened(message)
             chunk.append(message)
             if len(chunk) >= CHUNK:
                 out += self.enqueue_valid(chunk)
@@ -172,6 +177,12 @@ class Producer:
         """Release connections."""
         self.redis.close()
         self.app.close()
+
+
+def smartened(message: Message) -> Message:
+    """`message` with its body's typographic look-alikes made GSM-7 (sms/encoding.smarten)."""
+    body = smarten(message.body)
+    return message if body == message.body else message.model_copy(update={"body": body})
 
 
 def build_message(**fields: Any) -> Message:

@@ -24,7 +24,7 @@ import redis.exceptions
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
-from producer.api import CHUNK, Producer, validation_problems
+from producer.api import CHUNK, Producer, smartened, validation_problems
 from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
 from sms import keys
@@ -73,6 +73,7 @@ class BlastSpec:
     send_at: datetime | None = None
     expires_at: datetime | None = None
     source: str | None = None  # how the campaign names its input (default: the file's path)
+    smart_encoding: bool | None = None  # None: the account's (or the deployment's) setting
 
 
 def source_format(path: Path) -> Format:
@@ -103,13 +104,19 @@ def blast(
     rejects_path: Path | None = None,
     progress: Callable[[int], None] | None = None,
     fmt: Format | None = None,
+    dry_run: bool = False,
+    sink: Callable[[Message], None] | None = None,
 ) -> BlastReport:
     """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file.
 
-    The counts always add up: rows = enqueued + duplicates + rejected. When Redis (or the
-    broker) goes out of reach, or the blast is interrupted, it stops, and its report says
-    where (`stopped_at`, the first line not done) and why; the rows before are counted, the
-    rest are not. Running the same blast again is safe: what was enqueued counts as duplicates.
+    `sink` sees every valid message as written (before smart encoding), for the preflight's
+    numbers (producer/preflight.py); with `dry_run` nothing is recorded or enqueued.
+
+    The counts always add up: rows = enqueued + duplicates + rejected + suppressed. When
+    Redis (or the broker) goes out of reach, or the blast is interrupted, it stops, and its
+    report says where (`stopped_at`, the first line not done) and why; the rows before are
+    counted, the rest are not. Running the same blast again is safe: what was enqueued counts
+    as duplicates.
     """
     fmt = fmt or source_format(path)
     template = Template(spec.template)
@@ -124,27 +131,38 @@ def blast(
     with fh, _Rejects(rejects_path) as rejects:
         rows = _csv_source(fh, path, spec, template) if fmt == "csv" else jsonl_rows(fh)
         chunk: list[tuple[Message, int, list[str]]] = []
+        smart = spec.smart_encoding
+        if smart is None:
+            smart = producer.settings.smart_encoding_for(spec.account)
         try:
-            _start_campaign(producer, campaign, spec, path)
+            if not dry_run:
+                _start_campaign(producer, campaign, spec, path)
             for row in rows:
                 report.rows += 1
                 message, reason = _row_message(row, spec, template, campaign, producer, adapter)
                 if message is None:
                     _reject(report, rejects, row.line, reason, row.raw)
                     continue
+                if sink is not None:
+                    sink(message)
+                if dry_run:
+                    continue
+                if smart:
+                    message = smartened(message)
                 chunk.append((message, row.line, row.raw))
                 if len(chunk) >= CHUNK:
                     _flush(producer, chunk, report, rejects, progress)
             if chunk:
                 _flush(producer, chunk, report, rejects, progress)
-            producer.redis.hset(
-                keys.campaign(campaign),
-                mapping={
-                    "rejected": report.rejected,
-                    "suppressed": report.suppressed,
-                    "rejects": json.dumps(report.first_rejects),
-                },
-            )
+            if not dry_run:
+                producer.redis.hset(
+                    keys.campaign(campaign),
+                    mapping={
+                        "rejected": report.rejected,
+                        "suppressed": report.suppressed,
+                        "rejects": json.dumps(report.first_rejects),
+                    },
+                )
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
             report.rows -= len(chunk)

@@ -18,6 +18,7 @@ from sms.errors import ConfigError
 
 if TYPE_CHECKING:
     from producer.api import Producer
+    from producer.preflight import Report
 
 
 def _producer(ctx: click.Context) -> Producer:
@@ -188,3 +189,52 @@ def inbound(ctx: click.Context, account: str | None, limit: int, as_json: bool) 
         word = row.get("keyword") or "-"
         text = row.get("text", "").replace("\n", " ")
         click.echo(f"{at}  {row['account']}  {row['from']} -> {row['to']}  {word}  {text}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min"]
+    return " ".join(p for p in parts if p)
+
+
+def figures_lines(report: Report) -> list[str]:
+    """Encoding, segments, cost and time of a preflight (or of a blast as it went)."""
+    forced = ", ".join(f"{c!r} x{n}" for c, n in report.ucs2_characters[:5])
+    lines = [
+        f"encoding: {report.gsm7} GSM-7, {report.ucs2} UCS-2, {report.mms} MMS"
+        + (f"; forcing UCS-2 most often: {forced}" if forced else "")
+    ]
+    smart = "on" if report.smart_encoding else "off"
+    verb = "saves" if report.smart_encoding else "would save"
+    lines.append(
+        f"segments: {report.segments} (smart encoding {smart}: {verb} {report.segments_saved})"
+    )
+    lines.append(
+        f"cost: {report.cost:.4f}"
+        if report.cost is not None
+        else "cost: unknown (set price_per_segment, and price_per_mms for MMS)"
+    )
+    if report.seconds is None:
+        lines.append("time: unknown (no configured rate and none learnt yet)")
+    else:
+        held = report.held_for_quiet_hours
+        quiet = f"; {held} wait for quiet hours to end" if held else ""
+        rate = f"{report.rate:g}/s ({report.rate_source})"
+        lines.append(f"time: about {_duration(report.seconds)} at {rate}{quiet}")
+    return lines
+
+
+def preflight_lines(report: Report) -> list[str]:
+    """What `salvo blast --dry-run` prints."""
+    lines = [
+        f"campaign {report.campaign} (dry run, nothing enqueued): {report.rows} rows, "
+        f"{report.valid} valid, {report.rejected} rejected, {report.duplicates} duplicates, "
+        f"{report.suppressed} suppressed (opted out); {report.to_send} to send"
+    ]
+    if report.rejects_path:
+        lines.append(f"rejected rows (line and reason): {report.rejects_path}")
+    return lines + figures_lines(report)

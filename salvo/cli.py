@@ -161,6 +161,12 @@ def send(
 @click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="bulk")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
+@click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")
+@click.option(
+    "--smart-encoding/--no-smart-encoding",
+    default=None,
+    help="GSM-7 look-alikes (default: setting)",
+)
 @click.pass_context
 def blast(
     ctx: click.Context,
@@ -174,11 +180,15 @@ def blast(
     lane: str,
     at: str | None,
     expires: str | None,
+    dry_run: bool,
+    smart_encoding: bool | None,
 ) -> None:
     """Send a campaign to every row of a CSV with a `phone` column."""
     from producer.api import Producer
     from producer.campaign import BlastSpec
     from producer.campaign import blast as run_blast
+    from producer.preflight import Report, Tally, preflight
+    from salvo.audience import figures_lines, preflight_lines
 
     spec = BlastSpec(
         account=account,
@@ -189,10 +199,17 @@ def blast(
         lane=Lane(lane),
         send_at=_when(at),
         expires_at=_when(expires),
+        smart_encoding=smart_encoding,
     )
     producer = Producer(_settings(ctx))
     try:
-        report = run_blast(producer, file, spec, rejects_path=rejects)
+        if dry_run:
+            click.echo(
+                "\n".join(preflight_lines(preflight(producer, file, spec, rejects_path=rejects)))
+            )
+            return
+        tally = Tally(producer, spec, lookups=False)
+        report = run_blast(producer, file, spec, rejects_path=rejects, sink=tally)
     finally:
         producer.close()
     click.echo(
@@ -202,6 +219,7 @@ def blast(
     )
     if report.rejects_path:
         click.echo(f"rejected rows (line and reason): {report.rejects_path}")
+    click.echo("\n".join(figures_lines(tally.finish(Report(report.campaign)))))
     if report.stopped is not None:
         where = f"line {report.stopped_at}" if report.stopped_at else "the first row"
         redis_at = f"(Redis at {_redis_where(ctx)})" if report.stopped.startswith("Redis") else ""

@@ -335,3 +335,42 @@ def test_salvo_inbound_lists_the_replies(loop: Loop, sandbox: Sandbox) -> None:
     assert any(r["from"] == number and r["keyword"] == "help" for r in rows)
     done = run_cli(loop.config, "inbound", "--account", "skycore")
     assert f"{number} -> +14155550103  help  info" in done.stdout
+
+
+def test_a_dry_run_over_http_reports_and_enqueues_nothing(loop: Loop) -> None:
+    number = phone()
+    loop.api.post("/v1/optouts", {"account": "carrierx", "phones": [number]})
+    csv = f"phone,name\n{number},A\n{phone()},B\nnope,C\n{phone()},D\u2019s\n"
+    campaign = f"c{uuid.uuid4().hex[:12]}"
+    query = (
+        f"?account=carrierx&from=%2B14155550101&template=Hi+%7Bname%7D&campaign={campaign}"
+        "&dry_run=true"
+    )
+    status, body = loop.api.call(
+        "POST", "/v1/campaigns" + query, csv.encode(), {"Content-Type": "text/csv"}
+    )
+    assert status == 200, body
+    assert body["dry_run"] is True
+    assert (body["rows"], body["valid"], body["rejected"], body["suppressed"]) == (4, 3, 1, 1)
+    assert (body["to_send"], body["gsm7"], body["ucs2"], body["segments_saved"]) == (2, 1, 1, 0)
+    assert body["ucs2_characters"] == [{"character": "\u2019", "count": 1}]
+    assert body["rejects"] == [{"line": 4, "reason": "phone: contains letters ('nope')"}]
+    assert loop.api.get(f"/v1/campaigns/{campaign}")[0] == 404
+    status, body = loop.api.call(
+        "POST", "/v1/campaigns" + query.replace("true", "maybe"), csv.encode(), {}
+    )
+    assert status == 422 and body["errors"][-1]["field"] == "dry_run"
+
+
+def test_a_dry_run_from_the_command_line(loop: Loop, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(f"phone,name\n{phone()},A\n{phone()},B\u2026\n")
+    done = run_cli(
+        loop.config, "blast", str(path), "--provider", "skycore", "--from", SENDERS["skycore"],
+        "--template", "Hi {name}", "--dry-run", "--smart-encoding",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "(dry run, nothing enqueued): 2 rows, 2 valid, 0 rejected" in done.stdout
+    assert "encoding: 2 GSM-7, 0 UCS-2, 0 MMS; forcing UCS-2 most often: '\u2026' x1" in done.stdout
+    assert "segments: 2 (smart encoding on: saves 0)" in done.stdout
+    assert "cost: unknown" in done.stdout

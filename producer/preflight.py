@@ -1,0 +1,260 @@
+"""Preflight: what a blast would do, read from the whole file with nothing enqueued.
+
+`preflight(producer, path, spec)` runs the blast's own reader (producer/campaign.py, `dry_run`)
+so rows are judged exactly as a real blast judges them, and reports: rows valid, rejected
+(with the rejects file), duplicates (a key already taken in Redis, or repeated in the file),
+suppressed (opted out); how many bodies are GSM-7 and how many UCS-2, and the characters that
+forced UCS-2 most often; total segments, and how many smart encoding saves (or would save);
+the cost from the account's `price_per_segment` and `price_per_mms`; and the time to complete
+from the account's configured rate (else the rate it learnt) and its quiet hours.
+
+A real blast passes a `Tally` as its sink too, and reports the same encoding, segment, cost and
+time figures with its counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from producer.api import Producer
+from producer.campaign import BlastSpec, Format, blast
+from sms import keys
+from sms.encoding import Encoding, segment_info, smarten, ucs2_characters
+from sms.message import Message
+from sms.quiet import next_send_time, parse_window
+
+#: Messages looked up in Redis at a time (suppression, keys already taken).
+BATCH = 1000
+#: How many of the characters that forced UCS-2 are listed.
+TOP_CHARACTERS = 10
+
+
+@dataclass
+class Report:
+    """A preflight's numbers (`as_dict` is what the CLI prints and the API answers)."""
+
+    campaign: str
+    rows: int = 0
+    valid: int = 0
+    rejected: int = 0
+    rejects_path: Path | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    suppressed: int = 0
+    to_send: int = 0
+    gsm7: int = 0
+    ucs2: int = 0
+    mms: int = 0
+    ucs2_characters: list[tuple[str, int]] = field(default_factory=list)
+    segments: int = 0
+    smart_encoding: bool = False
+    segments_saved: int = 0  # by smart encoding (applied, or what it would save)
+    cost: float | None = None
+    rate: float | None = None  # messages per second
+    rate_source: str = "unknown"  # configured, learnt or unknown
+    held_for_quiet_hours: int = 0
+    seconds: float | None = None  # to send them all, from now (or send_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe form."""
+        out = {k: v for k, v in self.__dict__.items() if k != "rejects_path"}
+        out["rejects_path"] = str(self.rejects_path) if self.rejects_path else None
+        out["ucs2_characters"] = [{"character": c, "count": n} for c, n in self.ucs2_characters]
+        return out
+
+
+class Tally:
+    """Sees each valid message of a blast and keeps the preflight's figures; with `lookups`
+    it also finds duplicates and suppressed rows in Redis (a dry run, which enqueues nothing)."""
+
+    def __init__(self, producer: Producer, spec: BlastSpec, *, lookups: bool) -> None:
+        self.producer = producer
+        self.spec = spec
+        self.lookups = lookups
+        settings = producer.settings
+        self.account = settings.account(spec.account)
+        smart = spec.smart_encoding
+        self.smart = settings.smart_encoding_for(spec.account) if smart is None else smart
+        window, self.lanes = settings.quiet_for(spec.account)
+        self.window = parse_window(window) if window else None
+        start = time.time()
+        if spec.send_at is not None:
+            start = max(start, spec.send_at.timestamp())
+        self.start = datetime.fromtimestamp(start, UTC)
+        self.valid = 0
+        self.duplicates = 0
+        self.suppressed = 0
+        self.gsm7 = 0
+        self.ucs2 = 0
+        self.mms = 0
+        self.plain_segments = 0
+        self.smart_segments = 0
+        self.forced: Counter[str] = Counter()
+        self.seen: set[str] = set()
+        self.pending: list[Message] = []
+        self.due: list[float] = []  # epoch second each message to send may go
+
+    def __call__(self, message: Message) -> None:
+        """Count one valid message."""
+        self.valid += 1
+        if self.lookups:
+            key = message.idempotency_key
+            if key is not None:
+                if key in self.seen:
+                    self.duplicates += 1
+                    return
+                self.seen.add(key)
+            self.pending.append(message)
+            if len(self.pending) >= BATCH:
+                self._flush()
+        else:
+            self._count(message)
+
+    def _flush(self) -> None:
+        """Look a batch up in Redis: keys already taken, numbers opted out."""
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        pipe = self.producer.redis.pipeline(transaction=False)
+        for message in batch:
+            pipe.exists(keys.idempotency(message.idempotency_key or ""))
+        found = pipe.execute()
+        taken = [
+            bool(n) and m.idempotency_key is not None for m, n in zip(batch, found, strict=True)
+        ]
+        fresh = [m for m, t in zip(batch, taken, strict=True) if not t]
+        self.duplicates += len(batch) - len(fresh)
+        kept = self.producer.without_suppressed(fresh)
+        self.suppressed += len(fresh) - len(kept)
+        for message in kept:
+            self._count(message)
+
+    def _count(self, message: Message) -> None:
+        if message.is_mms:
+            self.mms += 1
+        else:
+            plain = segment_info(message.body)
+            smart = plain
+            if plain.encoding is Encoding.UCS2:
+                self.forced.update(ucs2_characters(message.body))
+                smart = segment_info(smarten(message.body))
+            self.plain_segments += plain.segments
+            self.smart_segments += smart.segments
+            if (smart if self.smart else plain).encoding is Encoding.UCS2:
+                self.ucs2 += 1
+            else:
+                self.gsm7 += 1
+        due = next_send_time(message.to, self.window, message.lane.value, self.lanes, self.start)
+        self.due.append(due.timestamp())
+
+    def finish(self, report: Report) -> Report:
+        """Fill `report` with what was tallied."""
+        if self.lookups:
+            self._flush()
+        report.valid = self.valid
+        if self.lookups:
+            report.duplicates = self.duplicates
+            report.suppressed = self.suppressed
+        report.to_send = len(self.due)
+        report.gsm7, report.ucs2, report.mms = self.gsm7, self.ucs2, self.mms
+        report.ucs2_characters = self.forced.most_common(TOP_CHARACTERS)
+        report.segments = self.smart_segments if self.smart else self.plain_segments
+        report.smart_encoding = self.smart
+        report.segments_saved = self.plain_segments - self.smart_segments
+        price, mms_price = self.account.price_per_segment, self.account.price_per_mms
+        report.cost = cost(report.segments, self.mms, price, mms_price)
+        report.rate, report.rate_source = self._rate()
+        start = self.start.timestamp()
+        report.held_for_quiet_hours = sum(1 for due in self.due if due > start)
+        if report.rate is not None:
+            report.seconds = completion(self.due, report.rate, start)
+        return report
+
+    def _rate(self) -> tuple[float | None, str]:
+        rates = [r for r in (self.account.rate, self.account.sender_rate) if r is not None]
+        if rates:
+            return min(rates), "configured"
+        key = keys.learnt_rate(self.spec.account)
+        learnt = cast(str | None, self.producer.redis.hget(key, "rate"))
+        if learnt:
+            try:
+                return float(learnt), "learnt"
+            except ValueError:
+                pass
+        return None, "unknown"
+
+
+def cost(segments: int, mms: int, per_segment: float | None, per_mms: float | None) -> float | None:
+    """What the SMS segments and MMS messages cost; None when a price needed is not set."""
+    if (segments and per_segment is None) or (mms and per_mms is None):
+        return None
+    return round(segments * (per_segment or 0.0) + mms * (per_mms or 0.0), 6)
+
+
+def completion(dues: Sequence[float], rate: float, start: float) -> float:
+    """Seconds from `start` until the last message has gone, each paced `1/rate` after the one
+    before and none before its due time (quiet hours)."""
+    at = start
+    gap = 1.0 / rate
+    for due in sorted(dues):
+        at = max(at, due) + gap
+    return round(at - start, 3)
+
+
+def preflight(
+    producer: Producer,
+    path: Path,
+    spec: BlastSpec,
+    *,
+    rejects_path: Path | None = None,
+    fmt: Format | None = None,
+) -> Report:
+    """What a blast of `path` would do; nothing is recorded or enqueued."""
+    tally = Tally(producer, spec, lookups=True)
+    done = blast(producer, path, spec, rejects_path=rejects_path, fmt=fmt, dry_run=True, sink=tally)
+    report = Report(
+        campaign=done.campaign,
+        rows=done.rows,
+        rejected=done.rejected,
+        rejects_path=done.rejects_path,
+        reasons=done.reasons,
+    )
+    return tally.finish(report)
+
+
+def flag(value: str | None, name: str) -> bool | None:
+    """A true/false query or option value (None when absent); ValueError naming it otherwise."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name}: must be true or false, not {value!r}")
+
+
+def figures(report: Report) -> dict[str, Any]:
+    """The encoding, segment, cost and time figures of a report (what a real blast adds)."""
+    names = (
+        "gsm7",
+        "ucs2",
+        "mms",
+        "segments",
+        "smart_encoding",
+        "segments_saved",
+        "cost",
+        "rate",
+        "rate_source",
+        "held_for_quiet_hours",
+        "seconds",
+    )
+    out = {name: getattr(report, name) for name in names}
+    out["ucs2_characters"] = [{"character": c, "count": n} for c, n in report.ucs2_characters]
+    return out

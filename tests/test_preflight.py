@@ -1,0 +1,120 @@
+"""Preflight: a file whose answer is worked out by hand, read with nothing enqueued; quiet hours
+and the rate give the time to complete."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from producer.api import Producer
+from producer.campaign import BlastSpec
+from producer.preflight import completion, cost, preflight
+from sms import keys
+from sms.settings import Settings
+
+SENDER = "+14155550102"
+OPTED_OUT = "+16175550105"
+CURLY = "\u2019"
+EMOJI = "\U0001f600"
+
+
+def with_account(settings: Settings, **changes: Any) -> Settings:
+    account = settings.providers["textingline"].model_copy(update=changes)
+    return settings.model_copy(update={"providers": {**settings.providers, "textingline": account}})
+
+
+@pytest.fixture
+def priced(settings: Settings) -> Iterator[Producer]:
+    producer = Producer(with_account(settings, price_per_segment=0.01, rate=10.0))
+    producer.optouts.add("textingline", OPTED_OUT)
+    yield producer
+    producer.optouts.remove("textingline", OPTED_OUT)
+    producer.close()
+
+
+def write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["phone", "msg"])
+        w.writerows(rows)
+    return path
+
+
+def spec(campaign: str, **extra: Any) -> BlastSpec:
+    return BlastSpec("textingline", SENDER, "{msg}", campaign=campaign, **extra)
+
+
+ROWS = [
+    ["+16175550101", "Hello"],  # GSM-7, 1 segment
+    ["+16175550102", f"It{CURLY}s on"],  # UCS-2, 1 segment; smart: GSM-7, 1
+    ["+16175550103", "x" * 150 + CURLY],  # UCS-2 151 units: 3 segments; smart: GSM-7, 1
+    ["+16175550104", "y" * 161],  # GSM-7, 161 septets: 2 segments
+    ["not a number", "Bad"],  # rejected (line 6)
+    ["+16175550101", "Hello"],  # the same key again: a duplicate
+    [OPTED_OUT, "Hi"],  # suppressed
+    ["+16175550106", f"{EMOJI} party"],  # UCS-2, 8 units: 1 segment
+    ["+16175550107", "Taken"],  # its key already taken in Redis: a duplicate
+]
+
+
+def test_a_hand_worked_file(priced: Producer, tmp_path: Path) -> None:
+    campaign = f"pf{uuid.uuid4().hex[:10]}"
+    priced.redis.set(keys.idempotency(f"{campaign}:+16175550107"), "someone-else")
+    path = write(tmp_path / "people.csv", ROWS)
+    report = preflight(priced, path, spec(campaign, smart_encoding=False))
+    assert (report.rows, report.valid, report.rejected) == (9, 8, 1)
+    assert (report.duplicates, report.suppressed, report.to_send) == (2, 1, 5)
+    assert (report.gsm7, report.ucs2, report.mms) == (2, 3, 0)
+    assert report.ucs2_characters == [(CURLY, 2), (EMOJI, 1)]
+    assert (report.segments, report.segments_saved) == (8, 2)
+    assert report.cost == pytest.approx(0.08)
+    assert (report.rate, report.rate_source, report.seconds) == (10.0, "configured", 0.5)
+    assert report.rejects_path is not None
+    assert [r[:2] for r in csv.reader(report.rejects_path.open())][1:] == [
+        ["6", "phone: contains letters ('not a number')"]
+    ]
+    assert not priced.redis.exists(keys.campaign(campaign))  # nothing recorded
+    assert not priced.redis.exists(keys.idempotency(f"{campaign}:+16175550101"))
+
+
+def test_smart_encoding_is_counted_when_on(priced: Producer, tmp_path: Path) -> None:
+    path = write(tmp_path / "people.csv", ROWS)
+    report = preflight(priced, path, spec(f"pf{uuid.uuid4().hex[:10]}", smart_encoding=True))
+    # This campaign has not taken +16175550107's key: six to send, "Taken" one GSM-7 segment.
+    assert (report.duplicates, report.to_send) == (1, 6)
+    assert (report.gsm7, report.ucs2) == (5, 1)
+    assert (report.segments, report.segments_saved) == (7, 2)
+    assert report.cost == pytest.approx(0.07)
+
+
+def test_quiet_hours_that_cover_now_in_one_country_hold_only_its_numbers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("America/New_York"))
+    end = local + timedelta(hours=1)
+    window = f"{(local - timedelta(hours=1)):%H:%M}-{end:%H:%M}"
+    producer = Producer(with_account(settings, rate=10.0, quiet_hours=window))
+    try:
+        rows = [["+12125550140", "a"], ["+12125550141", "b"], ["+33612345678", "c"]]
+        path = write(tmp_path / "quiet.csv", rows)
+        report = preflight(producer, path, spec(f"pf{uuid.uuid4().hex[:10]}"))
+    finally:
+        producer.close()
+    assert report.held_for_quiet_hours == 2
+    opens = end.replace(second=0, microsecond=0).timestamp() - now.timestamp()
+    assert report.seconds == pytest.approx(opens + 0.2, abs=2.0)
+
+
+def test_no_price_no_cost_and_no_rate_no_time() -> None:
+    assert cost(10, 0, None, None) is None
+    assert cost(10, 2, 0.01, None) is None
+    assert cost(0, 2, None, 0.5) == 1.0
+    assert completion([100.0, 100.0, 50.0], 2.0, 0.0) == 101.0
