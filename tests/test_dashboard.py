@@ -23,8 +23,9 @@ import pytest
 from producer.api import Producer
 from producer.campaign import BlastSpec, blast
 from salvo.local import ApiServer, api_process, sandbox_accounts, write_config
+from sms.message import Message, Status
 from tests.conftest import Sandbox
-from tests.helpers import SENDERS
+from tests.helpers import SENDERS, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -220,7 +221,29 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     assert lines[0].startswith("id,to,status,reason") and len(lines) == ROWS + 1
     assert sum(",sent," in line for line in lines) == ended
 
-    for name in ("accounts", "reminders", "unknown"):
+    for name in ("accounts", "reminders"):
         page.goto(f"{dashboard.url}/{name}")
         assert page.url.endswith(f"/{name}")
         shoot(page, name)
+
+
+def test_an_unknown_message_is_resolved_from_the_unknown_page(
+    context: BrowserContext, dashboard: ApiServer, producer: Producer, sandbox: Sandbox
+) -> None:
+    sandbox.configure(ACCOUNT, timeout_after=1.0, hang_seconds=5)  # accepted, then no answer
+    mid = producer.send(
+        Message(account=ACCOUNT, to="+13125569999", sender=SENDERS[ACCOUNT], body="Your code")
+    )
+    (record,) = wait_for(producer, [mid], timeout=30)
+    assert record.status is Status.UNKNOWN
+    page = context.new_page()
+    sign_in(page, dashboard.url)
+    page.goto(dashboard.url + "/unknown")
+    page.check(f'input[name="id"][value="{mid}"]')
+    shoot(page, "unknown")
+    page.fill("#note", "the provider's log shows it")
+    page.click('button[value="sent"]')
+    assert "sent: 1 of 1 resolved" in page.inner_text(".note")
+    record = producer.status(mid)
+    assert record.status is Status.SENT
+    assert "operator: the provider's log shows it" in record.reason

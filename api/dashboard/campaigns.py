@@ -64,6 +64,7 @@ class Campaign:
     source: str
     created: float
     rejected: int
+    suppressed: int  # rows to numbers that opted out, never enqueued
     total: int
     counts: dict[str, int]
     rate: float | None  # messages finished per second lately
@@ -114,6 +115,7 @@ def campaign_from(
         source=meta.get("source", ""),
         created=float(meta.get("created", 0) or 0),
         rejected=int(meta.get("rejected", 0) or 0),
+        suppressed=int(meta.get("suppressed", 0) or 0),
         total=int(raw.get("total", 0) or sum(counts.values())),
         counts=counts,
         rate=rate,
