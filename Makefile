@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-store bench-rate chaos clean
+.PHONY: install demo test lint fuzz bench bench-store bench-rate bench-fsync chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The property tests of tests/test_fuzz.py for ten minutes (`make test` runs them briefly).
+fuzz: $(STAMP)
+	SALVO_FUZZ_SECONDS=600 $(BIN)/python -m pytest -q --timeout=900 tests/test_fuzz.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,6 +38,9 @@ bench-store: $(STAMP)
 
 bench-rate: $(STAMP)
 	$(BIN)/python -m bench.rate
+
+bench-fsync: $(STAMP)
+	$(BIN)/python -m bench.fsync
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos

@@ -5,13 +5,20 @@ resetting 2 % of connections (half before, half after accepting), N messages go 
 four providers (and a fifth account, CarrierX with `on_unknown = "resend"`, counted apart).
 While they go, the worker's pool children are killed with SIGKILL, then its main process (with
 its children, as a host would die) and a new worker started, and the Redis-compatible server is
-restarted once (AOF on). At the end the sandbox's ledger is compared with the message records:
+restarted once politely (SIGTERM) and once without warning (SIGKILL), AOF on with `appendfsync
+everysec` as Salvo runs it. At the end the sandbox's ledger is compared with the message records:
 
 lost        valid messages neither accepted nor ended with a reason (must be 0)
 duplicated  messages the sandbox accepted more than once (must be 0, except on the account set
             to resend unknown outcomes, where a provider without idempotency can be sent twice)
 unknown     messages held for reconciliation, with their reasons
 mismatched  records that disagree with the ledger (failed but accepted, sent but not accepted)
+unmatched   ledger entries that match no message of the run (must be 0)
+
+A SIGKILL loses nothing the server acknowledged: it writes its AOF to the file before it
+answers, and the operating system keeps what was written. Only a power loss or a kernel crash
+loses the writes of the last second or so, which `appendfsync everysec` had not yet forced to
+disk (`python -m bench.fsync` measures what `always` costs instead; README, "Redis").
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ class Verdict:
     unknown: Counter[str] = field(default_factory=Counter)
     unknown_accepted: int = 0
     mismatched: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
     failed: Counter[str] = field(default_factory=Counter)
     events: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -78,7 +86,18 @@ class Verdict:
     @property
     def ok(self) -> bool:
         """Nothing lost, nothing sent twice where that must not happen, nothing contradictory."""
-        return not self.lost and not self.duplicated and not self.mismatched
+        return not (self.lost or self.duplicated or self.mismatched or self.unmatched)
+
+    def figures(self) -> str:
+        """The run's figures on one line, to quote."""
+        return (
+            f"{self.messages:,} messages in {self.seconds:.0f} s: {self.accepted:,} accepted, "
+            f"{len(self.lost)} lost, {self.duplicated} duplicated, "
+            f"{len(self.mismatched)} contradicting, {len(self.unmatched)} ledger entries matching "
+            f"no message, {sum(self.unknown.values())} unknown "
+            f"({self.unknown_accepted} of them accepted), {sum(self.failed.values())} failed "
+            f"with a reason, {self.duplicated_resend} resent on the resend account"
+        )
 
 
 class Server:
@@ -89,9 +108,10 @@ class Server:
         self.port = free_port()
         self.proc, self.url = spawn(data_dir, self.port)
 
-    def restart(self) -> None:
-        """Stop it as a restart would (SIGTERM: AOF written out), then start it again."""
-        self.proc.send_signal(signal.SIGTERM)
+    def restart(self, *, kill: bool = False) -> None:
+        """Stop it as a restart would (SIGTERM: AOF written out), or without warning (SIGKILL:
+        a crashed process), then start it again on the same port and data."""
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         self.proc.wait(30)
         self.proc, self.url = spawn(self.data_dir, self.port)
 
@@ -182,6 +202,7 @@ def run_chaos(
     main_kills: int,
     redis_restarts: int,
     rate: float,
+    redis_kills: int = 1,
     seed: int = 7,
     console: Console | None = None,
     timeout: float = 600.0,
@@ -226,6 +247,7 @@ def run_chaos(
                 (span * (j + 1) / (redis_restarts + 1) + 0.3, "redis")
                 for j in range(redis_restarts)
             ]
+            + [(span * (j + 1) / (redis_kills + 1) + 0.6, "redis-kill") for j in range(redis_kills)]
         )
         ids = [m.id for m in messages]
         for at, event in plan:
@@ -238,9 +260,12 @@ def run_chaos(
                 worker.kill_main()
                 verdict.events.append(f"{at:5.1f} s  killed the worker's main process (SIGKILL)")
                 worker.start()
-            else:
+            elif event == "redis":
                 server.restart()
-                verdict.events.append(f"{at:5.1f} s  restarted the server")
+                verdict.events.append(f"{at:5.1f} s  restarted the server (SIGTERM)")
+            else:
+                server.restart(kill=True)
+                verdict.events.append(f"{at:5.1f} s  killed the server (SIGKILL) and started it")
         client = redis.Redis.from_url(server.url, decode_responses=True)
         deadline = time.monotonic() + timeout
         while True:
@@ -290,6 +315,12 @@ def _compare(
     ledger: list[dict[str, Any]],
 ) -> None:
     seen = Counter(e["body"] for e in ledger)
+    ours = {m.body for m in messages}
+    verdict.unmatched += [
+        f"ledger entry {e.get('id')} ({e.get('body')!r}) matches no message"
+        for e in ledger
+        if e["body"] not in ours
+    ]
     pipe = client.pipeline(transaction=False)
     for m in messages:
         pipe.hmget(keys.message(m.id), "reason")
@@ -349,11 +380,17 @@ def report(console: Console, verdict: Verdict) -> None:
         "unknown, held for reconciliation", str(sum(verdict.unknown.values())), "listed below"
     )
     table.add_row("  of which the provider had accepted", str(verdict.unknown_accepted), "")
+    table.add_row(
+        "ledger entries matching no message",
+        str(len(verdict.unmatched)),
+        "0 " + mark(not verdict.unmatched),
+    )
     table.add_row("failed with a reason", str(sum(verdict.failed.values())), "")
     console.print(table)
+    console.print(verdict.figures(), highlight=False)
     for reason, count in verdict.unknown.most_common():
         console.print(f"  unknown  {count:5}  {reason}", highlight=False)
-    for line in verdict.lost[:20] + verdict.mismatched[:20]:
+    for line in verdict.lost[:20] + verdict.mismatched[:20] + verdict.unmatched[:20]:
         console.print(f"  [red]{line}[/]", highlight=False)
 
 
@@ -363,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--child-kills", type=int, default=5)
     parser.add_argument("--main-kills", type=int, default=3)
-    parser.add_argument("--redis-restarts", type=int, default=1)
+    parser.add_argument("--redis-restarts", type=int, default=1, help="SIGTERM, then start")
+    parser.add_argument("--redis-kills", type=int, default=1, help="SIGKILL, then start")
     parser.add_argument("--rate", type=float, default=70.0, help="per account, messages per second")
     args = parser.parse_args(argv)
     console = Console()
@@ -372,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         child_kills=args.child_kills,
         main_kills=args.main_kills,
         redis_restarts=args.redis_restarts,
+        redis_kills=args.redis_kills,
         rate=args.rate,
         console=console,
     )

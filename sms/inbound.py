@@ -103,7 +103,7 @@ def _text(value: object, name: str) -> str:
 def _json(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadInbound("body is not JSON") from None
     if not isinstance(data, dict):
         raise BadInbound("body is not a JSON object")
