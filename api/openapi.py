@@ -35,13 +35,17 @@ MESSAGE_IN: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["account", "to", "from"],
     "properties": {
-        "account": {"type": "string", "description": "provider account name from the settings"},
+        "account": {
+            "type": "string",
+            "minLength": 1,
+            "description": "provider account name from the settings",
+        },
         "to": {
             "type": "string",
             "description": "recipient, E.164 (+14155551234; spaces and punctuation allowed)",
             "example": "+12025550123",
         },
-        "from": {"type": "string", "description": "sender number or short code"},
+        "from": {"type": "string", "minLength": 1, "description": "sender number or short code"},
         "body": {"type": "string", "default": ""},
         "media_urls": {"type": "array", "items": {"type": "string"}},
         "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -340,9 +344,11 @@ DOCUMENT: dict[str, Any] = {
                 ),
                 "security": SECURED,
                 "parameters": [
-                    _query("account", "provider account name", required=True),
-                    _query("from", "sender number or short code", required=True),
-                    _query("template", "message text with {column} fields", required=True),
+                    _query("account", "provider account name", required=True, minLength=1),
+                    _query("from", "sender number or short code", required=True, minLength=1),
+                    _query(
+                        "template", "message text with {column} fields", required=True, minLength=1
+                    ),
                     _query("format", "default: from Content-Type, else csv", enum=["csv", "jsonl"]),
                     _query("campaign", "campaign id (default: digest of the file and settings)"),
                     _query("key_column", "column whose value keys each row (default phone)"),

@@ -136,8 +136,12 @@ def test_an_enqueued_message_is_pending_until_claimed(r: redis.Redis) -> None:
     assert r.zscore(keys.PENDING, scheduled.id) is None  # the schedule answers for it
 
 
-def test_chaos_two_thousand_messages_two_kills_and_a_restart() -> None:
-    verdict = run_chaos(2000, child_kills=1, main_kills=1, redis_restarts=1, rate=40.0, timeout=240)
+def test_chaos_two_thousand_messages_two_kills_a_restart_and_a_server_killed() -> None:
+    verdict = run_chaos(
+        2000, child_kills=1, main_kills=1, redis_restarts=1, redis_kills=1, rate=40.0, timeout=240
+    )
+    assert any("SIGKILL) and started it" in event for event in verdict.events)
+    assert not verdict.unmatched, verdict.unmatched[:5]
     assert not verdict.lost, verdict.lost[:5]
     assert verdict.duplicated == 0
     assert not verdict.mismatched, verdict.mismatched[:5]

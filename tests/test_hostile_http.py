@@ -325,3 +325,13 @@ def test_an_upload_with_invalid_utf8_counts_every_row(api: Api) -> None:
         {"line": 3, "reason": "not valid UTF-8: byte 17 of the row is 0xe9"},
         {"line": 5, "reason": "blank row"},
     ]
+
+
+def test_the_openapi_document_refuses_the_empty_values_the_server_refuses() -> None:
+    from api.openapi import DOCUMENT, MESSAGE_IN
+
+    assert MESSAGE_IN["properties"]["account"]["minLength"] == 1
+    assert MESSAGE_IN["properties"]["from"]["minLength"] == 1
+    upload = DOCUMENT["paths"]["/v1/campaigns"]["post"]["parameters"]
+    required = {p["name"]: p["schema"] for p in upload if p.get("required")}
+    assert all(required[name]["minLength"] == 1 for name in ("account", "from", "template"))
