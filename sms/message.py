@@ -38,6 +38,7 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # may have reached the provider: held for reconciliation
     EXPIRED = "expired"  # its validity ended before it could be sent
     CANCELLED = "cancelled"
+    SUPPRESSED = "suppressed"  # its recipient opted out before it was sent: never sent
 
 
 TERMINAL = frozenset(
@@ -48,6 +49,7 @@ TERMINAL = frozenset(
         Status.FAILED,
         Status.EXPIRED,
         Status.CANCELLED,
+        Status.SUPPRESSED,
     }
 )
 

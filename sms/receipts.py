@@ -43,6 +43,7 @@ RANK: dict[Status, int] = {
     Status.FAILED: 3,
     Status.EXPIRED: 3,
     Status.CANCELLED: 3,
+    Status.SUPPRESSED: 3,
 }
 
 Parser = Callable[[bytes, Mapping[str, str]], Receipt | None]
