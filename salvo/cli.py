@@ -69,20 +69,21 @@ class SalvoGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except SalvoError as exc:
-            self._fail(str(exc))
+            self.fail(str(exc))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self._fail(f"cannot reach Redis at {_redis_where(ctx)}: {exc}")
+            self.fail(f"cannot reach Redis at {_redis_where(ctx)}: {exc}")
         except OperationalError as exc:  # Celery's broker (the same Redis) out of reach
-            self._fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}")
+            self.fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}")
         except KeyboardInterrupt:
-            self._fail("interrupted", status=130)
+            self.fail("interrupted", status=130)
         except Exception as exc:
             if ctx.ensure_object(dict).get("debug"):
                 raise
-            self._fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            self.fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
 
     @staticmethod
-    def _fail(message: str, status: int = 1) -> None:
+    def fail(message: str, status: int = 1) -> None:
+        """Print one error line and exit with `status`."""
         line = " ".join(part.strip() for part in message.splitlines())
         console.print(
             f"[bold red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True
@@ -223,9 +224,11 @@ def blast(
     if report.stopped is not None:
         where = f"line {report.stopped_at}" if report.stopped_at else "the first row"
         redis_at = f"(Redis at {_redis_where(ctx)})" if report.stopped.startswith("Redis") else ""
-        raise SalvoError(
-            f"blast stopped at {where}: {report.stopped} {redis_at}; the counts above are of "
-            "the rows before it: run the same command again to finish (nothing is sent twice)"
+        SalvoGroup.fail(
+            f"blast stopped at {where}: {report.stopped} {redis_at}; the counts above are of the "
+            "rows it finished, every row before that line among them: run the same command "
+            "again to finish (nothing is sent twice)",
+            status=130 if report.stopped == "interrupted" else 1,
         )
 
 
