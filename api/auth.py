@@ -32,7 +32,7 @@ def presented_key(request: web.Request) -> str | None:
 
 def key_matches(presented: str, keys: list[SecretStr]) -> bool:
     """Whether `presented` is one of `keys`, comparing with every key in constant time."""
-    given = presented.encode()
+    given = presented.encode(errors="surrogateescape")  # a header byte that was not UTF-8
     found = False
     for key in keys:
         found |= hmac.compare_digest(given, key.get_secret_value().encode())

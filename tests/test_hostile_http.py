@@ -335,3 +335,47 @@ def test_the_openapi_document_refuses_the_empty_values_the_server_refuses() -> N
     upload = DOCUMENT["paths"]["/v1/campaigns"]["post"]["parameters"]
     required = {p["name"]: p["schema"] for p in upload if p.get("required")}
     assert all(required[name]["minLength"] == 1 for name in ("account", "from", "template"))
+
+
+@pytest.mark.parametrize("segment", ["%FF", "%ED%A0%80", "%00", "a%0Ab", "x" * 5000])
+def test_path_segments_that_are_not_text_are_never_a_500(server: ApiServer, segment: str) -> None:
+    for method, path in (
+        ("GET", f"/v1/messages/{segment}"),
+        ("GET", f"/v1/campaigns/{segment}"),
+        ("POST", f"/v1/campaigns/{segment}/pause"),
+        ("POST", f"/v1/receipts/{segment}/{segment}"),
+        ("POST", f"/v1/receipts/carrierx/{SECRET}?m={segment}"),
+    ):
+        request = (
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Authorization: Bearer {KEY}\r\nContent-Length: 2\r\n\r\n{{}}"
+        ).encode()
+        answer = raw(server, request)
+        assert not answer.startswith(b"HTTP/1.1 500"), (path, answer[:300])
+
+
+@pytest.mark.parametrize("header", [b"X-API-Key: k\xff", b"Authorization: Bearer \xed\xa0\x80"])
+def test_an_api_key_that_is_not_utf8_is_a_401(server: ApiServer, header: bytes) -> None:
+    request = (
+        b"GET /v1/messages/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header + b"\r\n\r\n"
+    )
+    answer = raw(server, request)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET / HTTP/1.1\r\nCookie: salvo_session=a\xffb",
+        b"GET /campaigns/x HTTP/1.1\r\nCookie: salvo_session=\xed\xa0\x80",
+        b"POST /signin HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 9\r\n\r\nkey=%FF%FF",
+    ],
+)
+def test_dashboard_cookies_and_forms_that_are_not_utf8_are_never_a_500(
+    server: ApiServer, request_line: bytes
+) -> None:
+    head, _, body = request_line.partition(b"\r\n\r\n")
+    request = head + b"\r\nHost: x\r\nConnection: close\r\n\r\n" + body
+    answer = raw(server, request)
+    assert not answer.startswith(b"HTTP/1.1 500"), answer[:300]

@@ -44,7 +44,7 @@ class Session:
 
 def digest(value: str) -> str:
     """SHA-256 in hex: what Redis keeps instead of a token or a key."""
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest()  # any cookie
 
 
 def key_digests(configured: list[SecretStr]) -> set[str]:
@@ -54,7 +54,7 @@ def key_digests(configured: list[SecretStr]) -> set[str]:
 
 def matching_key(presented: str, configured: list[SecretStr]) -> str | None:
     """The digest of `presented` if it is one of the configured keys (constant time), else None."""
-    given = presented.encode()
+    given = presented.encode(errors="surrogateescape")
     found = False
     for key in configured:
         found |= hmac.compare_digest(given, key.get_secret_value().encode())
@@ -114,7 +114,9 @@ async def current(request: web.Request) -> Session | None:
 
 def csrf_ok(expected: str, given: object) -> bool:
     """Whether a form's token is the expected one (constant time)."""
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+    return isinstance(given, str) and hmac.compare_digest(
+        given.encode(errors="surrogateescape"), expected.encode()
+    )
 
 
 def signed_in(handler: Handler) -> Handler:
