@@ -1,8 +1,9 @@
 """What `salvo api` writes to its log about requests, with receipt secrets masked.
 
-A receipt URL carries its account's secret as the last path segment
-(`/v1/receipts/{account}/{secret}`): every line that names a request path goes through
-`masked`, so the secret is never written, whatever happened to the request.
+A receipt or inbound URL carries its account's secret as the last path segment
+(`/v1/receipts/{account}/{secret}`, `/v1/inbound/{account}/{secret}`): every line that names a
+request path goes through `masked`, so the secret is never written, whatever happened to the
+request.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import re
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-_SECRET = re.compile(r"^(/v1/receipts/[^/]+/)[^/]+")
+_SECRET = re.compile(r"^(/v1/(?:receipts|inbound)/[^/]+/)[^/]+")
 
 
 def masked(path: str) -> str:
-    """`path` with a receipt URL's secret segment replaced by `***`."""
+    """`path` with a receipt or inbound URL's secret segment replaced by `***`."""
     return _SECRET.sub(r"\1***", path)
 
 

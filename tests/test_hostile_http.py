@@ -230,6 +230,8 @@ def test_the_receipt_secret_never_reaches_the_log(server: ApiServer, api: Api) -
     for body in (b"[" * 5000, b"{}", b'{"message_sid": "x", "status": "delivered"}'):
         anyone.call("POST", f"/v1/receipts/carrierx/{SECRET}", body)
     anyone.call("POST", f"/v1/receipts/nope/{SECRET}", b"{}")
+    anyone.call("POST", f"/v1/inbound/carrierx/{SECRET}", b"[" * 5000)
+    anyone.call("POST", f"/v1/inbound/carrierx/{SECRET}", b"{}")
     time.sleep(0.2)
     assert server.log is not None
     text = server.log.read_text()
