@@ -57,15 +57,30 @@ def parse_window(text: str) -> Window:
     return Window(start, end)
 
 
-@lru_cache(maxsize=4096)
+#: Digits (with the '+') a number's zones are looked up by: one more than the longest prefix in
+#: phonenumbers' time-zone data (9 digits), so numbers that differ only past it share a lookup.
+#: Parsing is most of a lookup's cost, and a 500k-row file has many numbers per prefix.
+_PREFIX = 11
+_ZONES: dict[str, tuple[str, ...]] = {}
+_ZONES_KEPT = 1 << 16
+
+
 def zones_for(number: str) -> tuple[str, ...]:
     """The IANA zones phonenumbers gives an E.164 number; () when it knows none."""
+    prefix = number[:_PREFIX]
+    found = _ZONES.get(prefix)
+    if found is not None:
+        return found
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return ()
     zones = pn_timezone.time_zones_for_number(parsed)
-    return tuple(z for z in zones if z != pn_timezone.UNKNOWN_TIMEZONE)
+    found = tuple(z for z in zones if z != pn_timezone.UNKNOWN_TIMEZONE)
+    if len(_ZONES) >= _ZONES_KEPT:
+        _ZONES.clear()
+    _ZONES[prefix] = found
+    return found
 
 
 @lru_cache(maxsize=512)
