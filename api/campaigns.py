@@ -3,9 +3,9 @@
 
 The upload is streamed to a temporary file chunk by chunk, never held whole in memory, and
 refused with 413 past `api_max_upload`; then `producer.campaign.blast` streams that file row by
-row. The parameters come in the query string. Without a campaign id, the id is a digest of the
-account, sender, template, key column and the file's content, so uploading the same file again
-sends nothing twice.
+row. The parameters come in the query string. Without a campaign id, the id is
+`sms.campaigns.default_id` of the account, sender, template, key column and the file's content,
+as for `salvo blast`, so the same file sent again through either door sends nothing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
-import re
 import shutil
 import tempfile
 from dataclasses import replace
@@ -28,7 +27,7 @@ from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
 from producer.preflight import Report, Tally, figures, flag, preflight
 from producer.template import Template
-from sms import keys
+from sms import campaigns
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
 from sms.text import text_problem
@@ -36,7 +35,6 @@ from sms.text import text_problem
 CHUNK = 1 << 16
 #: The rejected rows (line and reason) an answer lists; the count covers them all.
 REJECTS_SHOWN = 100
-CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 
 _SENDER: TypeAdapter[str] = TypeAdapter(Sender)
@@ -74,8 +72,8 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
     if fmt not in ("csv", "jsonl"):
         problems.append(problem("format", "must be csv or jsonl"))
     campaign = q.get("campaign") or None
-    if campaign is not None and not CAMPAIGN_ID.match(campaign):
-        problems.append(problem("campaign", "1 to 100 of A-Z a-z 0-9 _ . : -"))
+    if campaign is not None and not campaigns.is_valid_id(campaign):
+        problems.append(problem("campaign", f"must be {campaigns.ID_RULE}"))
     lane = q.get("lane", Lane.BULK.value)
     if lane not in {x.value for x in Lane}:
         problems.append(problem("lane", "must be transactional or bulk"))
@@ -134,12 +132,6 @@ async def receive(request: web.Request, path: Path, limit: int, stall: float) ->
     return digest.hexdigest()
 
 
-def default_campaign(spec: BlastSpec, content: str) -> str:
-    """A campaign id that is the same for the same file sent the same way."""
-    seed = "\x1f".join([spec.account, spec.sender, spec.template, spec.key_column, content])
-    return "c" + hashlib.sha256(seed.encode()).hexdigest()[:15]
-
-
 def first_rejects(path: Path) -> list[dict[str, Any]]:
     """The first rejected rows of a rejects file, as line and reason."""
     if not path.exists():
@@ -178,8 +170,7 @@ async def post_campaign(request: web.Request) -> web.Response:
             return error(413, f"upload larger than {limit:,} bytes")
         except Stalled:
             return error(408, f"upload stalled: no data for {stall:g} s")
-        campaign = spec.campaign or default_campaign(spec, content)
-        spec = replace(spec, campaign=campaign, source=f"upload sha256:{content}")
+        spec = replace(spec, source=f"upload sha256:{content}")
         rejects = tmp / "rejects.csv"
         producer = request.app[PRODUCER]
         try:
@@ -193,7 +184,14 @@ async def post_campaign(request: web.Request) -> web.Response:
                 return web.json_response(found)
             tally = Tally(producer, spec, lookups=False)
             report: BlastReport = await asyncio.to_thread(
-                blast, producer, path, spec, rejects_path=rejects, fmt=fmt, sink=tally
+                blast,
+                producer,
+                path,
+                spec,
+                rejects_path=rejects,
+                fmt=fmt,
+                sink=tally,
+                content=content,
             )
         except InvalidInput as exc:
             return invalid([problem("file", str(exc).replace(str(path), "upload"))])
@@ -223,24 +221,11 @@ async def post_campaign(request: web.Request) -> web.Response:
 
 async def get_campaign(request: web.Request) -> web.Response:
     """A campaign's metadata and its messages' counts by status."""
-    cid = request.match_info["id"]
-    client = request.app[REDIS]
-    meta = cast(dict[str, str], await client.hgetall(keys.campaign(cid)))
-    if not meta:
-        return error(404, f"no campaign with id {cid!r}")
-    raw = cast(dict[str, str], await client.hgetall(keys.campaign_counts(cid)))
-    answer: dict[str, Any] = {
-        "id": cid,
-        "state": meta.get("state", "running"),
-        "account": meta.get("account", ""),
-        "template": meta.get("template", ""),
-        "source": meta.get("source", ""),
-        "created": float(meta.get("created", 0) or 0),
-        "rejected": int(meta.get("rejected", 0) or 0),
-        "suppressed": int(meta.get("suppressed", 0) or 0),
-        "counts": {k: int(v) for k, v in raw.items()},
-    }
-    return web.json_response(answer)
+    try:
+        campaign = await campaigns.read_async(request.app[REDIS], request.match_info["id"])
+    except NotFound as exc:
+        return error(404, str(exc))
+    return web.json_response(campaign.as_dict())
 
 
 async def control_campaign(request: web.Request) -> web.Response:

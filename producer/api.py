@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
 
 from producer.controls import CampaignControls, ControlResult
-from sms import keys
+from sms import campaigns, keys
+from sms.campaigns import Campaign
 from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
 from sms.encoding import smarten
-from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict, NotFound, Problem
+from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict, Problem
 from sms.message import Lane, Message
 from sms.optout import OptOutList, applies
 from sms.providers import adapter_for
@@ -152,14 +153,9 @@ class Producer:
         """The record of one message (NotFound if there is none)."""
         return self.store.get(message_id)
 
-    def campaign(self, campaign_id: str) -> dict[str, Any]:
-        """A campaign's metadata and its counts by status."""
-        meta = cast(dict[str, str], self.redis.hgetall(keys.campaign(campaign_id)))
-        if not meta:
-            raise NotFound(f"no campaign with id {campaign_id!r}")
-        raw = cast(dict[str, str], self.redis.hgetall(keys.campaign_counts(campaign_id)))
-        counts = {k: int(v) for k, v in raw.items()}
-        return {"id": campaign_id, **meta, "counts": counts}
+    def campaign(self, campaign_id: str) -> Campaign:
+        """A campaign's record and its counts by status (NotFound if there is none)."""
+        return campaigns.read(self.redis, campaign_id)
 
     def pause(self, campaign_id: str) -> ControlResult:
         """Pause a campaign: workers set its messages aside (NotFound, Conflict)."""

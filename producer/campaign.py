@@ -3,17 +3,15 @@ enqueued.
 
 A CSV has a header line with a `phone` column; a JSONL file has one JSON object per line with a
 `phone` key, the other keys being template variables. Each row's idempotency key is
-`{campaign}:{key column}` (the phone number by default), and the campaign id defaults to a digest
-of the file name, account, sender and template, so running the same blast twice sends nothing
-the first run already enqueued.
+`{campaign}:{key column}` (the phone number by default), and the campaign id defaults to
+`sms.campaigns.default_id` of the file's content, account, sender, template and key column, so
+running the same blast twice, through any door, sends nothing the first run already enqueued.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,14 +20,14 @@ from typing import IO, Any, Literal
 
 import redis.exceptions
 from kombu.exceptions import OperationalError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from producer.api import CHUNK, Producer, smartened, validation_problems
 from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
-from sms import keys
+from sms import campaigns
 from sms.errors import InvalidInput, KeyConflict, TemplateError
-from sms.message import Lane, Message
+from sms.message import Lane, Message, Sender
 from sms.phone import InvalidPhoneNumber, parse_e164
 from sms.store import Admission
 
@@ -81,9 +79,11 @@ def source_format(path: Path) -> Format:
     return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
 
 
-def campaign_id_for(path: Path, spec: BlastSpec) -> str:
-    """The default campaign id: the same for the same file content, account, sender, template
-    and key column, so a replayed backfill is the same campaign (the file is read in chunks)."""
+_SENDER: TypeAdapter[str] = TypeAdapter(Sender)
+
+
+def content_digest(path: Path) -> str:
+    """The SHA-256 of a file's content in hex, read in chunks."""
     digest = hashlib.sha256()
     try:
         with path.open("rb") as fh:
@@ -91,9 +91,20 @@ def campaign_id_for(path: Path, spec: BlastSpec) -> str:
                 digest.update(chunk)
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
-    seed = "\x1f".join([spec.account, spec.sender, spec.template, spec.key_column])
-    digest.update(seed.encode())
-    return "c" + digest.hexdigest()[:15]
+    return digest.hexdigest()
+
+
+def campaign_id_for(path: Path, spec: BlastSpec, content: str | None = None) -> str:
+    """The campaign id of a blast: the spec's, checked, or `sms.campaigns.default_id` of the
+    file's content (`content`, its SHA-256 when already known) and the spec."""
+    if spec.campaign is not None:
+        return campaigns.check_id(spec.campaign)
+    try:
+        sender = _SENDER.validate_python(spec.sender)
+    except ValidationError:
+        sender = spec.sender  # every row is refused for it anyway
+    content = content or content_digest(path)
+    return campaigns.default_id(spec.account, sender, spec.template, spec.key_column, content)
 
 
 def blast(
@@ -106,8 +117,10 @@ def blast(
     fmt: Format | None = None,
     dry_run: bool = False,
     sink: Callable[[Message], None] | None = None,
+    content: str | None = None,
 ) -> BlastReport:
     """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file.
+    `content` is the file's SHA-256 when the caller has it already (an upload).
 
     `sink` sees every valid message as written (before smart encoding), for the preflight's
     numbers (producer/preflight.py); with `dry_run` nothing is recorded or enqueued.
@@ -119,9 +132,9 @@ def blast(
     as duplicates.
     """
     fmt = fmt or source_format(path)
+    campaign = campaign_id_for(path, spec, content)
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)
-    campaign = spec.campaign or campaign_id_for(path, spec)
     report = BlastReport(campaign)
     rejects_path = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
     try:
@@ -155,13 +168,12 @@ def blast(
             if chunk:
                 _flush(producer, chunk, report, rejects, progress)
             if not dry_run:
-                producer.redis.hset(
-                    keys.campaign(campaign),
-                    mapping={
-                        "rejected": report.rejected,
-                        "suppressed": report.suppressed,
-                        "rejects": json.dumps(report.first_rejects),
-                    },
+                campaigns.record_rows(
+                    producer.redis,
+                    campaign,
+                    rejected=report.rejected,
+                    suppressed=report.suppressed,
+                    first_rejects=report.first_rejects,
                 )
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
@@ -287,17 +299,12 @@ def _message(
 
 
 def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Path) -> None:
-    now = time.time()
-    producer.redis.hsetnx(keys.campaign(campaign), "created", repr(now))
-    producer.redis.zadd(keys.CAMPAIGNS, {campaign: now}, nx=True)
-    producer.redis.hsetnx(keys.campaign(campaign), "state", "running")
-    producer.redis.hset(
-        keys.campaign(campaign),
-        mapping={
-            "account": spec.account,
-            "template": spec.template,
-            "source": spec.source or str(path),
-        },
+    campaigns.create(
+        producer.redis,
+        campaign,
+        account=spec.account,
+        template=spec.template,
+        source=spec.source or str(path),
     )
 
 

@@ -18,12 +18,12 @@ from typing import cast
 import redis
 from celery import Celery
 
-from sms import keys
-from sms.errors import Conflict, NotFound
+from sms import campaigns, keys
+from sms.campaigns import CampaignState
 from sms.message import Status
 from worker.app import publish
 
-RUNNING, PAUSED, CANCELLED = "running", "paused", "cancelled"
+RUNNING, PAUSED, CANCELLED = CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.CANCELLED
 SCAN = 1000  # ids read per SSCAN / ZSCAN call
 
 
@@ -32,8 +32,8 @@ class ControlResult:
     """What a control did: the campaign's state before and after, and what it published."""
 
     campaign: str
-    previous: str
-    state: str
+    previous: CampaignState
+    state: CampaignState
     republished: int = 0  # set-aside messages published again
     brought_forward: int = 0  # scheduled messages made due now (cancel)
 
@@ -68,23 +68,9 @@ class CampaignControls:
             campaign_id, previous, CANCELLED, released, self._bring_forward(campaign_id)
         )
 
-    def _set_state(self, campaign_id: str, state: str) -> str:
+    def _set_state(self, campaign_id: str, state: CampaignState) -> CampaignState:
         """Set the state unless the campaign is missing or cancelled; returns the old state."""
-        key = keys.campaign(campaign_id)
-        previous = RUNNING
-
-        def change(pipe: redis.client.Pipeline) -> None:
-            nonlocal previous
-            if not pipe.exists(key):
-                raise NotFound(f"no campaign with id {campaign_id!r}")
-            previous = cast(str | None, pipe.hget(key, "state")) or RUNNING
-            if previous == CANCELLED and state != CANCELLED:
-                raise Conflict(f"campaign {campaign_id!r} is cancelled: it cannot be {state}")
-            pipe.multi()
-            pipe.hset(key, mapping={"state": state, f"{state}_at": repr(time.time())})
-
-        self.redis.transaction(change, key)  # WATCH: a concurrent change makes it run again
-        return previous
+        return campaigns.change_state(self.redis, campaign_id, state)
 
     def _release(self, campaign_id: str) -> int:
         """Publish every id in the campaign's set-aside set; returns how many were published.

@@ -256,7 +256,10 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
             data = producer.status(ident).as_dict()
             kind = "message"
         except NotFound:
-            data = producer.campaign(ident)
+            try:
+                data = producer.campaign(ident).as_dict()
+            except NotFound:
+                raise NotFound(f"no message or campaign with id {ident!r}") from None
             kind = "campaign"
     finally:
         producer.close()

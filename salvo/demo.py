@@ -35,7 +35,7 @@ from salvo.local import (
     worker_process,
     write_config,
 )
-from sms import keys
+from sms import campaigns, keys
 from sms.message import TERMINAL, Status
 from sms.settings import Settings
 
@@ -184,7 +184,7 @@ def _blast_all(producer: Producer, tmp: Path, per_provider: int) -> dict[str, Bl
             )
             reports[account] = _merge(reports.get(account), blast(producer, path, spec))
     for r in reports.values():
-        producer.redis.hset(keys.campaign(r.campaign), "rejected", r.rejected)
+        campaigns.record_rows(producer.redis, r.campaign, rejected=r.rejected)
     return reports
 
 

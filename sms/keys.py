@@ -37,7 +37,9 @@ def message(message_id: str) -> str:
 
 
 def idempotency(key: str) -> str:
-    """String: an idempotency key -> the message id that holds it."""
+    """String: an idempotency key -> "<message id> <fingerprint>", the message that holds it
+    and a digest of what it asked for (`Message.fingerprint`; a key written before
+    fingerprints holds the id alone)."""
     return f"{PREFIX}:idem:{key}"
 
 
@@ -125,7 +127,7 @@ def inbound_seen(account: str, provider_id: str) -> str:
 # The dashboard (issue 17).
 
 #: Sorted set: campaign id -> epoch second it was created; the dashboard's list of campaigns.
-#: Written by producer/campaign.py when a campaign starts; no TTL (like the campaign's hash).
+#: Written by sms/campaigns.py when a campaign starts; no TTL (like the campaign's hash).
 CAMPAIGNS = f"{PREFIX}:campaigns"
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from sms.campaigns import CampaignId
 from sms.phone import parse_e164
 from sms.text import text_problem
 
@@ -106,7 +107,7 @@ class Message(BaseModel):
     sender: Sender = Field(alias="from")
     body: str = ""
     media_urls: tuple[str, ...] = ()
-    campaign: str | None = None
+    campaign: CampaignId | None = None
     idempotency_key: str | None = None
     lane: Lane = Lane.BULK
     options: Options = Field(default_factory=Options)

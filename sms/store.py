@@ -231,6 +231,11 @@ class Store:
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)
         ]
 
+    def id_for_key(self, idempotency_key: str) -> str | None:
+        """The id of the message an idempotency key names, if it names one."""
+        held = cast(str | None, self.redis.get(keys.idempotency(idempotency_key)))
+        return None if held is None else held.split(" ")[0]  # "<id> <fingerprint>"
+
     def get(self, message_id: str) -> Record:
         """The record of one message, or NotFound."""
         raw = cast(dict[str, str], self.redis.hgetall(keys.message(message_id)))

@@ -155,7 +155,7 @@ def test_forms_posted_without_the_csrf_token_are_refused(
     for form in ({}, {"csrf": "forged"}):
         answer = context.request.post(url, form=form, max_redirects=0)
         assert answer.status == 403, answer.text()
-    assert producer.campaign(campaign)["state"] == "running"
+    assert producer.campaign(campaign).state == "running"
     refused = context.request.post(dashboard.url + "/signin", form={"key": KEY}, max_redirects=0)
     assert refused.status == 403
     producer.cancel(campaign)
@@ -203,13 +203,13 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     expect(page.locator("#state")).to_have_text("cancelled")
 
     def waiting() -> int:
-        counts: dict[str, int] = producer.campaign(campaign)["counts"]
+        counts: dict[str, int] = producer.campaign(campaign).counts
         return counts.get("queued", 0) + counts.get("sending", 0)
 
     until(lambda: waiting() == 0, "every message ended after the cancel")
     ended = settled(sandbox)
     assert ended < ROWS
-    assert producer.campaign(campaign)["counts"].get("cancelled", 0) == ROWS - ended
+    assert producer.campaign(campaign).counts.get("cancelled", 0) == ROWS - ended
     assert f"{ROWS + 2}" in page.inner_text("table.rejects")
     page.click("#count-reasons")
     reasons = page.inner_text("table.reasons")

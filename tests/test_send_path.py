@@ -108,7 +108,7 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
     assert "expected 2 fields, found 1" in rejects[2][1]
 
     deadline = time.monotonic() + 60
-    while producer.campaign(campaign)["counts"].get("sent", 0) < 300:
+    while producer.campaign(campaign).counts.get("sent", 0) < 300:
         assert time.monotonic() < deadline, producer.campaign(campaign)
         time.sleep(0.2)
     ledger = Counter(e["to"] for e in sandbox.ledger())

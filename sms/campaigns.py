@@ -1,0 +1,206 @@
+"""Campaigns: the one home of their ids, their states and their records in Redis.
+
+A campaign id is 1 to 100 of `A-Z a-z 0-9 _ . -` (no `:`, which separates the parts of Redis
+keys: a campaign `x:counts` would share the counts of campaign `x`). Every door checks it with
+`check_id`. Without an id, `default_id` derives one from what defines the blast (account,
+sender, template, key column and the file's content), so the same file sent the same way is
+the same campaign through the CLI, the HTTP API and the Python API alike, and each row's
+idempotency key makes a replay send nothing twice.
+
+A campaign's record is a hash (`keys.campaign`): created, state, account, template, source,
+rejected, suppressed, and `<state>_at` for each change of state; its counts by status are kept
+beside it (`keys.campaign_counts`) by the transition scripts; `keys.CAMPAIGNS` lists every
+campaign.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, cast
+
+import redis
+import redis.asyncio as aredis
+from pydantic import AfterValidator
+
+from sms import keys
+from sms.errors import Conflict, InvalidMessage, NotFound, Problem
+
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
+ID_RULE = "1 to 100 of A-Z a-z 0-9 _ . - (no ':')"
+_ID = re.compile(ID_PATTERN)
+
+
+class CampaignState(StrEnum):
+    """Where a campaign is: workers send a running one's messages, set a paused one's aside,
+    and end a cancelled one's as `cancelled`. Cancelled is final."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+def is_valid_id(campaign_id: str) -> bool:
+    """Whether `campaign_id` follows the id rule."""
+    return bool(_ID.match(campaign_id))
+
+
+def check_id(campaign_id: str) -> str:
+    """`campaign_id` if it follows the id rule, else InvalidMessage naming the field."""
+    if not is_valid_id(campaign_id):
+        raise InvalidMessage([Problem("campaign", f"{campaign_id!r}: must be {ID_RULE}")])
+    return campaign_id
+
+
+def _valid(campaign_id: str) -> str:
+    if not is_valid_id(campaign_id):
+        raise ValueError(f"must be {ID_RULE}")
+    return campaign_id
+
+
+#: A campaign id field of a pydantic model (the message's `campaign`).
+CampaignId = Annotated[str, AfterValidator(_valid)]
+
+
+def default_id(account: str, sender: str, template: str, key_column: str, content: str) -> str:
+    """The campaign id of a blast given none: the same for the same account, sender (as
+    validated, E.164 or short code), template, key column and file content (`content` is the
+    file's SHA-256 in hex), whichever door it comes through."""
+    seed = "\x1f".join([account, sender, template, key_column, content])
+    return "c" + hashlib.sha256(seed.encode()).hexdigest()[:15]
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign as Redis holds it: its record and its messages' counts by status."""
+
+    id: str
+    state: CampaignState
+    account: str = ""
+    template: str = ""
+    source: str = ""
+    created: float = 0.0
+    rejected: int = 0
+    suppressed: int = 0  # rows left out because the recipient opted out
+    counts: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, float] = field(default_factory=dict)  # state -> when it was entered
+
+    @classmethod
+    def from_hashes(cls, campaign_id: str, meta: dict[str, str], raw: dict[str, str]) -> Campaign:
+        """A campaign from its record's and its counts' HGETALL."""
+        changed = {}
+        for name, value in meta.items():
+            state = name.removesuffix("_at")
+            if name.endswith("_at") and state in CampaignState.__members__.values():
+                changed[state] = float(value)
+        return cls(
+            id=campaign_id,
+            state=CampaignState(meta.get("state") or CampaignState.RUNNING),
+            account=meta.get("account", ""),
+            template=meta.get("template", ""),
+            source=meta.get("source", ""),
+            created=float(meta.get("created") or 0),
+            rejected=int(meta.get("rejected") or 0),
+            suppressed=int(meta.get("suppressed") or 0),
+            counts={k: int(v) for k, v in raw.items()},
+            changed=changed,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe view, the same for `salvo status --json` and the HTTP API."""
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "account": self.account,
+            "template": self.template,
+            "source": self.source,
+            "created": self.created,
+            "rejected": self.rejected,
+            "suppressed": self.suppressed,
+            "counts": self.counts,
+        }
+
+
+def create(
+    client: redis.Redis, campaign_id: str, *, account: str, template: str, source: str
+) -> None:
+    """Record a campaign (again, for a replay: its creation time and state are kept), and list
+    it in `keys.CAMPAIGNS`."""
+    key = keys.campaign(check_id(campaign_id))
+    now = time.time()
+    pipe = client.pipeline(transaction=True)
+    pipe.hsetnx(key, "created", repr(now))
+    pipe.zadd(keys.CAMPAIGNS, {campaign_id: now}, nx=True)
+    pipe.hsetnx(key, "state", CampaignState.RUNNING.value)
+    pipe.hset(key, mapping={"account": account, "template": template, "source": source})
+    pipe.execute()
+
+
+def record_rows(
+    client: redis.Redis,
+    campaign_id: str,
+    *,
+    rejected: int,
+    suppressed: int | None = None,
+    first_rejects: list[tuple[int, str]] | None = None,
+) -> None:
+    """Record how many of the campaign's rows were rejected and left out as opted out, and
+    the first rejected rows (line and reason)."""
+    rows: dict[str, int | str] = {"rejected": rejected}
+    if suppressed is not None:
+        rows["suppressed"] = suppressed
+    if first_rejects is not None:
+        rows["rejects"] = json.dumps(first_rejects)
+    client.hset(keys.campaign(campaign_id), mapping=cast(Any, rows))
+
+
+def read(client: redis.Redis, campaign_id: str) -> Campaign:
+    """A campaign and its counts (NotFound when there is none, or the id is not one)."""
+    if not is_valid_id(campaign_id):
+        raise NotFound(f"no campaign with id {campaign_id!r}")
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.campaign(campaign_id))
+    pipe.hgetall(keys.campaign_counts(campaign_id))
+    meta, raw = cast(list[dict[str, str]], pipe.execute())
+    if not meta:
+        raise NotFound(f"no campaign with id {campaign_id!r}")
+    return Campaign.from_hashes(campaign_id, meta, raw)
+
+
+async def read_async(client: aredis.Redis, campaign_id: str) -> Campaign:
+    """`read` on an asyncio client."""
+    if not is_valid_id(campaign_id):
+        raise NotFound(f"no campaign with id {campaign_id!r}")
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.campaign(campaign_id))
+    pipe.hgetall(keys.campaign_counts(campaign_id))
+    meta, raw = cast(list[dict[str, str]], await pipe.execute())
+    if not meta:
+        raise NotFound(f"no campaign with id {campaign_id!r}")
+    return Campaign.from_hashes(campaign_id, meta, raw)
+
+
+def change_state(client: redis.Redis, campaign_id: str, state: CampaignState) -> CampaignState:
+    """Set a campaign's state, unless it is missing (NotFound) or cancelled (Conflict);
+    returns the state it had. A concurrent change makes the transaction run again."""
+    if not is_valid_id(campaign_id):
+        raise NotFound(f"no campaign with id {campaign_id!r}")
+    key = keys.campaign(campaign_id)
+    previous = CampaignState.RUNNING
+
+    def change(pipe: Any) -> None:
+        nonlocal previous
+        if not pipe.exists(key):
+            raise NotFound(f"no campaign with id {campaign_id!r}")
+        previous = CampaignState(pipe.hget(key, "state") or CampaignState.RUNNING)
+        if previous is CampaignState.CANCELLED and state is not CampaignState.CANCELLED:
+            raise Conflict(f"campaign {campaign_id!r} is cancelled: it cannot be {state}")
+        pipe.multi()
+        pipe.hset(key, mapping={"state": state.value, f"{state.value}_at": repr(time.time())})
+
+    client.transaction(change, key)
+    return previous

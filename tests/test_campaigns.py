@@ -1,0 +1,170 @@
+"""A campaign is one thing whichever door it comes through: the same file sent with the CLI, over
+HTTP or from Python is the same campaign and sends each row once; every door applies the same
+id rule; and its state changes in one place (sms/campaigns.py).
+
+Everything here works on database 1, where no worker looks: what is enqueued stays queued.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from producer.api import Producer, build_message
+from producer.campaign import BlastSpec, blast
+from salvo.local import api_process, sandbox_accounts, write_config
+from sms import campaigns, keys
+from sms.campaigns import CampaignState
+from sms.errors import Conflict, InvalidMessage, NotFound
+from sms.settings import Settings
+from tests.api_client import Api
+from tests.helpers import run_cli
+
+KEY = "test-key-" + uuid.uuid4().hex
+SENDER = "+14155550101"
+
+
+@dataclass(frozen=True)
+class Doors:
+    """The CLI's settings file and a running API, both on the same database."""
+
+    config: Path
+    api: Api
+
+
+@pytest.fixture(scope="module")
+def doors(
+    tmp_path_factory: pytest.TempPathFactory, unit_url: str, sandbox_url: str
+) -> Iterator[Doors]:
+    tmp = tmp_path_factory.mktemp("doors")
+    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
+    config = write_config(tmp / "salvo.toml", unit_url, providers, api_keys=[KEY])
+    with api_process(config, tmp / "api.log") as server:
+        yield Doors(config, Api(server.url, KEY))
+
+
+def people(path: Path, rows: int = 300) -> Path:
+    """A CSV of `rows` people, different on every call (so its default campaign is new)."""
+    tag = uuid.uuid4().hex[:6]
+    lines = ["phone,name"] + [f"+1312{5_000_000 + i:07d},P{tag}{i}" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def upload(doors: Doors, data: bytes, **params: str) -> tuple[int, Any]:
+    query = {"account": "carrierx", "from": SENDER, "template": "Hi {name}", **params}
+    path = "/v1/campaigns?" + urllib.parse.urlencode(query)
+    return doors.api.call("POST", path, data, {"Content-Type": "text/csv"})
+
+
+def cli_blast(doors: Doors, path: Path, *extra: str) -> tuple[int, str, str]:
+    done = run_cli(
+        doors.config,
+        "blast",
+        str(path),
+        "--provider",
+        "carrierx",
+        "--from",
+        "+1 415 555 0101",  # the same sender as the upload's, written another way
+        "--template",
+        "Hi {name}",
+        *extra,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_the_same_file_through_the_cli_then_http_sends_each_row_once(
+    doors: Doors, tmp_path: Path, r: redis.Redis
+) -> None:
+    path = people(tmp_path / "people.csv")
+    code, out, err = cli_blast(doors, path)
+    assert code == 0, err
+    assert "300 enqueued" in out
+    status, body = upload(doors, path.read_bytes())
+    assert status == 202, body
+    assert (body["rows"], body["enqueued"], body["duplicates"]) == (300, 0, 300)
+    assert out.startswith(f"campaign {body['campaign']}:")
+    assert r.hget(keys.campaign_counts(str(body["campaign"])), "total") == "300"
+
+
+def test_the_same_file_over_http_then_from_python_sends_each_row_once(
+    doors: Doors, tmp_path: Path, r: redis.Redis
+) -> None:
+    path = people(tmp_path / "people.csv", rows=20)
+    status, body = upload(doors, path.read_bytes())
+    assert (status, body["enqueued"]) == (202, 20)
+    producer = Producer(Settings.load(doors.config))
+    try:
+        spec = BlastSpec(account="carrierx", sender=SENDER, template="Hi {name}")
+        report = blast(producer, path, spec)
+    finally:
+        producer.close()
+    assert (report.campaign, report.enqueued, report.duplicates) == (body["campaign"], 0, 20)
+    assert r.hget(keys.campaign_counts(report.campaign), "total") == "20"
+
+
+BAD_IDS = ["x:counts", "a b", "", "é", "x" * 101]
+
+
+@pytest.mark.parametrize("bad", [b for b in BAD_IDS if b])
+def test_every_door_refuses_a_campaign_id_outside_the_rule(
+    doors: Doors, tmp_path: Path, bad: str
+) -> None:
+    path = people(tmp_path / "people.csv", rows=1)
+    code, _, err = cli_blast(doors, path, "--campaign", bad)
+    assert code == 1
+    assert "campaign" in err and "no ':'" in " ".join(err.split())
+    assert "Traceback" not in err
+    status, body = upload(doors, path.read_bytes(), campaign=bad)
+    assert status == 422
+    assert [e["field"] for e in body["errors"]] == ["campaign"]
+    with pytest.raises(InvalidMessage, match="campaign"):
+        build_message(account="carrierx", to="+12025550123", sender=SENDER, campaign=bad)
+    producer = Producer(Settings.load(doors.config))
+    try:
+        spec = BlastSpec(account="carrierx", sender=SENDER, template="Hi", campaign=bad)
+        with pytest.raises(InvalidMessage, match="no ':'"):
+            blast(producer, path, spec)
+    finally:
+        producer.close()
+
+
+def test_a_colon_id_cannot_read_another_campaigns_counts(doors: Doors, tmp_path: Path) -> None:
+    status, body = upload(doors, people(tmp_path / "p.csv", rows=2).read_bytes())
+    assert status == 202
+    assert doors.api.get(f"/v1/campaigns/{body['campaign']}:counts")[0] == 404
+
+
+def test_a_campaign_changes_state_through_one_function(r: redis.Redis) -> None:
+    cid = f"t-{uuid.uuid4().hex}"
+    campaigns.create(r, cid, account="carrierx", template="Hi", source="test")
+    assert campaigns.read(r, cid).state is CampaignState.RUNNING
+    change = campaigns.change_state
+    assert change(r, cid, CampaignState.PAUSED) is CampaignState.RUNNING
+    assert change(r, cid, CampaignState.CANCELLED) is CampaignState.PAUSED
+    with pytest.raises(Conflict, match="cancelled"):
+        change(r, cid, CampaignState.RUNNING)
+    campaign = campaigns.read(r, cid)
+    assert campaign.state is CampaignState.CANCELLED
+    assert set(campaign.changed) == {"paused", "cancelled"}
+    with pytest.raises(NotFound):
+        change(r, f"t-{uuid.uuid4().hex}", CampaignState.PAUSED)
+    assert r.zscore(keys.CAMPAIGNS, cid) is not None
+
+
+def test_the_default_id_follows_the_rule() -> None:
+    cid = campaigns.default_id("carrierx", SENDER, "Hi {name}", "phone", "0" * 64)
+    assert campaigns.is_valid_id(cid) and ":" not in cid
+
+
+def test_status_of_an_unknown_id_says_so(doors: Doors) -> None:
+    done = run_cli(doors.config, "status", "no-such-thing")
+    assert done.returncode == 1
+    assert "no message or campaign with id 'no-such-thing'" in done.stderr
