@@ -15,7 +15,7 @@ from api.dashboard import results
 from api.dashboard.history import RECENT
 from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS
-from sms import keys
+from sms import campaigns, keys
 from sms.errors import Conflict, NotFound
 
 LISTED = 50  # newest campaigns on the list
@@ -105,26 +105,23 @@ class Campaign:
 def campaign_from(
     cid: str, meta: dict[str, str], raw: dict[str, str], rate: float | None
 ) -> Campaign:
-    """A Campaign from its hash and its counts' hash."""
-    counts = {k: int(v) for k, v in raw.items() if k != "total"}
+    """A Campaign from its hash and its counts' hash (read as sms/campaigns.py reads them)."""
+    record = campaigns.Campaign.from_hashes(cid, meta, raw)
+    counts = {k: v for k, v in record.counts.items() if k != "total"}
     return Campaign(
         id=cid,
-        state=meta.get("state", "running"),
-        account=meta.get("account", ""),
-        template=meta.get("template", ""),
-        source=meta.get("source", ""),
-        created=float(meta.get("created", 0) or 0),
-        rejected=int(meta.get("rejected", 0) or 0),
-        suppressed=int(meta.get("suppressed", 0) or 0),
-        total=int(raw.get("total", 0) or sum(counts.values())),
+        state=record.state.value,
+        account=record.account,
+        template=record.template,
+        source=record.source,
+        created=record.created,
+        rejected=record.rejected,
+        suppressed=record.suppressed,
+        total=record.counts.get("total") or sum(counts.values()),
         counts=counts,
         rate=rate,
         rejects=rejected_rows(meta.get("rejects")),
-        times={
-            k.removesuffix("_at"): float(v)
-            for k, v in meta.items()
-            if k.endswith("_at") and v.replace(".", "", 1).isdigit()
-        },
+        times=record.changed,
     )
 
 
