@@ -112,8 +112,10 @@ async def get_inbound(request: web.Request) -> web.Response:
 
 
 def _stream_id(text: str) -> bool:
-    ms, _, seq = text.partition("-")
-    return ms.isdigit() and (not seq or seq.isdigit())
+    """Whether `text` is a stream id Redis reads (`ms` or `ms-seq`, each below 2**64)."""
+    ms, dash, seq = text.partition("-")
+    parts = [ms, seq] if dash else [ms]
+    return all(p.isascii() and p.isdigit() and int(p) < 1 << 64 for p in parts)
 
 
 def add_routes(app: web.Application) -> None:

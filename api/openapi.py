@@ -364,6 +364,7 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
                 "responses": {
+                    "200": _answer("dry_run=true: what the blast would do", "Preflight"),
                     "202": _answer("Enqueued; counts of rows, duplicates and rejects", "Blast"),
                     "401": UNAUTHORIZED,
                     "413": TOO_LARGE,
@@ -448,6 +449,14 @@ DOCUMENT: dict[str, Any] = {
         },
     },
 }
+
+
+# The audience's paths and schemas (api/openapi_audience.py uses the helpers above).
+from api import openapi_audience  # noqa: E402
+
+DOCUMENT["paths"].update(openapi_audience.PATHS)
+DOCUMENT["components"]["schemas"].update(openapi_audience.SCHEMAS)
+DOCUMENT["paths"]["/v1/campaigns"]["post"]["parameters"] += openapi_audience.CAMPAIGN_PARAMETERS
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -159,10 +159,18 @@ class OptOutList:
         `note`), or one number per line without a header. A line that is not a number is
         reported with its line number and the rest are added."""
         report = ImportReport()
-        reader = csv.reader(lines)
+        reader = csv.reader(line.replace("\0", "") for line in lines)
         column, note_column = 0, None
         batch: list[tuple[str, str]] = []
-        for index, row in enumerate(reader, start=1):
+        while True:
+            index = reader.line_num + 1  # a record's first line (a quoted field may span lines)
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                report.invalid.append((index, f"malformed CSV: {exc}"))
+                continue
             if not row or not any(f.strip() for f in row):
                 continue
             if index == 1:

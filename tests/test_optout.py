@@ -120,3 +120,11 @@ def test_a_providers_opted_out_answer_is_marked(provider: str, status: int, body
 def test_other_refusals_are_not_opt_outs(provider: str, status: int, body: Any) -> None:
     outcome = FACTORIES[provider]().parse_response(status, {}, json.dumps(body).encode())
     assert outcome.kind is OutcomeKind.REJECTED and not outcome.opted_out
+
+
+def test_import_survives_lines_the_csv_module_refuses(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    text = f'phone\n{A}\x00\n"unclosed\n{B}\n'
+    report = optouts.import_csv(name, io.StringIO(text))
+    assert report.added == 1 and optouts.suppressed(name, [A, B]) == {A}
+    assert report.invalid and report.invalid[0][0] == 3
