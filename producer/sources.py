@@ -27,6 +27,8 @@ MAX_RECORD = 1 << 20
 SHOWN = 1000
 
 _QUOTE = ord('"')
+_START = -1  # the "byte" before a record's first one
+_FIELD_START = frozenset({_START, ord(",")})
 #: What no value may hold: NUL, or a lone surrogate (a JSON `\ud800` escape).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -46,19 +48,40 @@ def csv_records(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
     """Each CSV record's first line number and bytes (None for one over MAX_RECORD, skipped)."""
     line = 0
     while True:
-        first, parts, size, quotes = line + 1, [], 0, 0
+        first, parts, size = line + 1, [], 0
+        quoted, before = False, _START
         while chunk := fh.readline(MAX_RECORD + 1):
             size += len(chunk)
-            quotes += chunk.count(_QUOTE)
+            if quoted or _QUOTE in chunk:
+                quoted = _quoted_after(chunk, quoted, before)
+            before = chunk[-1]
             if size <= MAX_RECORD:
                 parts.append(chunk)
             if chunk.endswith(b"\n"):
                 line += 1
-                if quotes % 2 == 0:
+                if not quoted:
                     break
         if size == 0:
             return
         yield first, b"".join(parts) if size <= MAX_RECORD else None
+
+
+def _quoted_after(chunk: bytes, quoted: bool, before: int) -> bool:
+    """Whether a record is inside a quoted field after `chunk`, as Python's csv module reads
+    it: a quote opens a quoted field only at the start of a field (elsewhere it is a literal
+    character, as in `5" screen`), `""` inside one is a quote, and another quote closes it.
+    `before` is the byte before the chunk (`_START` at the start of a record)."""
+    at = chunk.find(b'"')
+    while at != -1:
+        if quoted:
+            if chunk[at + 1 : at + 2] == b'"':
+                at = chunk.find(b'"', at + 2)
+                continue
+            quoted = False
+        elif (chunk[at - 1] if at else before) in _FIELD_START:
+            quoted = True
+        at = chunk.find(b'"', at + 1)
+    return quoted
 
 
 def decode(record: bytes) -> tuple[str | None, str]:
@@ -81,7 +104,7 @@ def _fields(text: str) -> list[str]:
     """The fields of one CSV record's text (csv.Error when malformed)."""
     if csv.field_size_limit() < MAX_RECORD:
         csv.field_size_limit(MAX_RECORD)
-    return next(csv.reader([text.removesuffix("\n").removesuffix("\r")]), [])
+    return next(csv.reader([text]), [])  # the line break ending it is csv's to strip
 
 
 def blank(fields: list[str]) -> bool:

@@ -96,6 +96,14 @@ def test_a_rejects_line_is_the_first_line_of_its_record(producer: Producer, tmp_
     assert rejects[0][0] == "4"
 
 
+def test_a_quote_inside_an_unquoted_field_is_a_character(
+    producer: Producer, tmp_path: Path
+) -> None:
+    data = f'phone,name\n{number(1)},5" screen\n{number(2)},B\n{number(3)},"C ""Q"""\n'.encode()
+    report, rejects = run(producer, tmp_path / "inches.csv", data)
+    assert (report.rows, report.enqueued, report.rejected) == (3, 3, 0), rejects
+
+
 def test_a_utf16_file_is_refused_saying_so(producer: Producer, tmp_path: Path) -> None:
     path = tmp_path / "u16.csv"
     path.write_bytes(f"phone,name\n{number(1)},A\n".encode("utf-16"))

@@ -32,7 +32,7 @@ from sms.text import text_problem
 
 #: Seconds `make fuzz` gives all the properties together (0: one ordinary run each).
 FUZZ_SECONDS = float(os.environ.get("SALVO_FUZZ_SECONDS", "0"))
-PROPERTIES = 8  # the fuzzed properties below, which share FUZZ_SECONDS
+PROPERTIES = 9  # the fuzzed properties below, which share FUZZ_SECONDS
 FAST = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
@@ -136,6 +136,34 @@ def csv_round_trip_property(rows: list[list[str]]) -> None:
             assert got.reason == "blank row"
         else:
             assert got.values == dict(zip(["phone", "name", "x", "y"], row, strict=True)), got
+
+
+@FAST
+@given(
+    text=st.lists(
+        st.one_of(
+            st.text(
+                alphabet=st.characters(blacklist_characters="\r\x00", blacklist_categories=("Cs",)),
+                max_size=10,
+            ),
+            st.sampled_from(['"', '""', ",", '",', ',"', "\n", "\r\n", " ", "x"]),
+        ),
+        max_size=30,
+    ).map("".join)
+)
+def csv_module_agreement_property(text: str) -> None:
+    """Rows split as Python's csv module splits them, quotes in odd places included."""
+    expected = [row for row in csv.reader(io.StringIO("phone,name\n" + text, newline=""))]
+    header, wanted = expected[0], [row for row in expected[1:] if not blank(row)]
+    records = csv_records(io.BytesIO(("phone,name\n" + text).encode()))
+    assert csv_header(records, Path("fuzz.csv")) == header
+    got = []
+    for row in csv_rows(records, header):
+        if row.reason == "blank row":
+            continue
+        assert not row.reason.startswith("malformed CSV"), row
+        got.append(row.raw)
+    assert got == wanted
 
 
 @FAST
@@ -316,6 +344,10 @@ def test_the_csv_reader_rejects_or_reads_every_row() -> None:
 
 def test_what_csv_writer_wrote_reads_back_at_its_first_line() -> None:
     fuzz(csv_round_trip_property)
+
+
+def test_the_csv_reader_splits_rows_as_the_csv_module_does() -> None:
+    fuzz(csv_module_agreement_property)
 
 
 def test_the_jsonl_reader_rejects_or_reads_every_line() -> None:
