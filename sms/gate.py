@@ -11,6 +11,7 @@ anything a send needs, so the engine may call them wherever its claim step reads
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from sms.optout import OptOut, applies
 from sms.quiet import Window, next_send_time, parse_window
 from sms.settings import Settings
 
+#: The most messages one coalesced check judges.
+CHECK_BATCH = 1000
 #: The reason a suppressed message's record carries.
 SUPPRESSED_REASON = "recipient opted out"
 
@@ -104,3 +107,42 @@ class Gate:
         """Put `phone` on `account`'s list because its provider said it opted out; True if new."""
         entry = OptOut(phone, account, time.time(), "provider", reason[:100])
         return bool(await client.hsetnx(self.optouts_key(account), phone, entry.dump()))
+
+
+class Checker:
+    """Coalesces the send-time checks of the messages a worker claims in one turn of its event
+    loop into one `Gate.judge` (one round trip), as the engine's recorder coalesces claims."""
+
+    def __init__(self, gate: Gate, client: aredis.Redis) -> None:
+        self.gate = gate
+        self.client = client
+        self._pending: list[tuple[Message, asyncio.Future[tuple[bool, float | None]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def check(self, message: Message) -> tuple[bool, float | None]:
+        """Whether `message` is suppressed, and until when it must wait for quiet hours."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[bool, float | None]] = loop.create_future()
+        self._pending.append((message, done))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the other sends of this turn add theirs
+            while self._pending:
+                batch, self._pending = self._pending[:CHECK_BATCH], self._pending[CHECK_BATCH:]
+                try:
+                    verdict = await self.gate.judge(self.client, [m for m, _ in batch])
+                except Exception as exc:  # every waiting send hears of it, none hangs
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for message, done in batch:
+                    if not done.done():
+                        found = (message.id in verdict.suppressed, verdict.waits.get(message.id))
+                        done.set_result(found)
+        finally:
+            self._flusher = None

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import redis
 import redis.asyncio as aredis
 
-from sms.gate import Gate
+from sms.gate import Checker, Gate
 from sms.message import Lane, Message
 from sms.optout import OptOutList
 from sms.settings import Settings
@@ -103,3 +103,19 @@ def test_a_providers_opted_out_answer_puts_the_number_on_the_list(
     assert asyncio.run(run()) == (True, False)
     entry = OptOutList(r).get("cx", number)
     assert entry is not None and (entry.source, entry.note) == ("provider", "opted_out: by carrier")
+
+
+def test_checks_made_in_one_turn_are_judged_together(r: redis.Redis, unit_url: str) -> None:
+    out = phone()
+    OptOutList(r).add("cx", out)
+    messages = [message(out)] + [message(phone()) for _ in range(5)]
+
+    async def run() -> list[tuple[bool, float | None]]:
+        client = aredis.Redis.from_url(unit_url, decode_responses=True)
+        try:
+            checker = Checker(Gate(settings()), client)
+            return list(await asyncio.gather(*(checker.check(m) for m in messages)))
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == [(True, None)] + [(False, None)] * 5
