@@ -50,10 +50,13 @@ class StatsCollector(Collector):
         lanes = [lane.value for lane in Lane]
         for lane in lanes:
             pipe.llen(lane)
-        pipe.zcard(keys.SCHEDULE)
+        for account in accounts:
+            for lane in lanes:
+                pipe.zcard(keys.ready(account, lane))
         results = pipe.execute()
         stats = dict(zip(accounts, results[: len(accounts)], strict=True))
         depths = results[len(accounts) : len(accounts) + len(lanes)]
+        waiting = results[len(accounts) + len(lanes) :]
 
         messages = CounterMetricFamily(
             "salvo_messages", "Messages that entered each status.", labels=["account", "status"]
@@ -98,9 +101,15 @@ class StatsCollector(Collector):
         for lane, depth in zip(lanes, depths, strict=True):
             queue.add_metric([lane], float(depth))
         yield queue
-        yield GaugeMetricFamily(
-            "salvo_scheduled", "Messages waiting for their due time.", value=float(results[-1])
+        ready = GaugeMetricFamily(
+            "salvo_waiting",
+            "Messages waiting in an account's ready queue (due now or later).",
+            labels=["account", "lane"],
         )
+        pairs = [(a, lane) for a in accounts for lane in lanes]
+        for (account, lane), n in zip(pairs, waiting, strict=True):
+            ready.add_metric([account, lane], float(n))
+        yield ready
 
 
 def registry_for(app: web.Application) -> CollectorRegistry:

@@ -1,8 +1,9 @@
 """`python -m bench.store`: what the record-keeping of one message costs, step by step.
 
-Every message Salvo sends is written to Redis three times (its record by enqueue.lua, its claim
-by claim.lua, its outcome by move.lua) and read once (read.lua), each step as one script call
-per batch, on a private embedded server with AOF on (as Salvo runs it). For each step this
+Every message Salvo sends passes four steps in Redis: its record is written (enqueue.lua), it is
+metered out of its account's ready queue (meter.lua), claimed and read (claim.lua) and its outcome
+recorded (move.lua), each step as one script call per batch, on a private embedded server with
+AOF on (as Salvo runs it). For each step this
 prints the CPU it costs per message, in the client (this process, asyncio on uvloop like a
 worker) and in the server (its `used_cpu_*` counters), against a baseline run in the same
 process on the same server: the same records written with plain pipelined `HSET`s, the least
@@ -29,7 +30,7 @@ from bench.throughput import build_messages
 from salvo.local import redis_server
 from sms import keys
 from sms.message import Message, Status
-from sms.store import AsyncStore, Move, Store, enqueue_item
+from sms.store import AsyncStore, MeterLimits, Move, Store, enqueue_item
 
 BATCH = 100  # ids per worker batch, as Settings.batch_size
 CHUNK = 1000  # messages per enqueue call, as the producer's chunk
@@ -46,16 +47,15 @@ async def _steps(url: str, messages: Sequence[Message]) -> dict[str, Callable[[]
     ids = [m.id for m in messages]
     account = {m.id: m.account for m in messages}
     campaign = messages[0].campaign
-
-    async def read() -> None:
-        for s in range(0, len(ids), BATCH):
-            rows = await store.read_many(ids[s : s + BATCH])
-            [Message.from_record(r["data"]) for r in rows if r]
+    by_account: dict[str, list[str]] = {}
+    for m in messages:
+        by_account.setdefault(m.account, []).append(m.id)
 
     async def claim() -> None:
-        for s in range(0, len(ids), BATCH):
-            items = [(i, account[i], campaign) for i in ids[s : s + BATCH]]
-            await store.claim_many(items, "bench-owner", 60.0)
+        for name, mine in by_account.items():
+            for s in range(0, len(mine), BATCH):
+                claimed = await store.claim_many(mine[s : s + BATCH], name, "bench-owner", 60.0)
+                assert all(c.status == "claimed" for c in claimed)
 
     async def move() -> None:
         tenth = int(time.time() * 10)
@@ -76,7 +76,7 @@ async def _steps(url: str, messages: Sequence[Message]) -> dict[str, Callable[[]
                 ]
             )
 
-    return {"read.lua": read, "claim.lua": claim, "move.lua": move}
+    return {"claim.lua (and read)": claim, "move.lua": move}
 
 
 def measure(url: str, n: int) -> list[tuple[str, float, float]]:
@@ -112,10 +112,23 @@ def measure(url: str, n: int) -> list[tuple[str, float, float]]:
             chunk = messages[s : s + CHUNK]
             store.enqueue_many(chunk, [None] * len(chunk))
 
+    limits = MeterLimits(1e6, 1e6, 1.0, 0.0, n, 1000)
+
+    def meter() -> None:
+        accounts = {m.account for m in messages}
+        taken = 0
+        while taken < n:
+            for name in accounts:
+                got = store.meter(name, limits)
+                taken += len(got.transactional) + len(got.bulk)
+                sync.delete(keys.out(name))  # as the claims would
+
     with timed("baseline: plain HSET"):
         plain_hset()
     with timed("enqueue.lua"):
         enqueue()
+    with timed("meter.lua"):
+        meter()
 
     async def worker_side() -> None:
         for name, step in (await _steps(url, messages)).items():

@@ -2,10 +2,11 @@
 `.pause(id)`, `.resume(id)` and `.cancel(id)` (producer/controls.py).
 
 Every message is validated (pydantic, phonenumbers, its provider's limits) before anything is
-written; records and idempotency keys go to Redis in one round trip per chunk; only then are
-batches of ids published as Celery tasks on their lane. A repeated idempotency key with the
-same message returns the earlier message's id and publishes nothing; with a different message
-it is a conflict (`IdempotencyConflict`), and that message is not written.
+written; records and idempotency keys go to Redis in one round trip per chunk, each new message
+into its account's ready queue, where the workers' metering takes it (worker/meter.py). A
+repeated idempotency key with the same message returns the earlier message's id and enqueues
+nothing; with a different message it is a conflict (`IdempotencyConflict`), and that message is
+not written.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
 from sms.store import Admission, Enqueued, Record, Store
-from worker.app import make_app, publish
+from worker.app import make_app
 
 CHUNK = 1000
 
@@ -132,21 +133,14 @@ class Producer:
         return out
 
     def enqueue_valid(self, messages: Sequence[Message]) -> list[Enqueued]:
-        """Record and publish messages already validated; what enqueue did with each."""
+        """Record and enqueue messages already validated; what enqueue did with each."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
             for m in messages
         ]
         results = self.store.enqueue_many(messages, dues)
-        by_lane: dict[str, list[str]] = {}
-        for message, due, result in zip(messages, dues, results, strict=True):
-            if result.created and due is None:
-                by_lane.setdefault(message.lane.value, []).append(result.id)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
-        for lane in (Lane.TRANSACTIONAL.value, Lane.BULK.value):
-            if by_lane.get(lane):
-                publish(self.app, lane, by_lane[lane], self.settings.batch_size)
         return results
 
     def status(self, message_id: str) -> Record:

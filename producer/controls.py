@@ -1,12 +1,12 @@
 """Campaign controls: pause, resume and cancel a campaign while it sends.
 
-Workers read a campaign's `state` before each batch. While it is `paused` they leave its
-messages `queued` and set their ids aside in `keys.campaign_paused(id)`, in one step with
-checking that it is still paused; once it is `cancelled` they end them `cancelled`. Resuming
-and cancelling publish the set-aside ids again, a chunk at a time (SSCAN): each id is made
-pending before it leaves the set and is published, so a crash midway loses none (the sweeper
-publishes pending ids again; a duplicate costs a refused claim). Cancelling also brings the
-campaign's scheduled messages forward, so they end now rather than at their due time.
+Metering (sms/lua/meter.lua) and the claim (sms/lua/claim.lua) read a campaign's `state` for
+each message. While it is `paused` they leave its messages `queued` and set their ids aside in
+`keys.campaign_paused(id)`, in one step with reading the state; once it is `cancelled` they end
+them `cancelled`. Resuming and cancelling put the set-aside ids back in their ready queues, a
+chunk at a time (SSCAN): each id is in its ready queue before it leaves the set, so a crash
+midway loses none. Cancelling also makes the campaign's messages that wait for a later time due
+now, so they end now rather than at their due time.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from celery import Celery
 
 from sms import campaigns, keys
 from sms.campaigns import CampaignState
-from sms.message import Status
-from worker.app import publish
+from sms.message import Lane, Status
 
 RUNNING, PAUSED, CANCELLED = CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.CANCELLED
 SCAN = 1000  # ids read per SSCAN / ZSCAN call
@@ -92,42 +91,54 @@ class CampaignControls:
                 return published
 
     def _publish(self, key: str, ids: list[str]) -> int:
-        """Publish the ids still queued on their lanes, then take all of `ids` out of `key`."""
+        """Put the ids still queued back in their ready queues, due now, then take all of
+        `ids` out of `key`; metering sends them on."""
         pipe = self.redis.pipeline(transaction=False)
         for mid in ids:
-            pipe.hmget(keys.message(mid), "status", "lane")
-        by_lane: dict[str, list[str]] = {}
-        for mid, (status, lane) in zip(ids, pipe.execute(), strict=True):
-            if status == Status.QUEUED.value and lane:
-                by_lane.setdefault(lane, []).append(mid)
-        live = [mid for lane_ids in by_lane.values() for mid in lane_ids]
-        if live:
-            self.redis.zadd(keys.PENDING, dict.fromkeys(live, time.time()))
-        # Out of the set before they are published: a worker that meets one while the campaign
-        # is paused again sets it aside again, and this must not take it out after that.
-        self.redis.srem(key, *ids)
-        for lane, lane_ids in by_lane.items():
-            publish(self.app, lane, lane_ids, self.batch_size)
-        return len(live)
+            pipe.hmget(keys.message(mid), "status", "lane", "account")
+        now = time.time()
+        ready: dict[str, dict[str, float]] = {}
+        for mid, (status, lane, account) in zip(ids, pipe.execute(), strict=True):
+            if status == Status.QUEUED.value and lane and account:
+                ready.setdefault(keys.ready(account, lane), {})[mid] = now
+        pipe = self.redis.pipeline(transaction=False)
+        for queue, members in ready.items():
+            pipe.zadd(queue, members)
+        # Out of the set once they are ready: a meter that meets one while the campaign is
+        # paused again sets it aside again, and this must not take it out after that.
+        pipe.srem(key, *ids)
+        pipe.lpush(keys.WAKE, "1")
+        pipe.ltrim(keys.WAKE, 0, 0)
+        pipe.execute()
+        return sum(len(m) for m in ready.values())
 
     def _bring_forward(self, campaign_id: str) -> int:
-        """Make the campaign's scheduled messages due now (a scan of the whole schedule)."""
-        moved, cursor = 0, 0
-        while True:
-            cursor, chunk = cast(
-                tuple[int, list[tuple[str, float]]],
-                self.redis.zscan(keys.SCHEDULE, cursor, count=SCAN),
-            )
-            ids = [mid for mid, _ in chunk]
-            if ids:
-                pipe = self.redis.pipeline(transaction=False)
-                for mid in ids:
-                    pipe.hget(keys.message(mid), "campaign")
-                ours = [m for m, c in zip(ids, pipe.execute(), strict=True) if c == campaign_id]
-                if ours:
-                    # XX: only ids still waiting (a dispatcher may have taken some); LT: earlier.
-                    now = time.time()
-                    self.redis.zadd(keys.SCHEDULE, dict.fromkeys(ours, now), xx=True, lt=True)
-                    moved += len(ours)
-            if cursor == 0:
-                return moved
+        """Make the campaign's messages waiting for a later time due now (a scan of its
+        account's ready queues), so metering ends them now."""
+        account = cast(str | None, self.redis.hget(keys.campaign(campaign_id), "account"))
+        if not account:
+            return 0
+        moved = 0
+        for lane in Lane:
+            queue = keys.ready(account, lane.value)
+            cursor = 0
+            while True:
+                cursor, chunk = cast(
+                    tuple[int, list[tuple[str, float]]],
+                    self.redis.zscan(queue, cursor, count=SCAN),
+                )
+                now = time.time()
+                later = [mid for mid, due in chunk if due > now]
+                if later:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for mid in later:
+                        pipe.hget(keys.message(mid), "campaign")
+                    found = pipe.execute()
+                    ours = [m for m, c in zip(later, found, strict=True) if c == campaign_id]
+                    if ours:
+                        # XX: only ids still waiting (a meter may have taken some); LT: earlier.
+                        self.redis.zadd(queue, dict.fromkeys(ours, now), xx=True, lt=True)
+                        moved += len(ours)
+                if cursor == 0:
+                    break
+        return moved

@@ -32,12 +32,12 @@ ALIVE = 30.0  # seconds since its last heartbeat within which a worker counts as
 
 
 def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    """Accounts (configured or ever sent through) and the work waiting, as plain data."""
+    """Accounts (configured or ever sent through), their holds and the work waiting for each,
+    as plain data."""
     names = sorted(set(settings.providers) | cast(set[str], client.smembers(keys.ACCOUNTS)))
+    lanes = [lane.value for lane in Lane]
     now = time.time()
     pipe = client.pipeline(transaction=False)
-    pipe.zcard(keys.SCHEDULE)
-    pipe.zcard(keys.PENDING)
     pipe.llen(Lane.TRANSACTIONAL.value)
     pipe.llen(Lane.BULK.value)
     pipe.zcount(keys.WORKERS, now - ALIVE, "+inf")
@@ -46,12 +46,27 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         pipe.get(keys.cooldown(name))
         pipe.pttl(keys.cooldown(name))
         pipe.hmget(keys.stats(name), *COUNTERS)
-    scheduled, pending, transactional, bulk, workers, *rest = pipe.execute()
+        for lane in lanes:
+            pipe.zcount(keys.ready(name, lane), "-inf", now)
+            pipe.zcard(keys.ready(name, lane))
+        pipe.zcard(keys.out(name))
+    transactional, bulk, workers, *rest = pipe.execute()
+    per = 5 + 2 * len(lanes)
     accounts: dict[str, Any] = {}
+    totals = {"due": 0, "later": 0, "metered": 0}
     for i, name in enumerate(names):
-        learnt_raw, reason, pttl, counts = rest[4 * i : 4 * i + 4]
+        learnt_raw, reason, pttl, counts, *queues = rest[per * i : per * (i + 1)]
         account = settings.providers.get(name)
         learnt = Learnt.from_hash(learnt_raw) if learnt_raw else None
+        waiting: dict[str, Any] = {
+            lane: {"due": int(queues[2 * j]), "later": int(queues[2 * j + 1] - queues[2 * j])}
+            for j, lane in enumerate(lanes)
+        }
+        waiting["metered"] = int(queues[-1])
+        for lane in lanes:
+            totals["due"] += waiting[lane]["due"]
+            totals["later"] += waiting[lane]["later"]
+        totals["metered"] += waiting["metered"]
         accounts[name] = {
             "kind": account.kind if account else None,
             "configured": account is not None,
@@ -62,17 +77,38 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
             "cooldown": None
             if reason is None
             else {"reason": reason, "seconds": max(0, int(pttl)) / 1000},
+            "holds": sender_holds(client, name),
+            "waiting": waiting,
             "counters": {f: int(v or 0) for f, v in zip(COUNTERS, counts, strict=True)},
         }
     return {
         "waiting": {
-            "scheduled": int(scheduled),
-            "pending": int(pending),
+            **totals,
             "tasks": {Lane.TRANSACTIONAL.value: int(transactional), Lane.BULK.value: int(bulk)},
         },
         "workers": int(workers),
         "accounts": accounts,
     }
+
+
+def sender_holds(client: redis.Redis, account: str) -> list[dict[str, Any]]:
+    """The account's held senders: each with the reason and the seconds until it is tried
+    again (a scan of the hold keys, which are few and short-lived)."""
+    prefix = keys.sender_holds(account)
+    found = sorted(cast(list[str], list(client.scan_iter(match=f"{prefix}*", count=1000))))
+    if not found:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for key in found:
+        pipe.get(key)
+        pipe.pttl(key)
+    replies = pipe.execute()
+    holds = []
+    for i, key in enumerate(found):
+        reason, pttl = replies[2 * i], replies[2 * i + 1]
+        if reason is not None and pttl > 0:
+            holds.append({"sender": key[len(prefix) :], "reason": reason, "seconds": pttl / 1000})
+    return holds
 
 
 def rate_text(info: dict[str, Any]) -> str:
@@ -92,12 +128,12 @@ def render(data: dict[str, Any]) -> Group:
     waiting = data["waiting"]
     tasks = waiting["tasks"]
     head = Text(
-        f"{data['workers']} worker(s) alive. Waiting: {waiting['scheduled']:,} scheduled, "
-        f"{waiting['pending']:,} published and not yet taken; tasks queued: "
-        f"{tasks['transactional']:,} transactional, {tasks['bulk']:,} bulk"
+        f"{data['workers']} worker(s) alive. Waiting: {waiting['due']:,} due now, "
+        f"{waiting['later']:,} due later, {waiting['metered']:,} metered and not yet taken; "
+        f"tasks queued: {tasks['transactional']:,} transactional, {tasks['bulk']:,} bulk"
     )
-    limits = Table(title="limits")
-    for column in ("account", "kind", "rate", "cooldown"):
+    limits = Table(title="limits and holds")
+    for column in ("account", "kind", "rate", "held"):
         limits.add_column(column, no_wrap=column in ("account", "kind"))
     counters = Table(title="counters")
     counters.add_column("account", no_wrap=True)
@@ -105,12 +141,16 @@ def render(data: dict[str, Any]) -> Group:
         counters.add_column(column, justify="right")
     for name, info in data["accounts"].items():
         cooldown = info["cooldown"]
+        held = [] if cooldown is None else [f"account: {hold_text(cooldown)}"]
+        held += [f"sender {h['sender']}: {hold_text(h)}" for h in info["holds"]]
         limits.add_row(
-            name,
-            info["kind"] or "not configured",
-            rate_text(info),
-            "-" if cooldown is None else f"{cooldown['seconds']:.1f} s ({cooldown['reason']})",
+            name, info["kind"] or "not configured", rate_text(info), "\n".join(held) or "-"
         )
         c = info["counters"]
         counters.add_row(name, *(f"{c[f]:,}" for f in COUNTERS))
     return Group(head, limits, counters)
+
+
+def hold_text(hold: dict[str, Any]) -> str:
+    """A hold in words: when it is next tried, and why."""
+    return f"tried again in {hold['seconds']:.1f} s ({hold['reason']})"

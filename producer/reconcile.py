@@ -82,6 +82,7 @@ def resolve(
             f"{why}: {what}",
             due=due,
             idempotency_key=message.idempotency_key,
+            lane=message.lane.value,
         )
         done[mid] = producer.store.move(move)
     return done

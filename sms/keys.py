@@ -10,14 +10,8 @@ from __future__ import annotations
 
 PREFIX = "salvo"
 
-#: Sorted set: message id -> epoch second it is due (retry, rate-limit wait, send_at).
-SCHEDULE = f"{PREFIX}:schedule"
 #: Sorted set: message id -> epoch second its sending lease ends (a dead worker's messages).
 LEASES = f"{PREFIX}:leases"
-#: Sorted set: message id -> epoch second it was (last) published. An id leaves it when its
-#: message leaves `queued` or goes into the schedule; one still here while its lane's queue is
-#: empty was lost on the way to the broker (or with it), and is published again.
-PENDING = f"{PREFIX}:pending"
 #: Sorted set: id of each message held as `unknown` -> epoch second it became unknown.
 UNKNOWN = f"{PREFIX}:unknown"
 #: Sorted set: each provider id with receipts held (`held_receipts`), as the JSON
@@ -27,6 +21,9 @@ UNKNOWN = f"{PREFIX}:unknown"
 HELD = f"{PREFIX}:held"
 #: Sorted set: worker name -> epoch second of its last heartbeat.
 WORKERS = f"{PREFIX}:workers"
+#: List: a nudge for the meters (sms/lua/meter.lua); enqueue.lua pushes to it, a dispatcher
+#: waiting for work (BLPOP) wakes at once instead of at its next poll. Trimmed to one entry.
+WAKE = f"{PREFIX}:wake"
 #: Set of every account name that has ever been sent through (for `salvo status`).
 ACCOUNTS = f"{PREFIX}:accounts"
 
@@ -147,3 +144,26 @@ def receipt_event(account: str, event_id: str) -> str:
     with SET NX by api/receipts.py; lives `max(1 day, 2 x receipt_window)`, longer than a
     signed webhook's timestamp stays acceptable and than the provider's retries go on."""
     return f"{PREFIX}:event:{account}:{event_id}"
+def ready(account: str, lane: str) -> str:
+    """Sorted set: the account's waiting messages on one lane, id -> epoch second it is due (now,
+    a `send_at`, a retry, a rate-limit or hold wait). Metering (sms/lua/meter.lua) moves what is
+    due into `out` and onto Celery's queue, transactional first, at the account's rate."""
+    return f"{PREFIX}:ready:{account}:{lane}"
+
+
+def out(account: str) -> str:
+    """Sorted set: the account's ids metered onto Celery's queues and not yet claimed, id ->
+    epoch second they were metered. Its size is what metering counts as already on the way; an
+    id older than `republish_after` whose record is still queued goes back to `ready`."""
+    return f"{PREFIX}:out:{account}"
+
+
+def sender_hold(account: str, sender: str) -> str:
+    """String with TTL: the account's sender number is held (the provider refused it as a
+    sender) until it expires; the value says why. Only that sender's messages wait."""
+    return f"{PREFIX}:hold:{account}:{sender}"
+
+
+def sender_holds(account: str) -> str:
+    """The prefix of an account's sender holds: meter.lua appends a sender to it."""
+    return sender_hold(account, "")

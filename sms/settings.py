@@ -59,6 +59,9 @@ class AccountBase(BaseModel):
     on_unknown: Literal["hold", "resend"] = "hold"
     timeout: float = Field(default=15.0, gt=0, description="seconds for one provider call")
     max_in_flight: int = Field(default=64, ge=1, description="concurrent calls per worker process")
+    transactional_share: float = Field(
+        default=0.0, ge=0, lt=1, description="share of `rate` only transactional sends may use"
+    )
     receipt_secret: SecretStr | None = Field(
         default=None, description="path segment that authenticates this account's receipts"
     )
@@ -131,7 +134,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=100, ge=1, le=1000)
     idempotency_retention: int = Field(default=7 * 24 * 3600, ge=60, description="seconds")
     republish_after: float = Field(
-        default=120.0, gt=0, description="seconds a queued message may wait on an empty lane"
+        default=120.0, gt=0, description="seconds a metered message may wait on an empty lane"
+    )
+    meter_horizon: float = Field(
+        default=1.0, gt=0, le=10, description="seconds of an account's rate metered at a time"
+    )
+    worker_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="batches one worker process holds at once"
     )
     default_region: str | None = None
     public_url: str | None = None

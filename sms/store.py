@@ -8,7 +8,7 @@ blocking client (producer, CLI); `AsyncStore` is the worker's, on its event loop
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError
 
 from sms import keys
 from sms.errors import NotFound
-from sms.message import Message, Status
+from sms.message import Lane, Message, Status
 
 
 def lua(name: str) -> str:
@@ -32,9 +32,7 @@ def lua(name: str) -> str:
 ENQUEUE = lua("enqueue.lua")
 CLAIM = lua("claim.lua")
 MOVE = lua("move.lua")
-DUE = lua("due.lua")
-READ = lua("read.lua")
-SET_ASIDE = lua("set_aside.lua")
+METER = lua("meter.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +95,11 @@ class Record:
         }
 
 
+def _pairs(flat: Sequence[str]) -> list[tuple[str, str | None]]:
+    """[id, campaign, id, campaign, ...] as (id, campaign or None) pairs."""
+    return [(str(flat[i]), str(flat[i + 1]) or None) for i in range(0, len(flat), 2)]
+
+
 def _json(items: list[list[str]]) -> str:
     """The one argument of a batch script: every entry's keys and values, as compact JSON."""
     return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
@@ -116,6 +119,9 @@ def enqueue_item(message: Message, *, due: float | None) -> list[str]:
         keys.stats(message.account),
         "" if due is None else repr(due),
         message.fingerprint() if message.idempotency_key else "",
+        keys.ready(message.account, message.lane.value),
+        message.sender,
+        "" if message.expires_at is None else repr(message.expires_at.timestamp()),
     ]
 
 
@@ -143,10 +149,40 @@ class Enqueued(NamedTuple):
         return self.admission is Admission.NEW
 
 
-def claim_item(message_id: str, account: str, campaign: str | None) -> list[str]:
+def claim_item(message_id: str, account: str) -> list[str]:
     """One message's entry for claim.lua."""
-    counts = keys.campaign_counts(campaign) if campaign else ""
-    return [message_id, keys.message(message_id), counts, keys.stats(account)]
+    return [message_id, keys.message(message_id), keys.stats(account)]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """claim.lua's answer for one message: `status` is "claimed" (then `message`, `attempts`
+    and `created` are set), "paused" (set aside), "cancelled" or "expired" (still queued, for
+    the caller to end), "missing", or the status the record has instead of queued."""
+
+    status: str
+    message: Message | None = None
+    attempts: int = 0
+    created: float = 0.0
+    campaign: str | None = None  # of a cancelled or expired message
+
+    @classmethod
+    def from_reply(cls, reply: Sequence[Any]) -> Claimed:
+        """Read one entry of claim.lua's answer."""
+        if reply[0] != "claimed":
+            return cls(str(reply[0]), campaign=str(reply[1]) or None if len(reply) > 1 else None)
+        return cls("claimed", Message.from_record(reply[3]), int(reply[1]), float(reply[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """meter.lua's answer for one account: what to publish, by lane, and what to end unsent."""
+
+    cooldown: float  # seconds the account is still cooling down (0: none, and ids were taken)
+    transactional: list[str]
+    bulk: list[str]
+    cancelled: list[tuple[str, str | None]]  # (id, campaign) to end unsent
+    expired: list[tuple[str, str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +201,14 @@ class Move:
     due: float | None = None
     accepted_at: int | None = None  # the tenth of a second it was accepted in, for pacing
     idempotency_key: str | None = None  # its key's time to live starts when the message ends
+    lane: str | None = None  # its ready queue's lane: needed with `due`, and to leave it
 
     def item(self, retention: int) -> list[str]:
         """This move's entry for move.lua."""
+        if self.due is not None and self.lane is None:
+            raise ValueError(f"move of {self.message_id} with a due time names no lane")
         terminal = self.to_status not in (Status.QUEUED, Status.SENDING, Status.UNKNOWN)
+        leaves = self.from_status is Status.QUEUED
         return [
             self.message_id,
             keys.message(self.message_id),
@@ -186,6 +226,8 @@ class Move:
             "" if self.accepted_at is None else keys.accepted_in(self.account, self.accepted_at),
             keys.idempotency(self.idempotency_key) if self.idempotency_key else "",
             keys.held_receipts(self.account, self.provider_id) if self.provider_id else "",
+            keys.ready(self.account, self.lane) if self.lane else "",
+            keys.out(self.account) if leaves else "",
         ]
 
 
@@ -202,10 +244,21 @@ class ScriptCall:
 #: provider id (sms/receipts.py applies them); 1 is a plain move, 0 none.
 MOVED_WITH_HELD_RECEIPTS = 2
 
-#: The shared sorted sets each batch script takes in KEYS.
-ENQUEUE_KEYS = [keys.SCHEDULE, keys.PENDING]
-CLAIM_KEYS = [keys.LEASES, keys.PENDING]
-MOVE_KEYS = [keys.LEASES, keys.SCHEDULE, keys.PENDING, keys.UNKNOWN]
+#: The shared keys each batch script takes in KEYS.
+ENQUEUE_KEYS = [keys.WAKE]
+MOVE_KEYS = [keys.LEASES, keys.UNKNOWN]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterLimits:
+    """How much one meter.lua call may take for an account (see the script)."""
+
+    rate: float
+    burst: float
+    horizon: float
+    transactional_share: float
+    max_out: int
+    max_take: int
 
 
 class Store:
@@ -216,7 +269,7 @@ class Store:
         self.retention = retention
         self._enqueue = client.register_script(ENQUEUE)
         self._move = client.register_script(MOVE)
-        self._due = client.register_script(DUE)
+        self._meter = client.register_script(METER)
 
     def enqueue_many(
         self, messages: Sequence[Message], dues: Sequence[float | None]
@@ -247,17 +300,35 @@ class Store:
         """Apply one status change if the record is where `move` expects it."""
         return bool(self._move(keys=MOVE_KEYS, args=[_json([move.item(self.retention)])])[0])
 
-    def take_due(self, limit: int) -> list[str]:
-        """Atomically take up to `limit` ids whose due time has come."""
-        return [str(i) for i in self._due(keys=[keys.SCHEDULE, keys.PENDING], args=[limit])]
+    def move_many(self, moves: Sequence[Move]) -> list[bool]:
+        """Apply several status changes in one step."""
+        if not moves:
+            return []
+        items = _json([m.item(self.retention) for m in moves])
+        return [bool(r) for r in self._move(keys=MOVE_KEYS, args=[items])]
 
-    def lanes_of(self, ids: Iterable[str]) -> list[tuple[str, str | None]]:
-        """(id, lane) for each id; lane None when the record is gone."""
-        ids = list(ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for mid in ids:
-            pipe.hget(keys.message(mid), "lane")
-        return list(zip(ids, pipe.execute(), strict=True))
+    def meter(self, account: str, limits: MeterLimits) -> Metered:
+        """Take from the account's ready queues what it can send now (sms/lua/meter.lua)."""
+        k = [
+            keys.ready(account, Lane.TRANSACTIONAL.value),
+            keys.ready(account, Lane.BULK.value),
+            keys.out(account),
+            keys.cooldown(account),
+            keys.bucket(account),
+        ]
+        args: list[str | int] = [
+            repr(limits.rate),
+            repr(limits.burst),
+            repr(limits.horizon),
+            repr(limits.transactional_share),
+            limits.max_out,
+            limits.max_take,
+            keys.sender_holds(account),
+            keys.message(""),
+            keys.campaign(""),
+        ]
+        cool, tx, bulk, cancelled, expired = self._meter(keys=k, args=args)
+        return Metered(int(cool) / 1000, list(tx), list(bulk), _pairs(cancelled), _pairs(expired))
 
 
 class AsyncStore:
@@ -268,44 +339,21 @@ class AsyncStore:
         self.retention = retention
         self._claim = client.register_script(CLAIM)
         self._move = client.register_script(MOVE)
-        self._read = client.register_script(READ)
-        self._set_aside = client.register_script(SET_ASIDE)
-
-    async def read_many(self, ids: Sequence[str]) -> list[dict[str, str] | None]:
-        """status, campaign, account and data of each id (None when the record is gone)."""
-        if not ids:
-            return []
-        flat = await self._read(keys=[keys.message(mid) for mid in ids])
-        out: list[dict[str, str] | None] = []
-        for i in range(0, len(flat), 4):
-            status, campaign, account, data = flat[i : i + 4]
-            out.append(
-                None
-                if status is None
-                else {"status": status, "campaign": campaign, "account": account, "data": data}
-            )
-        return out
 
     async def claim_many(
-        self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float
-    ) -> list[list[Any]]:
-        """Claim each (id, account, campaign) in one step; per id the script's answer."""
-        if not items:
+        self, ids: Sequence[str], account: str, owner: str, lease: float
+    ) -> list[Claimed]:
+        """Claim and read each of the account's `ids` in one step."""
+        if not ids:
             return []
-        return list((await self.run([self.claim_call(items, owner, lease)]))[0])
+        replies = (await self.run([self.claim_call(ids, account, owner, lease)]))[0]
+        return [Claimed.from_reply(r) for r in replies]
 
-    async def set_aside(self, campaign: str, ids: Sequence[str]) -> str:
-        """Set a paused campaign's queued ids aside until it resumes, if it is still paused;
-        the campaign's state ("paused" when they were set aside)."""
-        k = [keys.campaign(campaign), keys.campaign_paused(campaign), keys.PENDING]
-        return str(await self._set_aside(keys=k, args=list(ids)))
-
-    def claim_call(
-        self, items: Sequence[tuple[str, str, str | None]], owner: str, lease: float
-    ) -> ScriptCall:
-        """claim.lua for each (id, account, campaign), for `run`."""
-        args = [owner, repr(lease), _json([claim_item(*item) for item in items])]
-        return ScriptCall(self._claim, CLAIM_KEYS, args)
+    def claim_call(self, ids: Sequence[str], account: str, owner: str, lease: float) -> ScriptCall:
+        """claim.lua for the account's `ids`, for `run`."""
+        items = _json([claim_item(mid, account) for mid in ids])
+        args = [owner, repr(lease), keys.campaign(""), items]
+        return ScriptCall(self._claim, [keys.LEASES, keys.out(account)], args)
 
     def move_call(
         self, moves: Sequence[Move], counters: Mapping[str, Mapping[str, float]] | None = None

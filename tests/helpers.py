@@ -76,7 +76,7 @@ def overtaken_send(url: str, provider_id: str, statuses: list[Status], *, apply:
         client = aredis.Redis.from_url(url, decode_responses=True)
         store, receipts = AsyncStore(client, retention=60), ReceiptStore(client, retention=60)
         try:
-            await store.claim_many([(m.id, m.account, None)], "worker-a", 60.0)
+            await store.claim_many([m.id], m.account, "worker-a", 60.0)
             early = [
                 str((await receipts.apply(m.account, Receipt(s, provider_id=provider_id))).outcome)
                 for s in statuses

@@ -48,17 +48,15 @@ def test_a_lease_that_expires_holds_the_message_as_unknown(
     m = message("justcall", 2)
     producer.store.enqueue_many([m], [1e12])  # far in the future: nobody else takes it
 
-    async def claim() -> list[object]:
+    async def claim() -> str:
         client = aredis.Redis.from_url(redis_url, decode_responses=True)
         answer = (
-            await AsyncStore(client, retention=60).claim_many(
-                [(m.id, m.account, None)], "dead-worker", 0.5
-            )
+            await AsyncStore(client, retention=60).claim_many([m.id], m.account, "dead-worker", 0.5)
         )[0]
         await client.aclose()
-        return answer
+        return answer.status
 
-    assert asyncio.run(claim())[0] == "claimed"  # a worker claimed it, then died
+    assert asyncio.run(claim()) == "claimed"  # a worker claimed it, then died
     (record,) = wait_for(producer, [m.id], timeout=30)
     assert record.status is Status.UNKNOWN
     assert record.reason == "worker died while sending"
@@ -126,14 +124,17 @@ def test_reconcile_lists_and_resolves_each_kind(
     assert resend not in run_cli(config_file, "reconcile").stdout
 
 
-def test_an_enqueued_message_is_pending_until_claimed(r: redis.Redis) -> None:
+def test_an_enqueued_message_waits_in_its_accounts_ready_queue_by_due_time(
+    r: redis.Redis,
+) -> None:
     store = Store(r, retention=60)
     m = message("skycore", 30)
     store.enqueue_many([m], [None])
-    assert r.zscore(keys.PENDING, m.id) is not None
+    assert r.zscore(keys.ready("skycore", "bulk"), m.id) == pytest.approx(time.time(), abs=5)
     scheduled = message("skycore", 31)
     store.enqueue_many([scheduled], [time.time() + 3600])
-    assert r.zscore(keys.PENDING, scheduled.id) is None  # the schedule answers for it
+    due = r.zscore(keys.ready("skycore", "bulk"), scheduled.id)
+    assert due == pytest.approx(time.time() + 3600, abs=5)
 
 
 def test_chaos_two_thousand_messages_two_kills_a_restart_and_a_server_killed() -> None:

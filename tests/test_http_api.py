@@ -297,7 +297,7 @@ def test_metrics_are_prometheus_text(server: ApiServer, api: Api) -> None:
         "salvo_retries",
         "salvo_send_latency_seconds",
         "salvo_queue_depth",
-        "salvo_scheduled",
+        "salvo_waiting",
     } <= set(families)
     queued = [
         s

@@ -59,7 +59,7 @@ def test_the_overview_shows_each_accounts_limit_cooldown_and_counters(
     after = json.loads(done.stdout)
     assert set(after["accounts"]) >= {"justcall", "carrierx", "textingline", "skycore"}
     assert after["workers"] >= 1
-    assert set(after["waiting"]) == {"scheduled", "pending", "tasks"}
+    assert set(after["waiting"]) == {"due", "later", "metered", "tasks"}
     assert set(after["waiting"]["tasks"]) == {"transactional", "bulk"}
 
     def grew(account: str, field: str) -> int:

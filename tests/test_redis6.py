@@ -30,7 +30,7 @@ from sms.settings import Settings
 from tests.conftest import Sandbox
 from tests.helpers import SENDERS, wait_for
 from tests.test_controls import counts, start, until
-from worker.runtime import COOL_DOWN
+from worker.holds import COOL_DOWN
 
 
 def redis6_binary() -> Path:

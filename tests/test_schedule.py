@@ -44,10 +44,12 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
         ) as proc:
             mid = producer.send(second)
             deadline = time.monotonic() + 30
-            while client.zscore(keys.SCHEDULE, mid) is None:
+            while client.zscore(keys.ready("textingline", "bulk"), mid) is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-            assert client.zscore(keys.SCHEDULE, mid) == pytest.approx(time.time() + 7200, abs=30)
+            assert client.zscore(keys.ready("textingline", "bulk"), mid) == pytest.approx(
+                time.time() + 7200, abs=30
+            )
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
         with worker_process(config_file, redis_url, ("--concurrency", "1", "-n", "restart@%h")):
@@ -55,19 +57,19 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
             record = producer.status(mid)
             assert (record.status, record.attempts) == (Status.QUEUED, 0)
             assert "quota" in record.reason
-            assert client.zscore(keys.SCHEDULE, mid) is not None
+            assert client.zscore(keys.ready("textingline", "bulk"), mid) is not None
             assert len(sandbox.ledger()) == 1
             # Two hours pass: the quota resets, and the message is due.
             sandbox.configure("textingline", quota=None)
             client.delete(keys.cooldown("textingline"))
-            client.zadd(keys.SCHEDULE, {mid: time.time()})
+            client.zadd(keys.ready("textingline", "bulk"), {mid: time.time()})
             (record,) = wait_for(producer, [mid])
     finally:
         client.delete(keys.cooldown("textingline"))
     assert record.status is Status.SENT
     assert [e["body"] for e in sandbox.ledger()] == ["message 71", "message 72"]
     # Publishing it again changes nothing: the claim refuses a message already sent.
-    producer.app.send_task("salvo.send_batch", args=[[mid]], queue="bulk")
+    producer.app.send_task("salvo.send_batch", args=["textingline", "bulk", [mid]], queue="bulk")
     time.sleep(1.0)
     assert len(sandbox.ledger()) == 2
     client.close()

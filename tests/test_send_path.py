@@ -156,7 +156,7 @@ def test_a_task_published_on_one_lane_lands_on_that_lane_only(unit_url: str) -> 
     app = make_app(unit_url)
     client = redis.Redis.from_url(unit_url)
     before = {lane: client.llen(lane) for lane in ("transactional", "bulk")}
-    publish(app, "transactional", ["an-id"], 100)
+    publish(app, "textingline", "transactional", ["an-id"], 100)
     assert client.llen("transactional") == before["transactional"] + 1
     assert client.llen("bulk") == before["bulk"]
     client.delete("transactional", "bulk")

@@ -96,18 +96,18 @@ def test_a_campaign_counts_its_messages_by_status(r: redis.Redis) -> None:
     }
 
 
-async def _claim(url: str, mid: str, owner: str) -> list[object]:
+async def _claim(url: str, mid: str, owner: str) -> str:
     client = aredis.Redis.from_url(url, decode_responses=True)
     try:
         store = AsyncStore(client, retention=RETENTION)
-        return (await store.claim_many([(mid, "textingline", None)], owner, 60.0))[0]
+        return (await store.claim_many([mid], "textingline", owner, 60.0))[0].status
     finally:
         await client.aclose()
 
 
 def _claim_in_process(url: str, mid: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     owner = uuid.uuid4().hex
-    out.put(asyncio.run(_claim(url, mid, owner))[0])
+    out.put(asyncio.run(_claim(url, mid, owner)))
 
 
 def test_only_one_of_many_racing_claimers_wins(unit_url: str, r: redis.Redis) -> None:
@@ -130,10 +130,10 @@ def test_only_one_of_many_racing_claimers_wins(unit_url: str, r: redis.Redis) ->
 def test_a_claim_retried_by_its_owner_is_still_its_own(unit_url: str, r: redis.Redis) -> None:
     m = message()
     Store(r, retention=RETENTION).enqueue_many([m], [None])
-    assert asyncio.run(_claim(unit_url, m.id, "owner-a"))[0] == "claimed"
+    assert asyncio.run(_claim(unit_url, m.id, "owner-a")) == "claimed"
     # redis-py resends a command whose reply was lost: the owner must hear "claimed" again.
-    assert asyncio.run(_claim(unit_url, m.id, "owner-a"))[0] == "claimed"
-    assert asyncio.run(_claim(unit_url, m.id, "owner-b")) == ["sending"]
+    assert asyncio.run(_claim(unit_url, m.id, "owner-a")) == "claimed"
+    assert asyncio.run(_claim(unit_url, m.id, "owner-b")) == "sending"
 
 
 def test_only_the_owner_can_record_the_outcome(unit_url: str, r: redis.Redis) -> None:
@@ -163,15 +163,6 @@ def test_only_the_owner_can_record_the_outcome(unit_url: str, r: redis.Redis) ->
     assert r.get(keys.provider_ref(m.account, "p1")) == m.id
     assert 0 < r.ttl(keys.message(m.id)) <= RETENTION
     assert [h.status for h in record.history] == ["queued", "sending", "sent"]
-
-
-def test_due_ids_are_taken_once(r: redis.Redis) -> None:
-    store = Store(r, retention=RETENTION)
-    m = message()
-    store.enqueue_many([m], [1.0])  # due long ago
-    taken = store.take_due(10_000)
-    assert m.id in taken
-    assert m.id not in store.take_due(10_000)
 
 
 # ----- one script call for many entries: each entry on its own terms --------------------------
@@ -208,10 +199,11 @@ def test_one_claim_call_answers_each_message_for_itself(unit_url: str, r: redis.
     queued, sent = message(campaign=campaign), message(campaign=campaign, to="+14155551235")
     store.enqueue_many([queued, sent], [None, None])
     assert store.move(Move(sent.id, "textingline", campaign, Status.QUEUED, Status.SENT, "test"))
-    items = [(mid, "textingline", campaign) for mid in (queued.id, sent.id, "no-such-id")]
-    answers = _with_store(unit_url, lambda s: s.claim_many(items, "owner-a", 60.0))
-    assert answers[0][0] == "claimed"
-    assert answers[1:] == [["sent"], ["missing"]]
+    ids = [queued.id, sent.id, "no-such-id"]
+    answers = _with_store(unit_url, lambda s: s.claim_many(ids, "textingline", "owner-a", 60.0))
+    assert answers[0].status == "claimed"
+    assert answers[0].message == queued  # the claim reads the record in the same step
+    assert [a.status for a in answers[1:]] == ["sent", "missing"]
     assert r.hgetall(keys.campaign_counts(campaign)) == {
         "queued": "0",
         "total": "2",
@@ -248,17 +240,19 @@ def test_two_moves_of_one_message_in_one_call_apply_in_order(unit_url: str, r: r
     m = message()
     store.enqueue_many([m], [None])
     moves = [
-        Move(m.id, "textingline", None, Status.QUEUED, Status.QUEUED, "wait", due=1e12),
-        Move(m.id, "textingline", None, Status.QUEUED, Status.UNKNOWN, "test"),
+        Move(
+            m.id, "textingline", None, Status.QUEUED, Status.QUEUED, "wait", due=1e12, lane="bulk"
+        ),
+        Move(m.id, "textingline", None, Status.QUEUED, Status.UNKNOWN, "test", lane="bulk"),
         Move(m.id, "textingline", None, Status.UNKNOWN, Status.FAILED, "test"),
     ]
     assert _with_store(unit_url, lambda s: s.move_many(moves)) == [True, True, True]
     record = store.get(m.id)
     assert record.status is Status.FAILED
     assert [h.status for h in record.history] == ["queued", "queued", "unknown", "failed"]
-    assert r.zscore(keys.SCHEDULE, m.id) == 1e12  # put there by the first move, kept
-    assert r.zscore(keys.UNKNOWN, m.id) is None  # in, then out again: the last change wins
-    assert r.zscore(keys.PENDING, m.id) is None
+    # Back in its ready queue by the first move, out of it by the second: the last change wins.
+    assert r.zscore(keys.ready("textingline", "bulk"), m.id) is None
+    assert r.zscore(keys.UNKNOWN, m.id) is None  # in, then out again
 
 
 def test_scripts_the_server_lost_are_loaded_again(unit_url: str, r: redis.Redis) -> None:
@@ -266,29 +260,26 @@ def test_scripts_the_server_lost_are_loaded_again(unit_url: str, r: redis.Redis)
     m = message()
     store.enqueue_many([m], [None])
     r.script_flush()  # as after a restart without AOF, or an operator's SCRIPT FLUSH
-    answers = _with_store(unit_url, lambda s: s.claim_many([(m.id, m.account, None)], "o", 60.0))
-    assert answers[0][0] == "claimed"
+    answers = _with_store(unit_url, lambda s: s.claim_many([m.id], m.account, "o", 60.0))
+    assert answers[0].status == "claimed"
     done = Move(m.id, m.account, None, Status.SENDING, Status.SENT, "test", owner="o")
     r.script_flush()
     assert _with_store(unit_url, lambda s: s.move_many([done])) == [True]
 
 
-def test_ids_are_set_aside_only_while_their_campaign_is_paused(
+def test_a_claim_sets_a_paused_campaigns_message_aside_and_answers_a_cancelled_one(
     unit_url: str, r: redis.Redis
 ) -> None:
     campaign = uuid.uuid4().hex
     m = message(campaign=campaign)
     Store(r, retention=RETENTION).enqueue_many([m], [None])
+    r.zadd(keys.out("textingline"), {m.id: 1.0})  # metered before the campaign was paused
     r.hset(keys.campaign(campaign), "state", "paused")
-    assert _with_store(unit_url, lambda s: s.set_aside(campaign, [m.id])) == "paused"
+    claim = lambda s: s.claim_many([m.id], "textingline", "o", 60.0)  # noqa: E731
+    assert [c.status for c in _with_store(unit_url, claim)] == ["paused"]
     assert r.smembers(keys.campaign_paused(campaign)) == {m.id}
-    assert r.zscore(keys.PENDING, m.id) is None
-    # A resume (or cancel) that lands after a worker read "paused": nothing is set aside, and
-    # the worker hears the state it must act on instead.
-    r.delete(keys.campaign_paused(campaign))
-    r.zadd(keys.PENDING, {m.id: 1.0})
-    for state in ("running", "cancelled"):
-        r.hset(keys.campaign(campaign), "state", state)
-        assert _with_store(unit_url, lambda s: s.set_aside(campaign, [m.id])) == state
-        assert not r.exists(keys.campaign_paused(campaign))
-        assert r.zscore(keys.PENDING, m.id) == 1.0
+    assert r.zscore(keys.out("textingline"), m.id) is None
+    assert Store(r, retention=RETENTION).get(m.id).status is Status.QUEUED
+    r.hset(keys.campaign(campaign), "state", "cancelled")
+    (answer,) = _with_store(unit_url, claim)
+    assert (answer.status, answer.campaign) == ("cancelled", campaign)  # the caller ends it

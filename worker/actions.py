@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from sms.backoff import RetryPolicy, compute_backoff
 from sms.message import Status
@@ -26,7 +27,8 @@ class Action:
     count_attempt: bool = False
     delay: float | None = None  # back into the schedule after this many seconds
     provider_id: str | None = None
-    cooldown: float | None = None  # pause the whole account this many seconds
+    cooldown: float | None = None  # hold what `scope` names this many seconds
+    scope: Literal["account", "sender"] = "account"  # the account, or the message's sender
 
 
 def decide(
@@ -55,13 +57,15 @@ def decide(
             Status.QUEUED, f"quota exhausted: {outcome.reason}", delay=wait, cooldown=wait
         )
     if kind is OutcomeKind.CONFIG_ERROR:
-        if age > policy.max_age:
+        if age > policy.max_age:  # held for a day: an operator had a day to mend it
             return Action(Status.FAILED, f"config error, gave up: {outcome.reason}")
+        held = "sender held" if outcome.scope == "sender" else "account held"
         return Action(
             Status.QUEUED,
-            f"config error: {outcome.reason}",
+            f"{held}, config error: {outcome.reason}",
             delay=CONFIG_HOLD,
             cooldown=CONFIG_HOLD,
+            scope=outcome.scope,
         )
     if kind is OutcomeKind.UNKNOWN and not resend_unknown:
         return Action(Status.UNKNOWN, outcome.reason, count_attempt=True)

@@ -2,9 +2,10 @@
 
 `transactional` is consumed ahead of `bulk`: kombu's Redis transport polls queues with BRPOP in
 the order of its queue cycle, and the `priority` strategy keeps that order fixed, so a reminder
-never waits behind a blast. The visibility timeout is set for the broker and the result backend
-alike and is far above a batch's longest run (a batch waits at most a minute for tokens, and
-each message is claimed, with a lease of its own, only for the time of its call).
+never waits behind a blast. The queues hold only metered work (worker/meter.py), so they stay
+short. The visibility timeout is set for the broker and the result backend alike and is far
+above a batch's longest run (each id waits at most TOKEN_WAIT for its token, and is claimed,
+with a lease of its own, only for the time of its call).
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ def make_app(redis_url: str) -> Celery:
     return app
 
 
-def publish(app: Celery, lane: str, ids: list[str], batch_size: int) -> int:
-    """Publish `ids` as send_batch tasks of at most `batch_size` ids on `lane`; returns tasks."""
+def publish(app: Celery, account: str, lane: str, ids: list[str], batch_size: int) -> int:
+    """Publish one account's `ids` as send_batch tasks of at most `batch_size` ids on `lane`
+    (the only place tasks are published: worker/meter.py meters what goes); returns tasks."""
     tasks = 0
     with app.producer_or_acquire() as producer:
         for start in range(0, len(ids), batch_size):
-            app.send_task(
-                SEND_BATCH, args=[ids[start : start + batch_size]], queue=lane, producer=producer
-            )
+            chunk = ids[start : start + batch_size]
+            app.send_task(SEND_BATCH, args=[account, lane, chunk], queue=lane, producer=producer)
             tasks += 1
     return tasks

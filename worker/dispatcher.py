@@ -1,10 +1,10 @@
-"""The dispatcher: moves due messages from the schedule back onto their lanes, and sweeps leases,
-lost publishes and held receipts whose hold has ended.
+"""The dispatcher: meters each account's ready queues onto Celery's lanes (worker/meter.py), and
+sweeps leases, lost publishes and held receipts whose hold has ended.
 
-It runs as a thread in every worker's main process. Taking due ids is one atomic script, so two
-dispatchers never move the same id twice; a message published twice is still sent once, since
-every send goes through a claim. Held receipts are taken in a transaction, so two dispatchers (or
-a dispatcher and the worker applying them) never both take the same receipts.
+It runs as a thread in every worker's main process. Metering is one atomic script per account,
+so two dispatchers never take the same id twice; a message published twice is still sent once,
+since every send goes through a claim. Held receipts are taken in a transaction, so two
+dispatchers (or a dispatcher and the worker applying them) never both take the same receipts.
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ from sms.providers import adapter_for
 from sms.receipts import HOLD, held_of, load
 from sms.settings import Settings
 from sms.store import Move, Store
-from worker.app import publish
+from worker.meter import Meter
 
 log = logging.getLogger("salvo.dispatcher")
 
 TAKE = 1000
-IDLE = 0.2  # seconds between polls when nothing is due
+IDLE = 0.1  # seconds between rounds when nothing was metered (a new message wakes it at once)
+BUSY = 0.02  # seconds between rounds while work flows, so each round's tasks carry a few ids
 HEARTBEAT = 5.0
 SWEEP_EVERY = 5.0  # seconds between looks for lost publishes and for held receipts left over
 
 
 class Dispatcher(threading.Thread):
-    """Schedule -> lanes, expired leases -> unknown (or a safe resend), lost publishes -> lanes
-    again, held receipts whose hold ended -> dropped with a warning and a count; a heartbeat."""
+    """Ready queues -> lanes (metered), expired leases -> unknown (or a safe resend), lost
+    publishes -> ready again, held receipts whose hold ended -> dropped with a warning and a
+    count; a heartbeat."""
 
     def __init__(self, app: Celery, settings: Settings, redis_url: str, name: str) -> None:
         super().__init__(name="salvo-dispatcher", daemon=True)
@@ -44,6 +46,7 @@ class Dispatcher(threading.Thread):
         self.settings = settings
         self.client = sync_client(redis_url, decode_responses=True)
         self.store = Store(self.client, retention=settings.idempotency_retention)
+        self.meter = Meter(app, settings, self.client, self.store)
         self.worker_name = name
         self.stopping = threading.Event()
         self._beat = 0.0
@@ -59,12 +62,21 @@ class Dispatcher(threading.Thread):
             except Exception:  # a dispatcher that stops would strand every waiting message
                 log.exception("dispatcher round failed; trying again")
                 moved = 0
-            if not moved:
-                self.stopping.wait(IDLE)
+            if moved:
+                self.stopping.wait(BUSY)
+            elif not self.stopping.is_set():
+                self._idle()
+
+    def _idle(self) -> None:
+        """Wait for the next round: IDLE seconds, or less when a producer enqueues."""
+        try:
+            self.client.blpop([keys.WAKE], timeout=IDLE)
+        except redis.RedisError:
+            self.stopping.wait(IDLE)
 
     def tick(self) -> int:
         """One round: heartbeat, expired leases, (every SWEEP_EVERY s) lost publishes and held
-        receipts left over, due messages. Returns how many ids moved."""
+        receipts left over, metering. Returns how many ids it published or ended."""
         seconds, micros = self.client.time()
         now = seconds + micros / 1e6  # the server's clock, which wrote the leases and dues
         if now - self._beat > HEARTBEAT:
@@ -75,51 +87,44 @@ class Dispatcher(threading.Thread):
             self.sweep_lost(now)
             self.sweep_held(now)
             self._swept = now
-        ids = self.store.take_due(TAKE)
-        if not ids:
-            return 0
-        by_lane: dict[str, list[str]] = {}
-        for mid, lane in self.store.lanes_of(ids):
-            if lane is not None:
-                by_lane.setdefault(lane, []).append(mid)
-        for lane in (Lane.TRANSACTIONAL.value, Lane.BULK.value):
-            if by_lane.get(lane):
-                publish(self.app, lane, by_lane[lane], self.settings.batch_size)
-        return len(ids)
+        done = self.meter.round()
+        return done.published + done.ended
 
     def sweep_lost(self, now: float) -> None:
-        """Publish again the queued messages whose publish was lost.
+        """Put back in their ready queues the metered messages whose task was lost.
 
-        An id stays pending from its publish until its message is claimed or goes back into
-        the schedule. When a lane's queue is empty, what is still pending on that lane, and
-        was published more than `republish_after` seconds ago, either never reached the broker,
-        was lost with it, or sits in a batch a worker took (a live one, slowly; or a dead one,
-        whose delivery the broker gives back only after its visibility timeout): publish it
+        An id stays in its account's `out` set from metering until it is claimed or goes back
+        to its ready queue. When its lane's queue is empty, an id still there more than
+        `republish_after` seconds later, whose record is still queued, never reached a worker
+        (the dispatcher died before publishing, the broker lost it in a restart) or sits in a
+        dead worker's unacknowledged batch: it goes back to its ready queue, to be metered
         again. A duplicate costs nothing but a refused claim.
         """
         grace = self.settings.republish_after
-        stale = cast(
-            list[str], self.client.zrangebyscore(keys.PENDING, "-inf", now - grace, 0, TAKE)
-        )
-        if not stale:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for mid in stale:
-            pipe.hmget(keys.message(mid), "status", "lane")
-        by_lane: dict[str, list[str]] = {}
-        done: list[str] = []
-        for mid, (status, lane) in zip(stale, pipe.execute(), strict=True):
-            if status == Status.QUEUED.value and lane:
-                by_lane.setdefault(lane, []).append(mid)
-            else:
-                done.append(mid)
-        if done:
-            self.client.zrem(keys.PENDING, *done)
-        for lane, ids in by_lane.items():
-            if self.client.llen(lane) == 0:
-                log.warning("publishing %d queued messages again on %s: lost", len(ids), lane)
-                self.client.zadd(keys.PENDING, dict.fromkeys(ids, now))
-                publish(self.app, lane, ids, self.settings.batch_size)
+        for account in self.settings.providers:
+            out = keys.out(account)
+            stale = cast(list[str], self.client.zrangebyscore(out, "-inf", now - grace, 0, TAKE))
+            if not stale:
+                continue
+            pipe = self.client.pipeline(transaction=False)
+            for mid in stale:
+                pipe.hmget(keys.message(mid), "status", "lane")
+            back: dict[str, dict[str, float]] = {}
+            gone: list[str] = []
+            for mid, (status, lane) in zip(stale, pipe.execute(), strict=True):
+                if status == Status.QUEUED.value and lane:
+                    if self.client.llen(lane) == 0:
+                        back.setdefault(keys.ready(account, lane), {})[mid] = now
+                else:
+                    gone.append(mid)
+            pipe = self.client.pipeline(transaction=True)
+            for ready, ids in back.items():
+                log.warning("%d metered messages of %s were lost: metered again", len(ids), account)
+                pipe.zadd(ready, ids, nx=True)
+                pipe.zrem(out, *ids)
+            if gone:
+                pipe.zrem(out, *gone)
+            pipe.execute()
 
     def sweep_held(self, now: float) -> int:
         """Drop, with a warning and a count, the receipts still held once their hold ended."""
@@ -131,8 +136,8 @@ class Dispatcher(threading.Thread):
             list[str], self.client.zrangebyscore(keys.LEASES, "-inf", now, start=0, num=TAKE)
         )
         for mid in expired:
-            fields = self.client.hmget(keys.message(mid), "account", "campaign")
-            account, campaign = cast(list[str | None], fields)
+            fields = self.client.hmget(keys.message(mid), "account", "campaign", "lane")
+            account, campaign, lane = cast(list[str | None], fields)
             if account is None:
                 self.client.zrem(keys.LEASES, mid)
                 continue
@@ -150,6 +155,7 @@ class Dispatcher(threading.Thread):
                 f"{reason}; resending" if safe else reason,
                 count_attempt=True,
                 due=now if safe else None,
+                lane=lane or Lane.BULK.value,
             )
             if not self.store.move(move):
                 self.client.zrem(keys.LEASES, mid)

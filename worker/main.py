@@ -36,10 +36,30 @@ def run(settings: Settings, redis_url: str, celery_args: Sequence[str]) -> None:
             holder["d"].stop()
 
     @signals.worker_process_shutdown.connect(weak=False)
+    @signals.worker_shutdown.connect(weak=False)
     def _close_runtime(**_: Any) -> None:
         runtime.shutdown()
 
+    app.worker_main(argv=worker_argv(settings, celery_args))
+
+
+def worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
+    """Celery's arguments: the user's, with Salvo's defaults where the user gave none.
+
+    The pool is `threads`: each pool thread hands its batch to the process's one event loop
+    (worker/runtime.py), so one process sends from `worker_concurrency` batches at once and its
+    calls in flight are bounded by each account's `max_in_flight`. A process runs Python on one
+    core at a time: run one `salvo worker` per core (or more replicas) to use more.
+    """
     argv = ["worker", *celery_args]
-    if not any(a == "-Q" or a.startswith("--queues") for a in celery_args):
+
+    def given(*names: str) -> bool:
+        return any(a in names or a.startswith(tuple(f"{n}=" for n in names)) for a in celery_args)
+
+    if not given("-Q", "--queues"):
         argv += ["-Q", "transactional,bulk"]
-    app.worker_main(argv=argv)
+    if not given("-P", "--pool"):
+        argv += ["--pool", "threads"]
+    if not given("-c", "--concurrency"):
+        argv += ["--concurrency", str(settings.worker_concurrency)]
+    return argv

@@ -19,13 +19,25 @@ from sms.encoding import segment_info
 from sms.learning import CEILING, Learnt, accepted, limited
 from sms.message import Message
 from sms.ratelimit import Claim, Limit, RateLimiter
-from sms.settings import Settings
+from sms.settings import Account, Settings
 
 REFRESH = 0.5  # seconds between reads (and growth steps) of an account's learnt rate
 LEARNT_BURST = 0.1  # a learnt rate's burst, in seconds of that rate
 MEASURED_SECONDS = 3  # seconds of accepted counts looked at after a rate-limit answer
 CHUNK = 0.02  # seconds of an account's rate taken in one round trip (one token below 100/s)
 RESERVE_LIFE = 0.1  # seconds a process may hold tokens it took ahead
+
+
+def account_limit(account: Account, learnt: Learnt) -> Limit:
+    """The account's bucket: its configured `rate` and `burst`, lowered by what the provider's
+    answers taught (a learnt ceiling shrinks the burst to a tenth of a second of the rate);
+    with no `rate` configured, the learnt rate."""
+    if account.rate is not None:
+        rate = min(account.rate, learnt.rate)
+        burst = account.burst or max(1.0, account.rate)
+        burst = burst if learnt.ceiling is None else max(1.0, rate * LEARNT_BURST)
+        return Limit(rate, burst)
+    return Limit(learnt.rate, max(1.0, learnt.rate * LEARNT_BURST))
 
 
 class Pacer:
@@ -52,33 +64,20 @@ class Pacer:
         self._learnt[account] = (state, now)
         return state
 
-    async def claims(self, msg: Message) -> list[Claim]:
-        """The buckets a send of `msg` takes from."""
-        account = self.settings.providers[msg.account]
-        learnt = await self.rate(msg.account)
-        if account.rate is not None:
-            rate = min(account.rate, learnt.rate)
-            burst = account.burst or max(1.0, account.rate)
-            burst = burst if learnt.ceiling is None else max(1.0, rate * LEARNT_BURST)
-        else:
-            rate, burst = learnt.rate, max(1.0, learnt.rate * LEARNT_BURST)
-        claims = [Claim(keys.bucket(msg.account), Limit(rate, burst))]
-        if account.sender_rate is not None:
-            n = segment_info(msg.body).segments if account.sender_rate_unit == "segments" else 1
-            limit = Limit(account.sender_rate, max(1.0, account.sender_rate))
-            claims.append(Claim(keys.sender_bucket(msg.account, msg.sender), limit, max(1, n)))
-        return claims
+    async def limit(self, account: str) -> Limit:
+        """The account's bucket limit now: configured, lowered by what it learnt."""
+        return account_limit(self.settings.providers[account], await self.rate(account))
 
-    async def take(self, msg: Message, deadline: float) -> float:
-        """Wait for the message's tokens (and any cooldown) until `deadline` (event-loop time).
+    async def take(self, account: str, deadline: float) -> float:
+        """Wait for one of the account's tokens (and any cooldown) until `deadline` (event-loop
+        time). Returns 0 when taken, else the seconds still to wait (the caller puts the message
+        back in its ready queue).
 
-        Returns 0 when taken, else the seconds still to wait (the caller reschedules). Sends of
-        one account in this process line up behind a lock, so one of them polls Redis at a time,
-        in order, each with the account's rate as it is when its turn comes. At high rates the
-        tokens are taken a few at a time (CHUNK seconds' worth) and spent from a short-lived
-        reserve, sparing a round trip per message.
+        Sends of one account in this process line up behind a lock, so one of them polls Redis
+        at a time, in order, each with the account's rate as it is when its turn comes. At high
+        rates the tokens are taken a few at a time (CHUNK seconds' worth) and spent from a
+        short-lived reserve, sparing a round trip per message.
         """
-        account = msg.account
         loop = asyncio.get_running_loop()
         async with self._locks.setdefault(account, asyncio.Lock()):
             while True:
@@ -86,12 +85,9 @@ class Pacer:
                 if left > 0 and loop.time() < until:
                     self._reserve[account] = (left - 1, until)
                     return 0.0
-                claims = await self.claims(msg)
-                chunk = 1
-                if len(claims) == 1:  # no sender bucket: the account's tokens may be taken ahead
-                    limit = claims[0].limit
-                    chunk = max(1, min(int(limit.burst), int(limit.rate * CHUNK)))
-                    claims = [Claim(claims[0].key, limit, chunk)]
+                limit = await self.limit(account)
+                chunk = max(1, min(int(limit.burst), int(limit.rate * CHUNK)))
+                claims = [Claim(keys.bucket(account), limit, chunk)]
                 wait = await self.limiter.try_take(keys.cooldown(account), claims)
                 if wait <= 0:
                     if chunk > 1:
@@ -102,6 +98,25 @@ class Pacer:
                 if wait > deadline - loop.time():
                     return wait
                 await asyncio.sleep(wait)
+
+    async def take_sender(self, msg: Message, deadline: float) -> float:
+        """Wait for the tokens of the message's sender number, where the account sets a
+        `sender_rate` (one a send, or one a segment); 0 when taken or none is needed, else the
+        seconds still to wait."""
+        account = self.settings.providers[msg.account]
+        if account.sender_rate is None:
+            return 0.0
+        n = segment_info(msg.body).segments if account.sender_rate_unit == "segments" else 1
+        limit = Limit(account.sender_rate, max(1.0, account.sender_rate))
+        claim = Claim(keys.sender_bucket(msg.account, msg.sender), limit, max(1, n))
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = await self.limiter.try_take(keys.cooldown(msg.account), [claim])
+            if wait <= 0:
+                return 0.0
+            if wait > deadline - loop.time():
+                return wait
+            await asyncio.sleep(wait)
 
     async def on_accepted(self, account: str) -> None:
         """Grow the account's rate, at most every REFRESH seconds per process, but only while

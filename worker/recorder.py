@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sms import keys
-from sms.store import AsyncStore, Move
+from sms.store import AsyncStore, Claimed, Move
 
 MAX_PIPELINE = 256
 
@@ -24,10 +24,9 @@ MAX_PIPELINE = 256
 class _Claim:
     message_id: str
     account: str
-    campaign: str | None
     owner: str
     lease: float
-    done: asyncio.Future[list[Any]] = field(repr=False)
+    done: asyncio.Future[Claimed] = field(repr=False)
 
 
 @dataclass
@@ -45,12 +44,10 @@ class Recorder:
         self._pending: list[_Entry | _Claim] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def claim(
-        self, message_id: str, account: str, campaign: str | None, owner: str, lease: float
-    ) -> list[Any]:
-        """Claim one message for sending; the claim script's answer."""
+    async def claim(self, message_id: str, account: str, owner: str, lease: float) -> Claimed:
+        """Claim and read one message for sending (claim.lua's answer for it)."""
         loop = asyncio.get_running_loop()
-        entry = _Claim(message_id, account, campaign, owner, lease, loop.create_future())
+        entry = _Claim(message_id, account, owner, lease, loop.create_future())
         self._enqueue(entry, loop)
         return await entry.done
 
@@ -87,26 +84,23 @@ class Recorder:
             self._flusher = None
 
     async def _write(self, batch: list[_Entry | _Claim]) -> list[Any]:
-        """One round trip: a claim.lua call per (owner, lease) and one move.lua call for every
-        outcome with its counters; each entry's answer, in order."""
-        claims: dict[tuple[str, float], list[int]] = defaultdict(list)
+        """One round trip: a claim.lua call per (owner, lease, account) and one move.lua call for
+        every outcome with its counters; each entry's answer, in order."""
+        claims: dict[tuple[str, float, str], list[int]] = defaultdict(list)
         moves: list[int] = []
         counters: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for i, entry in enumerate(batch):
             if isinstance(entry, _Claim):
-                claims[(entry.owner, entry.lease)].append(i)
+                claims[(entry.owner, entry.lease, entry.account)].append(i)
                 continue
             moves.append(i)
             stats = counters[keys.stats(entry.move.account)]
             for name, n in entry.counters.items():
                 stats[name] += n
         calls = []
-        for (owner, lease), where in claims.items():
-            items = []
-            for i in where:
-                claim = cast(_Claim, batch[i])
-                items.append((claim.message_id, claim.account, claim.campaign))
-            calls.append(self.store.claim_call(items, owner, lease))
+        for (owner, lease, account), where in claims.items():
+            ids = [cast(_Claim, batch[i]).message_id for i in where]
+            calls.append(self.store.claim_call(ids, account, owner, lease))
         if moves:
             outcomes = [cast(_Entry, batch[i]).move for i in moves]
             calls.append(self.store.move_call(outcomes, counters))
@@ -114,7 +108,7 @@ class Recorder:
         answers: list[Any] = [None] * len(batch)
         for where, replies in zip(claims.values(), results, strict=False):
             for i, reply in zip(where, replies, strict=True):
-                answers[i] = reply
+                answers[i] = Claimed.from_reply(reply)
         if moves:
             for i, moved in zip(moves, results[-1], strict=True):
                 answers[i] = int(moved)

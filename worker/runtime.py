@@ -1,7 +1,10 @@
 """What one worker process keeps for its whole life: an event loop, Redis, sessions, adapters.
 
-Created lazily in the process that runs tasks (a prefork child after fork, or the main process
-with the solo pool), so no loop, socket or session ever crosses a fork.
+The loop runs in a thread of its own. Celery's pool threads hand it their batches
+(`Runtime.run`), so every batch the process holds sends on the one loop at once, and the calls
+in flight are bounded by each account's `max_in_flight`, not by the number of pool slots.
+Created lazily in the process that runs tasks, with a pid check, so no loop, socket or session
+ever crosses a fork (the prefork and solo pools work too, one batch at a time per process).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import gc
 import logging
 import os
-import time
+import threading
 import uuid
 from typing import Any
 
@@ -19,20 +22,19 @@ import redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from sms import keys
 from sms.connect import async_client
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.receipts import ReceiptStore, receipt_url
 from sms.settings import Settings
-from sms.store import AsyncStore, lua
+from sms.store import AsyncStore
+from worker.holds import Holds
 from worker.pacing import Pacer
 from worker.recorder import Recorder
 
 log = logging.getLogger("salvo.worker")
 
 RETRIES = 30  # about 25 s of a server that does not answer before a command gives up
-COOL_DOWN = lua("cooldown.lua")
 
 
 class Runtime:
@@ -43,7 +45,6 @@ class Runtime:
         self.pid = os.getpid()
         self.name = f"{os.uname().nodename}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.loop = _new_loop()
-        asyncio.set_event_loop(self.loop)
         self.redis = async_client(
             redis_url,
             decode_responses=True,
@@ -55,15 +56,20 @@ class Runtime:
         self.store = AsyncStore(self.redis, retention=settings.idempotency_retention)
         self.pacer = Pacer(settings, self.redis)
         self.recorder = Recorder(self.store)
+        self.holds = Holds(self.redis)
         self.receipts = ReceiptStore(self.redis, retention=settings.idempotency_retention)
         self.adapters: dict[str, Adapter[Any]] = {
             name: adapter_for(account) for name, account in settings.providers.items()
         }
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
-        self._cooling: dict[str, float] = {}
-        self._cool_down = self.redis.register_script(COOL_DOWN)
         _tune_gc()
+        self._thread = threading.Thread(target=self._serve, name="salvo-loop", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
 
     def session(self, account: str) -> aiohttp.ClientSession:
         """The account's one aiohttp session, made on first use on this process's loop."""
@@ -87,27 +93,9 @@ class Runtime:
         """Where the provider should post this message's receipts, when Salvo is reachable."""
         return receipt_url(self.settings, account, message_id)
 
-    def cooldown_until(self, account: str) -> float:
-        """Epoch second until which the account is paused, as this process last saw it."""
-        return self._cooling.get(account, 0.0)
-
-    def note_cooldowns(self, ttls: dict[str, int]) -> None:
-        """Take the accounts' shared cooldowns as read (PTTL, in ms) from Redis, where any
-        worker that was told to slow down set them."""
-        now = time.time()
-        for account, ttl in ttls.items():
-            # Redis is the truth: a cooldown an operator lifted is lifted here too.
-            self._cooling[account] = now + ttl / 1000 if ttl > 0 else 0.0
-
-    async def cool_down(self, account: str, seconds: float, reason: str) -> None:
-        """Pause the account for every worker; a longer pause already set is kept."""
-        self._cooling[account] = max(self._cooling.get(account, 0.0), time.time() + seconds)
-        ms = max(1, int(seconds * 1000))
-        await self._cool_down(keys=[keys.cooldown(account)], args=[reason, ms])
-
     def run(self, coro: Any) -> Any:
-        """Run a coroutine to completion on this process's loop."""
-        return self.loop.run_until_complete(coro)
+        """Run a coroutine on this process's loop, beside every other, and wait for its end."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def close(self) -> None:
         """Close sessions and Redis; called when the process exits."""
@@ -120,7 +108,10 @@ class Runtime:
         try:
             self.run(_close())
         finally:
-            self.loop.close()
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+            if not self.loop.is_running():
+                self.loop.close()
 
 
 #: Allocations between two young-generation collections (Python's default is 700). A send
@@ -148,6 +139,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 _runtime: Runtime | None = None
 _config: tuple[Settings, str] | None = None
+_lock = threading.Lock()  # pool threads may ask for the runtime at the same moment
 
 
 def configure(settings: Settings, redis_url: str) -> None:
@@ -159,16 +151,18 @@ def configure(settings: Settings, redis_url: str) -> None:
 def current() -> Runtime:
     """This process's runtime, created on first use after any fork."""
     global _runtime
-    if _runtime is None or _runtime.pid != os.getpid():
-        if _config is None:
-            raise RuntimeError("worker runtime used before worker.runtime.configure()")
-        _runtime = Runtime(*_config)
-    return _runtime
+    with _lock:
+        if _runtime is None or _runtime.pid != os.getpid():
+            if _config is None:
+                raise RuntimeError("worker runtime used before worker.runtime.configure()")
+            _runtime = Runtime(*_config)
+        return _runtime
 
 
 def shutdown() -> None:
     """Close this process's runtime if it has one."""
     global _runtime
-    if _runtime is not None and _runtime.pid == os.getpid():
-        _runtime.close()
-    _runtime = None
+    with _lock:
+        if _runtime is not None and _runtime.pid == os.getpid():
+            _runtime.close()
+        _runtime = None

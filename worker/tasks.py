@@ -1,4 +1,7 @@
-"""The Celery task: a batch of message ids, run on the process's own event loop."""
+"""The Celery task: one account's metered ids, handed to the process's event loop.
+
+Each pool thread that runs a task waits for its batch while the loop sends it beside every
+other batch the process holds."""
 
 from __future__ import annotations
 
@@ -19,10 +22,10 @@ def register(app: Celery) -> None:
     """Define Salvo's tasks on `app`."""
 
     @app.task(name=SEND_BATCH, bind=False, acks_late=True, reject_on_worker_lost=True)
-    def send_batch(ids: list[str]) -> None:
+    def send_batch(account: str, lane: str, ids: list[str]) -> None:
         rt = runtime.current()
         try:
-            result = rt.run(process_batch(rt, ids))
+            result = rt.run(process_batch(rt, account, lane, ids))
         except redis.RedisError as exc:
             # The records could not be read or written: the batch goes back whole. What it
             # had claimed and sent is recorded, or left to the lease sweeper as unknown.

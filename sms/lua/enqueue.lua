@@ -1,9 +1,11 @@
--- Write message records, each unless its idempotency key already names another message.
--- KEYS[1] schedule, KEYS[2] pending.
+-- Write message records, each unless its idempotency key already names another message, and
+-- put each new one in its account's ready queue (sms/lua/meter.lua takes it from there).
+-- KEYS[1] the wake list (a dispatcher waiting on it meters at once).
 -- ARGV[1]: a JSON list with one entry per message (Python names every key, sms/keys.py):
 --   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
 --    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
---    fingerprint of the message (no spaces; "" = none)]
+--    fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
+--    lane, sender, expires (epoch s, "" = never)]
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
@@ -12,13 +14,7 @@
 local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local out, counts, stats, due, pending = {}, {}, {}, {}, {}
-
-local function zadd(key, pairs_)
-  for i = 1, #pairs_, 1000 do
-    redis.call('ZADD', key, unpack(pairs_, i, math.min(i + 999, #pairs_)))
-  end
-end
+local out, counts, stats, ready = {}, {}, {}, {}
 
 for _, m in ipairs(items) do
   local id, record, idem, print_ = m[1], m[2], m[7], m[11] or ''
@@ -41,17 +37,14 @@ for _, m in ipairs(items) do
     end
   else
     redis.call('HSET', record, 'status', 'queued', 'data', m[3], 'account', m[4],
-      'campaign', m[5], 'lane', m[6], 'attempts', 0, 'created', now, 'updated', now,
-      'history', now .. ' queued\n')
+      'campaign', m[5], 'lane', m[6], 'sender', m[13], 'expires', m[14], 'idem', idem,
+      'attempts', 0, 'created', now, 'updated', now, 'history', now .. ' queued\n')
     if m[8] ~= '' then counts[m[8]] = (counts[m[8]] or 0) + 1 end
     stats[m[9]] = (stats[m[9]] or 0) + 1
-    if m[10] ~= '' then
-      due[#due + 1] = tonumber(m[10])
-      due[#due + 1] = id
-    else
-      pending[#pending + 1] = tonumber(t[1])
-      pending[#pending + 1] = id
-    end
+    local q = ready[m[12]]
+    if not q then q = {}; ready[m[12]] = q end
+    q[#q + 1] = (m[10] ~= '' and tonumber(m[10])) or tonumber(t[1])
+    q[#q + 1] = id
     out[#out + 1] = id
     out[#out + 1] = 1
   end
@@ -61,6 +54,13 @@ for key, n in pairs(counts) do
   redis.call('HINCRBY', key, 'total', n)
 end
 for key, n in pairs(stats) do redis.call('HINCRBY', key, 'status:queued', n) end
-zadd(KEYS[1], due)
-zadd(KEYS[2], pending)
+local woke = false
+for key, q in pairs(ready) do
+  for i = 1, #q, 1000 do redis.call('ZADD', key, unpack(q, i, math.min(i + 999, #q))) end
+  woke = true
+end
+if woke then
+  redis.call('LPUSH', KEYS[1], '1')
+  redis.call('LTRIM', KEYS[1], 0, 0)
+end
 return out

@@ -1,14 +1,16 @@
 -- Move messages from one status to another, atomically, recording why.
 -- Each move happens only if its record is in the expected status and, when an owner is given,
 -- held by that owner; releasing a claim and recording its outcome are this one step.
--- KEYS[1] leases, KEYS[2] schedule, KEYS[3] pending, KEYS[4] the set of unknown messages.
+-- KEYS[1] leases, KEYS[2] the set of unknown messages.
 -- ARGV[1]: a JSON list, one entry per move (Python names every key, sms/keys.py):
 --   [id, record key, from status, owner ("" = any), to status, reason, provider id ("" = none),
 --    provider ref key, retention (s, "" = keep), count attempt ("1"/"0"), due (epoch s, "" = none),
 --    campaign counts key ("" = none), the account's stats key,
 --    accepted-this-tenth counter key ("" = not accepted), idempotency key ("" = none),
---    held-receipts key of the provider id ("" = none)]
---   The record and the idempotency key live `retention` after the message ends.
+--    held-receipts key of the provider id ("" = none), the ready queue of its account and lane
+--    ("" = none; needed with a due time), its account's `out` set ("" = none)]
+--   The record and the idempotency key (the entry's, else the one the record names) live
+--   `retention` after the message ends.
 -- ARGV[2] (optional): a JSON object of counters to add, {stats key: {field: amount}}, the
 --   metrics (sms/metrics.py) that go with these outcomes.
 -- Returns 1 per move that happened (2 when receipts that overtook it are held for its provider
@@ -20,8 +22,12 @@ local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local out, counts, stats, tallies = {}, {}, {}, {}
 -- Sorted-set changes, applied at the end: per set, member -> score, or false to remove
 -- (the last change of a member wins, as if each had been applied in turn).
-local zsets = {[KEYS[1]] = {}, [KEYS[2]] = {}, [KEYS[3]] = {}, [KEYS[4]] = {}}
-local order = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+local zsets = {}
+local function zset(key)
+  local z = zsets[key]
+  if not z then z = {}; zsets[key] = z end
+  return z
+end
 
 local function bump(tbl, key, field, n)
   local h = tbl[key]
@@ -32,7 +38,7 @@ end
 for i, m in ipairs(items) do
   local id, record, from, owner, to, reason = m[1], m[2], m[3], m[4], m[5], m[6]
   local pid, keep = m[7], m[9]
-  local f = redis.call('HMGET', record, 'status', 'owner', 'history', 'attempts')
+  local f = redis.call('HMGET', record, 'status', 'owner', 'history', 'attempts', 'idem')
   if f[1] ~= from or (owner ~= '' and f[2] ~= owner) then
     out[i] = 0
   else
@@ -51,11 +57,18 @@ for i, m in ipairs(items) do
       redis.call('SET', m[8], id, 'EX', tonumber(keep))
     end
     redis.call('HSET', record, unpack(fields))
-    zsets[KEYS[1]][id] = false
-    if m[11] ~= '' then zsets[KEYS[2]][id] = tonumber(m[11]) end
+    zset(KEYS[1])[id] = false
+    -- Out of queued: no longer waiting in its ready queue, nor on Celery's.
+    if from == 'queued' then
+      if m[17] and m[17] ~= '' then zset(m[17])[id] = false end
+      if m[18] and m[18] ~= '' then zset(m[18])[id] = false end
+    end
+    if m[11] ~= '' and m[17] and m[17] ~= '' then zset(m[17])[id] = tonumber(m[11]) end
     if keep ~= '' then
       redis.call('EXPIRE', record, tonumber(keep))
-      if m[15] ~= '' then redis.call('EXPIRE', m[15], tonumber(keep)) end
+      local idem = m[15]
+      if idem == '' then idem = f[5] or '' end
+      if idem ~= '' then redis.call('EXPIRE', idem, tonumber(keep)) end
     end
     if from ~= to then
       if m[12] ~= '' then
@@ -64,12 +77,10 @@ for i, m in ipairs(items) do
       end
       bump(stats, m[13], 'status:' .. to, 1)
     end
-    -- Out of queued, or back into the schedule: no longer waiting on the broker.
-    if from == 'queued' then zsets[KEYS[3]][id] = false end
     if to == 'unknown' then
-      zsets[KEYS[4]][id] = tonumber(t[1])
+      zset(KEYS[2])[id] = tonumber(t[1])
     elseif from == 'unknown' then
-      zsets[KEYS[4]][id] = false
+      zset(KEYS[2])[id] = false
     end
     if m[14] ~= '' then tallies[m[14]] = (tallies[m[14]] or 0) + 1 end
     out[i] = 1
@@ -101,9 +112,9 @@ for key, n in pairs(tallies) do
   redis.call('INCRBY', key, n)
   redis.call('EXPIRE', key, 10)
 end
-for _, key in ipairs(order) do
+for key, members in pairs(zsets) do
   local add, rem = {}, {}
-  for member, score in pairs(zsets[key]) do
+  for member, score in pairs(members) do
     if score then
       add[#add + 1] = score
       add[#add + 1] = member

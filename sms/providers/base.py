@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import aiohttp
 
@@ -58,6 +58,9 @@ class Outcome:
     #: The provider refused because the recipient opted out (or is not subscribed): the number
     #: belongs on the suppression list (sms/optout.py), whatever the outcome class.
     opted_out: bool = False
+    #: What a config error concerns: the whole account (credentials, billing, API off), or only
+    #: the sender number the message went from (not owned, not active): hold that, no wider.
+    scope: Literal["account", "sender"] = "account"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from sms.encoding import Encoding, segment_info
@@ -141,7 +141,9 @@ class JustCallAdapter(Adapter[JustCallAccount]):
         if kind is None:
             kind = OutcomeKind.REJECTED if 400 <= status < 500 else OutcomeKind.UNKNOWN
         opted_out = kind is OutcomeKind.REJECTED and says_opted_out(text)
-        return Outcome(kind, reason, signal=signal, opted_out=opted_out)
+        # 404: the from number is not found or not SMS-enabled; the account's others still work.
+        scope: Literal["account", "sender"] = "sender" if status == 404 else "account"
+        return Outcome(kind, reason, signal=signal, opted_out=opted_out, scope=scope)
 
 
 def _signal(h: Mapping[str, str], now: float) -> RateSignal | None:

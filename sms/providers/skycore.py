@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sms.encoding import segment_info
 from sms.errors import Problem
@@ -48,7 +48,7 @@ ERROR_KINDS: dict[str, OutcomeKind] = {
     "E107": OutcomeKind.CONFIG_ERROR,
     "E109": OutcomeKind.CONFIG_ERROR,
     "E110": OutcomeKind.REJECTED,  # invalid receiver
-    "E111": OutcomeKind.CONFIG_ERROR,  # invalid sender
+    "E111": OutcomeKind.CONFIG_ERROR,  # invalid sender (SENDER_CODES)
     "E120": OutcomeKind.QUOTA_EXHAUSTED,  # request limit reached
     "E201": OutcomeKind.REJECTED,  # receiver required
     "E503": OutcomeKind.RETRYABLE,  # internal error
@@ -62,6 +62,8 @@ ERROR_KINDS: dict[str, OutcomeKind] = {
 #: Failures that mean the recipient is not to be texted (E715, not subscribed to the campaign:
 #: how a short-code STOP shows), which put the number on the suppression list.
 OPTED_OUT_CODES = frozenset({"E715"})
+#: The config errors that concern the sender number only: that sender is held, not the account.
+SENDER_CODES = frozenset({"E111"})
 
 
 class SkycoreAdapter(Adapter[SkycoreAccount]):
@@ -133,7 +135,8 @@ class SkycoreAdapter(Adapter[SkycoreAccount]):
             info = str(data.get("error-info") or "")[:200]
             reason = f"{code} {info}".strip() or "Failure without an error-code"
             kind = ERROR_KINDS.get(code, OutcomeKind.REJECTED)
-            return Outcome(kind, reason, opted_out=code in OPTED_OUT_CODES)
+            scope: Literal["account", "sender"] = "sender" if code in SENDER_CODES else "account"
+            return Outcome(kind, reason, opted_out=code in OPTED_OUT_CODES, scope=scope)
 
         # No Skycore answer in the body: only the HTTP status is left to go on.
         if status in (401, 403):

@@ -13,7 +13,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sms.errors import Problem
 from sms.message import Message, Status
@@ -70,6 +70,8 @@ CODE_KINDS: dict[int, OutcomeKind] = {
     33022: OutcomeKind.CONFIG_ERROR,  # API not enabled
     33023: OutcomeKind.CONFIG_ERROR,  # insufficient credits
 }
+#: The config errors that concern the sender number only: that sender is held, not the account.
+SENDER_CODES = frozenset({33004, 33009, 33011})
 
 # `status: failed` answers by errorType; any other errorType is rejected. platform_error and
 # provider_error are transient in nature, but a resend carries the same idempotencyKey and the
@@ -145,7 +147,10 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
             kind = ERROR_TYPE_KINDS.get(error_type, OutcomeKind.REJECTED)
             reason = f"{error_type}: {text}" if text else error_type
             opted_out = error_type == "opted_out"
-            return Outcome(kind, reason, msg_id, signal=signal, opted_out=opted_out)
+            scope: Literal["account", "sender"] = (
+                "sender" if error_type == "invalid_sender" else "account"
+            )
+            return Outcome(kind, reason, msg_id, signal=signal, opted_out=opted_out, scope=scope)
 
         code = _code(data.get("code"))
         text = str(data.get("message") or "")[:200]
@@ -163,7 +168,8 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
             wait = parse_retry_after(h.get("retry-after"), now=now, cap=2 * 86400.0)
         elif kind is OutcomeKind.RETRYABLE:
             wait = parse_retry_after(h.get("retry-after"), now=now)
-        return Outcome(kind, reason, retry_after=wait, signal=signal)
+        scope = "sender" if code in SENDER_CODES else "account"
+        return Outcome(kind, reason, retry_after=wait, signal=signal, scope=scope)
 
 
 def _status_kind(status: int) -> OutcomeKind:
