@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fuzz bench bench-store bench-rate bench-fsync chaos clean
+.PHONY: install demo test lint fuzz bench bench-store bench-rate bench-latency bench-fsync chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-store: $(STAMP)
 
 bench-rate: $(STAMP)
 	$(BIN)/python -m bench.rate
+
+bench-latency: $(STAMP)
+	$(BIN)/python -m bench.latency
 
 bench-fsync: $(STAMP)
 	$(BIN)/python -m bench.fsync

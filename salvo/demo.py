@@ -223,7 +223,9 @@ def _note(info: dict[str, Any]) -> str:
     else:
         text = f"learnt {per_second(learnt if rate is None else min(learnt, rate))}"
     text += f", {info['counters']['outcome:rate_limited']:,} rate-limited"
-    return text + (", [yellow]cooling[/]" if info["cooldown"] else "")
+    held = ", [yellow]cooling[/]" if info["cooldown"] else ""
+    held += f", [yellow]{len(info['holds'])} sender(s) held[/]" if info["holds"] else ""
+    return text + held
 
 
 def _follow(producer: Producer, reports: dict[str, BlastReport], console: Console) -> Counter[str]:
@@ -260,7 +262,7 @@ def _follow(producer: Producer, reports: dict[str, BlastReport], console: Consol
                 rate = (done[name] - before[name]) / max(now - then, 1e-6)
                 note = _note(accounts[name]) if name in accounts else ""
                 if name == "all":
-                    note = f"{view['waiting']['scheduled']:,} waiting in the schedule"
+                    note = f"{view['waiting']['later']:,} waiting for their time"
                 bar.update(task, completed=done[name], rate=f"{rate:,.0f}/s", note=note)
             if done["all"] >= everything:
                 total_counts: Counter[str] = Counter()

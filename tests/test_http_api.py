@@ -305,8 +305,13 @@ def test_metrics_are_prometheus_text(server: ApiServer, api: Api) -> None:
         if s.labels == {"account": "carrierx", "status": "queued"}
     ]
     assert queued and queued[0].value >= 1
-    lanes = {s.labels["lane"]: s.value for s in families["salvo_queue_depth"].samples}
-    assert lanes["transactional"] >= 1
+    lanes = {s.labels["lane"] for s in families["salvo_queue_depth"].samples}
+    assert lanes == {"transactional", "bulk"}
+    # No worker meters this server's database: the message waits in its account's ready queue.
+    waiting = {
+        (s.labels["account"], s.labels["lane"]): s.value for s in families["salvo_waiting"].samples
+    }
+    assert waiting[("carrierx", "transactional")] >= 1
 
 
 def test_health_says_no_worker_is_seen_here(server: ApiServer) -> None:

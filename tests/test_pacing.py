@@ -10,7 +10,6 @@ import redis.asyncio as aredis
 
 from sms import keys
 from sms.learning import CEILING, INITIAL, Learnt
-from sms.message import Message
 from sms.settings import Settings
 from worker.pacing import Pacer
 
@@ -20,17 +19,16 @@ def test_a_rate_grows_only_after_the_bucket_refused_a_send(unit_url: str, r: red
     settings = Settings(
         providers={account: {"kind": "carrierx", "token": "t", "base_url": "http://127.0.0.1:9"}}
     )
-    message = Message(account=account, to="+12025550190", sender="+14155550101", body="x")
 
     async def run() -> None:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
         pacer = Pacer(settings, client)
         loop = asyncio.get_running_loop()
-        assert await pacer.take(message, loop.time() + 5) == 0  # the first token is there
+        assert await pacer.take(account, loop.time() + 5) == 0  # the first token is there
         await pacer.on_accepted(account)
         # Nothing waited for a token: nothing is learnt, however often the provider accepts.
         assert not await client.exists(keys.learnt_rate(account))
-        assert await pacer.take(message, loop.time() + 5) == 0  # refused first, then granted
+        assert await pacer.take(account, loop.time() + 5) == 0  # refused first, then granted
         pacer._grown.clear()  # the growth step is throttled per process; the test skips the wait
         await pacer.on_accepted(account)
         await asyncio.sleep(0.3)

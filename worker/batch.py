@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 
 from sms import metrics
 from sms.backoff import RetryPolicy
-from sms.message import Message, Status
+from sms.message import Lane, Message, Status
 from sms.phone import mask
 from sms.providers.base import OutcomeKind
 from sms.store import MOVED_WITH_HELD_RECEIPTS, Move
 from worker.actions import Action, decide
+from worker.gate import BULK, TRANSACTIONAL
 from worker.runtime import Runtime
 
 log = logging.getLogger("salvo.worker")
@@ -70,8 +71,9 @@ async def _send_one(
     """
     settings = rt.settings.providers[account]
     loop = asyncio.get_running_loop()
-    async with rt.in_flight(account):
-        wait = await rt.pacer.take(account, loop.time() + TOKEN_WAIT)
+    priority = TRANSACTIONAL if lane == Lane.TRANSACTIONAL.value else BULK
+    async with rt.in_flight(account).hold(priority):
+        wait = await rt.pacer.take(account, loop.time() + TOKEN_WAIT, priority)
         if wait > 0:
             await _back(rt, account, lane, mid, Status.QUEUED, wait, owner="")
             result.statuses["waiting"] += 1

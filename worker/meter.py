@@ -29,10 +29,13 @@ from worker.pacing import REFRESH, account_limit
 
 log = logging.getLogger("salvo.dispatcher")
 
-#: The most ids metered onto Celery's queues and not yet claimed, per account: enough to keep
-#: every worker's calls in flight busy for a second at loopback speeds, few enough that a pause
-#: or cancel overtakes them within a second.
+#: The most ids metered onto Celery's queues and not yet claimed, per account, whatever its rate.
 MAX_OUT = 2000
+#: Below that, an account whose rate is no limit has at most this many times the calls its
+#: workers can hold in flight metered out: enough that the next ids are there when a call
+#: ends, few enough that a reminder metered now is not queued behind a second of bulk.
+IN_FLIGHT_LEAD = 2
+ALIVE = 30.0  # seconds since its last heartbeat within which a worker counts
 #: The most ids one meter step takes.
 MAX_TAKE = 1000
 
@@ -54,19 +57,33 @@ class Meter:
         self.client = client
         self.store = store
         self._learnt: dict[str, tuple[Learnt, float]] = {}
+        self._workers = (1, 0.0)  # workers alive, and when that was read (monotonic)
 
     def limits(self, account: str) -> MeterLimits:
-        """The account's meter limits now: its bucket (configured, lowered by what it learnt)."""
+        """The account's meter limits now: its bucket (configured, lowered by what it learnt),
+        and no more out at once than its workers' calls in flight can take up."""
         acct = self.settings.providers[account]
         limit = account_limit(acct, self._learnt_state(account))
+        lead = IN_FLIGHT_LEAD * self._alive() * acct.max_in_flight
         return MeterLimits(
             rate=limit.rate,
             burst=limit.burst,
             horizon=self.settings.meter_horizon,
             transactional_share=acct.transactional_share,
-            max_out=MAX_OUT,
+            max_out=min(MAX_OUT, max(self.settings.batch_size, lead)),
             max_take=MAX_TAKE,
         )
+
+    def _alive(self) -> int:
+        """Workers seen in the last ALIVE seconds (their heartbeats), read at most every second."""
+        count, read = self._workers
+        now = time.monotonic()
+        if now - read > 1.0:
+            seconds, micros = self.client.time()
+            since = seconds + micros / 1e6 - ALIVE
+            count = max(1, int(self.client.zcount(keys.WORKERS, since, "+inf")))
+            self._workers = (count, now)
+        return count
 
     def _learnt_state(self, account: str) -> Learnt:
         now = time.monotonic()

@@ -20,6 +20,7 @@ from sms.learning import CEILING, Learnt, accepted, limited
 from sms.message import Message
 from sms.ratelimit import Claim, Limit, RateLimiter
 from sms.settings import Account, Settings
+from worker.gate import BULK, PriorityGate
 
 REFRESH = 0.5  # seconds between reads (and growth steps) of an account's learnt rate
 LEARNT_BURST = 0.1  # a learnt rate's burst, in seconds of that rate
@@ -51,7 +52,7 @@ class Pacer:
         self._grown: dict[str, float] = {}
         self._reserve: dict[str, tuple[int, float]] = {}
         self._starved: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._gates: dict[str, PriorityGate] = {}
 
     async def rate(self, account: str) -> Learnt:
         """The account's learnt state, read again at most every REFRESH seconds."""
@@ -68,18 +69,19 @@ class Pacer:
         """The account's bucket limit now: configured, lowered by what it learnt."""
         return account_limit(self.settings.providers[account], await self.rate(account))
 
-    async def take(self, account: str, deadline: float) -> float:
+    async def take(self, account: str, deadline: float, priority: int = BULK) -> float:
         """Wait for one of the account's tokens (and any cooldown) until `deadline` (event-loop
         time). Returns 0 when taken, else the seconds still to wait (the caller puts the message
         back in its ready queue).
 
-        Sends of one account in this process line up behind a lock, so one of them polls Redis
-        at a time, in order, each with the account's rate as it is when its turn comes. At high
+        Sends of one account in this process line up behind a gate, so one of them polls Redis
+        at a time, transactional ones first, each with the account's rate as it is when its
+        turn comes. At high
         rates the tokens are taken a few at a time (CHUNK seconds' worth) and spent from a
         short-lived reserve, sparing a round trip per message.
         """
         loop = asyncio.get_running_loop()
-        async with self._locks.setdefault(account, asyncio.Lock()):
+        async with self._gates.setdefault(account, PriorityGate(1)).hold(priority):
             while True:
                 left, until = self._reserve.get(account, (0, 0.0))
                 if left > 0 and loop.time() < until:

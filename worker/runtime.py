@@ -28,6 +28,7 @@ from sms.providers.base import Adapter
 from sms.receipts import ReceiptStore, receipt_url
 from sms.settings import Settings
 from sms.store import AsyncStore
+from worker.gate import PriorityGate
 from worker.holds import Holds
 from worker.pacing import Pacer
 from worker.recorder import Recorder
@@ -62,7 +63,7 @@ class Runtime:
             name: adapter_for(account) for name, account in settings.providers.items()
         }
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, PriorityGate] = {}
         _tune_gc()
         self._thread = threading.Thread(target=self._serve, name="salvo-loop", daemon=True)
         self._thread.start()
@@ -81,13 +82,13 @@ class Runtime:
             self._sessions[account] = session
         return session
 
-    def in_flight(self, account: str) -> asyncio.Semaphore:
-        """Bounds this process's concurrent calls to one account."""
-        sem = self._limits.get(account)
-        if sem is None:
-            sem = asyncio.Semaphore(self.settings.providers[account].max_in_flight)
-            self._limits[account] = sem
-        return sem
+    def in_flight(self, account: str) -> PriorityGate:
+        """Bounds this process's concurrent calls to one account; transactional sends first."""
+        gate = self._limits.get(account)
+        if gate is None:
+            gate = PriorityGate(self.settings.providers[account].max_in_flight)
+            self._limits[account] = gate
+        return gate
 
     def receipt_url(self, account: str, message_id: str) -> str | None:
         """Where the provider should post this message's receipts, when Salvo is reachable."""
