@@ -144,6 +144,8 @@ def receipt_event(account: str, event_id: str) -> str:
     with SET NX by api/receipts.py; lives `max(1 day, 2 x receipt_window)`, longer than a
     signed webhook's timestamp stays acceptable and than the provider's retries go on."""
     return f"{PREFIX}:event:{account}:{event_id}"
+
+
 def ready(account: str, lane: str) -> str:
     """Sorted set: the account's waiting messages on one lane, id -> epoch second it is due (now,
     a `send_at`, a retry, a rate-limit or hold wait). Metering (sms/lua/meter.lua) moves what is

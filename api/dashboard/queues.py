@@ -1,9 +1,10 @@
 """What waits and what is held, read from the send engine's keys: the one module of the
 dashboard that knows how the engine queues work and holds accounts and senders.
 
-Today the engine keeps due work in the global schedule (`keys.SCHEDULE`), published work in
-`keys.PENDING` and Celery's lane lists, and account cooldowns (`keys.cooldown`). When its keys
-change, only this module changes; the pages read the shapes below.
+The engine keeps each account's waiting work in its ready queues (`keys.ready`, by due time),
+what it metered onto Celery in `keys.out` and Celery's lane lists, account cooldowns in
+`keys.cooldown` and sender holds in `keys.sender_hold`. When its keys change, only this module
+changes; the pages read the shapes below.
 """
 
 from __future__ import annotations
@@ -44,24 +45,44 @@ class Lanes:
 
 
 async def lanes(client: aredis.Redis, accounts: list[str]) -> Lanes:
-    """The depth of every lane, in one round trip."""
+    """The depth of every lane, over every account's ready queues, in one round trip."""
+    moment = now()
     pipe = client.pipeline(transaction=False)
     for lane in LANES:
         pipe.llen(lane)
-    pipe.zcard(keys.SCHEDULE)
-    pipe.zcard(keys.PENDING)
-    *tasks, scheduled, published = await pipe.execute()
-    return Lanes(
-        messages=dict.fromkeys(LANES, None),
-        tasks={lane: int(n) for lane, n in zip(LANES, tasks, strict=True)},
-        scheduled=int(scheduled),
-        published=int(published),
-        oldest=dict.fromkeys(LANES, None),
-    )
+    for account in accounts:
+        pipe.zcard(keys.out(account))
+        for lane in LANES:
+            pipe.zcount(keys.ready(account, lane), "-inf", moment)
+            pipe.zcard(keys.ready(account, lane))
+            pipe.zrange(keys.ready(account, lane), 0, 0, withscores=True)
+    answers = await pipe.execute()
+    tasks = {lane: int(n) for lane, n in zip(LANES, answers[: len(LANES)], strict=True)}
+    due: dict[str, int | None] = dict.fromkeys(LANES, 0)
+    oldest: dict[str, float | None] = dict.fromkeys(LANES, None)
+    scheduled = published = 0
+    rest = answers[len(LANES) :]
+    per = 1 + 3 * len(LANES)
+    for i in range(len(accounts)):
+        row = rest[per * i : per * (i + 1)]
+        published += int(row[0])
+        for j, lane in enumerate(LANES):
+            n_due, n_all, head = int(row[1 + 3 * j]), int(row[2 + 3 * j]), row[3 + 3 * j]
+            due[lane] = (due[lane] or 0) + n_due
+            scheduled += n_all - n_due
+            if head and float(head[0][1]) <= moment:
+                first = float(head[0][1])
+                current = oldest[lane]
+                oldest[lane] = first if current is None else min(current, first)
+    return Lanes(due, tasks, scheduled, published, oldest)
 
 
 async def holds(client: aredis.Redis, accounts: list[str]) -> dict[str, list[Hold]]:
-    """Each account's holds in force: its cooldown, and (once the engine has them) its senders'."""
+    """Each account's holds in force: its cooldown, and its senders' holds."""
+    found = {
+        account: [k async for k in client.scan_iter(match=keys.sender_holds(account) + "*")]
+        for account in accounts
+    }
     pipe = client.pipeline(transaction=False)
     for account in accounts:
         pipe.get(keys.cooldown(account))
@@ -73,6 +94,17 @@ async def holds(client: aredis.Redis, accounts: list[str]) -> dict[str, list[Hol
         if reason is not None and pttl != -2:
             seconds = max(0, pttl) / 1000 if pttl >= 0 else float("inf")
             out[account].append(Hold(account, None, reason, seconds))
+    pipe = client.pipeline(transaction=False)
+    pairs = [(account, key) for account, ks in found.items() for key in ks]
+    for _, key in pairs:
+        pipe.get(key)
+        pipe.pttl(key)
+    answers = await pipe.execute() if pairs else []
+    for i, (account, key) in enumerate(pairs):
+        reason, pttl = answers[2 * i], answers[2 * i + 1]
+        if reason is not None and pttl > 0:
+            sender = str(key)[len(keys.sender_holds(account)) :]
+            out[account].append(Hold(account, sender, reason, pttl / 1000))
     return out
 
 
