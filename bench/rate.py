@@ -1,6 +1,6 @@
 """`python -m bench.rate`: do shared rate limits hold, and do they leave nothing on the table?
 
-Two `salvo worker` processes (two children each) share one account that points at the sandbox.
+Two `salvo worker` processes (their defaults) share one account that points at the sandbox.
 Three runs, each measured from the sandbox's own record of arrivals:
 
 precision  account at 20/s, burst 5; sandbox allows 25/s. Most arrivals in any one-second window
@@ -198,14 +198,10 @@ def main(argv: list[str] | None = None) -> None:
         }
         config = write_config(tmp / "salvo.toml", redis_url, providers)
         for name in ("w1", "w2"):
-            stack.enter_context(
-                worker_process(config, redis_url, ("--concurrency", "2", "-n", f"{name}@%h"))
-            )
+            stack.enter_context(worker_process(config, redis_url, ("-n", f"{name}@%h")))
         producer = Producer(Settings.load(config))
         stack.callback(producer.close)
-        table = Table(
-            title=f"Shared rate limits: {n} messages a run, two workers with two children each"
-        )
+        table = Table(title=f"Shared rate limits: {n} messages a run, two workers")
         for col in ("run", "measure", "value", "target", ""):
             table.add_column(col)
 

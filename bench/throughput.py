@@ -6,7 +6,7 @@ measures, with the same N messages spread over the four providers:
 (a) ceiling: a raw aiohttp loop in its own process posting the adapters' own requests;
 (b) naive: one Celery task per message, a fresh aiohttp session in `asyncio.run` per task
     (bench/naive.py), prefork with two processes;
-(c) Salvo: `Producer.send_many` -> `salvo worker --concurrency 2` -> sandbox -> status recorded,
+(c) Salvo: `Producer.send_many` -> two `salvo worker`s (defaults) -> sandbox -> status recorded,
     every account configured with a rate far above what this machine can send (the sandbox has
     no limit), as a user configures an account whose limit is known;
 (d) bookkeeping alone: (c) with every provider call answered "accepted" at once
@@ -437,7 +437,8 @@ def run_salvo(
     *,
     dry: bool = False,
 ) -> Result:
-    """(c) Producer.send_many -> salvo worker --concurrency 2 -> sandbox -> status recorded.
+    """(c) Producer.send_many -> two `salvo worker`s (their defaults: one process each, the
+    threads pool) -> sandbox -> status recorded.
 
     With `rate`, every account is configured with that rate (so none is learnt from 2/s up).
     With `dry`, run (d): the worker answers every provider call itself (bench/dry_worker.py),
@@ -458,7 +459,10 @@ def run_salvo(
 
     try:
         module = "bench.dry_worker" if dry else "salvo.cli"
-        with worker_process(config, redis_url, ("--concurrency", "2"), module=module):
+        with (
+            worker_process(config, redis_url, ("-n", "bench-one@%h"), module=module),
+            worker_process(config, redis_url, ("-n", "bench-two@%h"), module=module),
+        ):
             producer = Producer(settings)
             try:
                 sandbox.reset()
