@@ -39,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
         redis_url.rsplit("/", 1)[0] + "/5",
         accounts,
         api_keys=[KEY],
-        api_header_timeout=1.0,
+        api_header_timeout=2.0,  # the connection-cap test holds idle connections meanwhile
         api_body_timeout=1.0,
         api_max_connections=MAX_CONNECTIONS,
     )
@@ -246,7 +246,7 @@ def test_a_client_that_never_finishes_its_headers_is_cut_off(server: ApiServer) 
     started = time.monotonic()
     answer = raw(server, b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     assert answer == b""
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8
 
 
 def test_a_body_that_never_arrives_is_a_408(server: ApiServer) -> None:
