@@ -23,6 +23,7 @@ import pytest
 from producer.api import Producer
 from producer.campaign import BlastSpec, blast
 from salvo.local import ApiServer, api_process, sandbox_accounts, write_config
+from sms import keys
 from sms.message import Message, Status
 from tests.conftest import Sandbox
 from tests.helpers import SENDERS, wait_for
@@ -41,14 +42,19 @@ LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="browser tests need the Python package 'playwright' (make install adds it)",
+)
+if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+    pytest.skip(
+        f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
+        allow_module_level=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason="browser tests need the Python package 'playwright' (make install adds it)",
-    )
-    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield chromium
@@ -168,8 +174,7 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     sandbox: Sandbox,
     tmp_path: Path,
 ) -> None:
-    from playwright.sync_api import expect
-
+    expect = sync_api.expect
     sandbox.configure(ACCOUNT, latency_ms=100, rate_limit={"limit": 25, "window": 1})
     page = context.new_page()
     sign_in(page, dashboard.url)
@@ -221,11 +226,6 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     assert lines[0].startswith("id,to,status,reason") and len(lines) == ROWS + 1
     assert sum(",sent," in line for line in lines) == ended
 
-    for name in ("accounts", "reminders"):
-        page.goto(f"{dashboard.url}/{name}")
-        assert page.url.endswith(f"/{name}")
-        shoot(page, name)
-
 
 def test_an_unknown_message_is_resolved_from_the_unknown_page(
     context: BrowserContext, dashboard: ApiServer, producer: Producer, sandbox: Sandbox
@@ -247,3 +247,33 @@ def test_an_unknown_message_is_resolved_from_the_unknown_page(
     record = producer.status(mid)
     assert record.status is Status.SENT
     assert "operator: the provider's log shows it" in record.reason
+
+
+def test_reminders_held_back_are_shown_waiting_then_timed(
+    context: BrowserContext, dashboard: ApiServer, producer: Producer, sandbox: Sandbox
+) -> None:
+    expect = sync_api.expect
+    account = "textingline"
+    producer.redis.set(keys.cooldown(account), "test: the provider asked for a pause", px=4000)
+    ids = producer.send_many(
+        Message(
+            account=account,
+            to=f"+1312557{i:04d}",
+            sender=SENDERS[account],
+            body="Your appointment is tomorrow",
+            lane="transactional",
+        )
+        for i in range(5)
+    )
+    page = context.new_page()
+    sign_in(page, dashboard.url)
+    page.goto(dashboard.url + "/accounts")
+    assert "test: the provider asked for a pause" in page.inner_text(f'[data-account="{account}"]')
+    shoot(page, "accounts")
+    page.goto(dashboard.url + "/reminders")
+    assert page.inner_text('[data-lane="transactional"] .waiting') == "5"
+    wait_for(producer, ids, timeout=30)
+    expect(page.locator("#wait-p99")).to_be_visible(timeout=10_000)  # refreshed by itself
+    p50 = float(page.inner_text("#wait-p50").removesuffix(" s"))
+    assert 2.0 <= p50 <= 15.0
+    shoot(page, "reminders")

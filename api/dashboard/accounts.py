@@ -56,7 +56,7 @@ async def accounts_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     data: dict[str, Any] = await asyncio.to_thread(overview, request.app[PRODUCER].redis, settings)
     names = list(data["accounts"])
-    holds = await queues.holds(request.app[REDIS], names)
+    holds = await queues.holds(request.app[REDIS], names, request.app[RECENT].holds)
     recent = request.app[RECENT]
     accounts = []
     for name, info in data["accounts"].items():

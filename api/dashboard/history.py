@@ -22,14 +22,18 @@ import redis.asyncio as aredis
 import redis.exceptions
 from aiohttp import web
 
+from api.dashboard import queues
+from api.dashboard.waits import Waits
 from api.shared import REDIS, SETTINGS
 from sms import keys
+from sms.message import Lane
 from sms.metrics import LATENCY_BOUNDS
 
 EVERY = 2.0  # seconds between readings
 KEEP = 3600.0 + 60.0  # seconds of readings kept
 CAMPAIGNS_WATCHED = 100  # newest campaigns read each time
 ACTIVE = ("running", "paused")
+FOLLOW = 100  # reminders waiting in each account's queue that a reading starts to follow
 
 log = logging.getLogger("salvo.api.dashboard")
 
@@ -103,6 +107,8 @@ class Recent:
     def __init__(self) -> None:
         self.accounts: dict[str, Series] = {}
         self.campaigns: dict[str, Series] = {}
+        self.reminders = Waits()
+        self.holds = queues.HoldScan()
         self.started = time.time()
 
     def account(self, name: str) -> Series:
@@ -114,7 +120,8 @@ class Recent:
         return self.campaigns.get(campaign_id, Series())
 
     async def read(self, client: aredis.Redis, accounts: Iterable[str]) -> None:
-        """Take one reading of every account and every running or paused campaign."""
+        """Take one reading of every account and every running or paused campaign, and follow
+        the reminders waiting now."""
         names = sorted(set(accounts) | cast(set[str], await client.smembers(keys.ACCOUNTS)))
         newest = cast(list[str], await client.zrevrange(keys.CAMPAIGNS, 0, CAMPAIGNS_WATCHED - 1))
         pipe = client.pipeline(transaction=False)
@@ -135,6 +142,8 @@ class Recent:
                 waiting = values.get("queued", 0.0) + values.get("sending", 0.0)
                 values["done"] = values.get("total", 0.0) - waiting
                 self.campaigns.setdefault(cid, Series()).add(at, values)
+        self.reminders.watch(await queues.due_ids(client, names, Lane.TRANSACTIONAL.value, FOLLOW))
+        await self.reminders.settle(client)
 
 
 def numbers(fields: dict[str, str]) -> dict[str, float]:

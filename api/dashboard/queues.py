@@ -77,16 +77,35 @@ async def lanes(client: aredis.Redis, accounts: list[str]) -> Lanes:
     return Lanes(due, tasks, scheduled, published, oldest)
 
 
-async def holds(client: aredis.Redis, accounts: list[str]) -> dict[str, list[Hold]]:
+class HoldScan:
+    """Every sender hold's key, found by one SCAN of the keyspace (the hold keys are few, the
+    keyspace may be large) and reused for `FRESH` seconds by every page that asks."""
+
+    FRESH = 5.0
+
+    def __init__(self) -> None:
+        self.at = float("-inf")
+        self.found: list[str] = []
+
+    async def keys(self, client: aredis.Redis) -> list[str]:
+        """The sender holds' keys, scanned again when the last scan is too old."""
+        if time.monotonic() - self.at > self.FRESH:
+            pattern = keys.sender_hold("*", "*")
+            self.found = [str(k) async for k in client.scan_iter(match=pattern, count=1000)]
+            self.at = time.monotonic()
+        return self.found
+
+
+async def holds(client: aredis.Redis, accounts: list[str], scan: HoldScan) -> dict[str, list[Hold]]:
     """Each account's holds in force: its cooldown, and its senders' holds."""
-    found = {
-        account: [k async for k in client.scan_iter(match=keys.sender_holds(account) + "*")]
-        for account in accounts
-    }
+    senders = await scan.keys(client)
     pipe = client.pipeline(transaction=False)
     for account in accounts:
         pipe.get(keys.cooldown(account))
         pipe.pttl(keys.cooldown(account))
+    for key in senders:
+        pipe.get(key)
+        pipe.pttl(key)
     answers = await pipe.execute()
     out: dict[str, list[Hold]] = {account: [] for account in accounts}
     for i, account in enumerate(accounts):
@@ -94,18 +113,24 @@ async def holds(client: aredis.Redis, accounts: list[str]) -> dict[str, list[Hol
         if reason is not None and pttl != -2:
             seconds = max(0, pttl) / 1000 if pttl >= 0 else float("inf")
             out[account].append(Hold(account, None, reason, seconds))
-    pipe = client.pipeline(transaction=False)
-    pairs = [(account, key) for account, ks in found.items() for key in ks]
-    for _, key in pairs:
-        pipe.get(key)
-        pipe.pttl(key)
-    answers = await pipe.execute() if pairs else []
-    for i, (account, key) in enumerate(pairs):
-        reason, pttl = answers[2 * i], answers[2 * i + 1]
-        if reason is not None and pttl > 0:
-            sender = str(key)[len(keys.sender_holds(account)) :]
-            out[account].append(Hold(account, sender, reason, pttl / 1000))
+    rest = answers[2 * len(accounts) :]
+    for i, key in enumerate(senders):
+        reason, pttl = rest[2 * i], rest[2 * i + 1]
+        for account in accounts:
+            prefix = keys.sender_holds(account)
+            if key.startswith(prefix) and reason is not None and pttl > 0:
+                out[account].append(Hold(account, key[len(prefix) :], reason, pttl / 1000))
     return out
+
+
+async def due_ids(client: aredis.Redis, accounts: list[str], lane: str, limit: int) -> list[str]:
+    """Ids of messages due and waiting on `lane`, the longest-waiting first, at most `limit`
+    of each account."""
+    moment = now()
+    pipe = client.pipeline(transaction=False)
+    for account in accounts:
+        pipe.zrangebyscore(keys.ready(account, lane), "-inf", moment, start=0, num=limit)
+    return [str(mid) for ids in await pipe.execute() for mid in ids]
 
 
 def now() -> float:
