@@ -168,6 +168,8 @@ async def sampling(app: web.Application) -> AsyncIterator[None]:
                 await recent.read(app[REDIS], app[SETTINGS].providers)
             except (redis.exceptions.RedisError, OSError) as exc:
                 log.warning("dashboard: reading counters failed: %s", exc)
+            except Exception:  # a record it cannot read must not end the readings for good
+                log.exception("dashboard: reading counters failed")
             await asyncio.sleep(EVERY)
 
     task = asyncio.create_task(loop())

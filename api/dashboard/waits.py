@@ -10,6 +10,7 @@ that waited at least a reading's interval: when it is empty, every reminder left
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def waited(record: Record) -> tuple[float, float] | None:
@@ -85,7 +86,11 @@ class Waits:
             if not fields:
                 self.tracked.pop(mid, None)
                 continue
-            record = Record.from_hash(mid, fields)
+            try:
+                record = Record.from_hash(mid, fields)
+            except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
+                self.tracked.pop(mid, None)
+                continue
             if record.status in WAITING:
                 continue
             self.tracked.pop(mid, None)
