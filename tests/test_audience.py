@@ -13,8 +13,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -46,6 +48,10 @@ def loop(
     signed = {k: v for k, v in accounts["justcall"].items() if k != "receipt_secret"}
     accounts["justcall_signed"] = {**signed, "signed_webhooks": True}
     accounts["textingline_tx"] = {**accounts["textingline"], "optout_applies_to": "bulk"}
+    # Quiet now in New York (an hour ago to two hours on), not in Paris.
+    local = datetime.now(UTC).astimezone(ZoneInfo("America/New_York"))
+    window = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=2):%H:%M}"
+    accounts["textingline_quiet"] = {**accounts["textingline"], "quiet_hours": window}
     config = tmp / "salvo.toml"
     write_config(config, db, accounts, api_keys=[KEY])
     with (
@@ -374,3 +380,82 @@ def test_a_dry_run_from_the_command_line(loop: Loop, tmp_path: Path) -> None:
     assert "encoding: 2 GSM-7, 0 UCS-2, 0 MMS; forcing UCS-2 most often: '\u2026' x1" in done.stdout
     assert "segments: 2 (smart encoding on: saves 0)" in done.stdout
     assert "cost: unknown" in done.stdout
+
+
+def wait_record(loop: Loop, mid: str, wanted: set[str], timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, record = loop.api.get(f"/v1/messages/{mid}")
+        assert status == 200, record
+        if record["status"] in wanted:
+            return record  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+
+
+def test_an_opt_out_while_a_campaign_waits_stops_that_numbers_message(
+    loop: Loop, sandbox: Sandbox
+) -> None:
+    leaving, staying = phone(), phone()
+    at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    messages = [
+        {
+            "account": "carrierx",
+            "to": n,
+            "from": SENDERS["carrierx"],
+            "body": "Sale",
+            "lane": "bulk",
+            "send_at": at,
+        }
+        for n in (leaving, staying)
+    ]
+    status, body = loop.api.post("/v1/messages", messages)
+    assert status == 202, body
+    gone, kept = body["ids"]
+    assert loop.api.post("/v1/optouts", {"account": "carrierx", "phones": [leaving]})[0] == 200
+    record = wait_record(loop, gone, {"suppressed", "sent", "delivered"})
+    assert record["status"] == "suppressed" and record["reason"] == "recipient opted out"
+    assert wait_record(loop, kept, {"sent", "delivered"})["status"] in ("sent", "delivered")
+    assert all(e["to"].lstrip("+") != leaving.lstrip("+") for e in sandbox.ledger("carrierx"))
+
+
+def test_quiet_hours_hold_one_countrys_message_and_not_anothers(
+    loop: Loop, sandbox: Sandbox
+) -> None:
+    base = {
+        "account": "textingline_quiet",
+        "from": SENDERS["textingline"],
+        "body": "Sale",
+        "lane": "bulk",
+    }
+    status, body = loop.api.post(
+        "/v1/messages", [{**base, "to": "+12125550188"}, {**base, "to": "+33612345678"}]
+    )
+    assert status == 202, body
+    held, paris = body["ids"]
+    assert wait_record(loop, paris, {"sent", "delivered"})["status"] in ("sent", "delivered")
+    deadline = time.monotonic() + 20
+    while "quiet hours" not in (record := loop.api.get(f"/v1/messages/{held}")[1])["reason"]:
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+    assert record["status"] == "queued"
+    done = run_cli(loop.config, "status", held)
+    assert f"message {held}: queued (waiting for quiet hours (recipient's time) until" in (
+        done.stdout
+    )
+
+
+def test_a_providers_opted_out_answer_adds_the_number(loop: Loop, sandbox: Sandbox) -> None:
+    loop.api.call("DELETE", "/v1/optouts/+15005550001?account=textingline")
+    message = {
+        "account": "textingline",
+        "to": "+15005550001",
+        "from": SENDERS["textingline"],
+        "body": "Hi",
+        "lane": "bulk",
+    }
+    status, body = loop.api.post("/v1/messages", message)
+    assert status == 202, body
+    assert wait_record(loop, body["ids"][0], {"failed"})["status"] == "failed"
+    entry = loop.api.get("/v1/optouts/+15005550001?account=textingline")
+    assert entry[0] == 200 and entry[1]["source"] == "provider"

@@ -19,9 +19,11 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sms import metrics
 from sms.backoff import RetryPolicy
+from sms.gate import SUPPRESSED_REASON
 from sms.message import Lane, Message, Status
 from sms.phone import mask
 from sms.providers.base import OutcomeKind
@@ -90,6 +92,11 @@ async def _send_one(
             result.statuses["paused" if claimed.status == "paused" else "skipped"] += 1
             return
         msg = claimed.message
+        suppressed, until = await rt.audience.check(msg)
+        if suppressed or until is not None:
+            await _audience(rt, msg, lane, owner, until)
+            result.statuses["suppressed" if suppressed else "quiet_hours"] += 1
+            return
         wait = await rt.pacer.take_sender(msg, loop.time() + TOKEN_WAIT)
         if wait > 0:
             await _back(rt, account, lane, mid, Status.SENDING, wait, owner=owner)
@@ -134,6 +141,8 @@ async def _call(
         rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)
     )
     latency = time.monotonic() - started
+    if outcome.opted_out:  # the provider says the recipient opted out: never send it again
+        await rt.audience.gate.record_opt_out(rt.redis, account, msg.to, outcome.reason)
     counters = {
         metrics.outcome_field(outcome.kind.value): 1.0,
         metrics.latency_field(latency): 1.0,
@@ -161,6 +170,34 @@ async def _call(
         await rt.pacer.on_limited(account)
     await rt.holds.apply(msg, action)
     return action, counters
+
+
+async def _audience(rt: Runtime, msg: Message, lane: str, owner: str, until: float | None) -> None:
+    """A claimed message the audience checks stop (sms/gate.py): its recipient opted out since
+    it was enqueued (it ends `suppressed`, never sent), or it is in the recipient's quiet hours
+    (back to its ready queue, due when they end; no attempt counted)."""
+    if until is None:
+        to, why, due = Status.SUPPRESSED, SUPPRESSED_REASON, None
+    else:
+        when = datetime.fromtimestamp(until, UTC).isoformat(timespec="minutes")
+        to, why, due = (
+            Status.QUEUED,
+            f"waiting for quiet hours (recipient's time) until {when}",
+            until,
+        )
+    move = Move(
+        msg.id,
+        msg.account,
+        msg.campaign,
+        Status.SENDING,
+        to,
+        why,
+        owner=owner,
+        due=due,
+        idempotency_key=msg.idempotency_key if until is None else None,
+        lane=lane,
+    )
+    await rt.recorder.record(move)
 
 
 async def _back(

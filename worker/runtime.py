@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from sms.connect import async_client
+from sms.gate import Checker, Gate
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.receipts import ReceiptStore, receipt_url
@@ -59,6 +60,7 @@ class Runtime:
         self.recorder = Recorder(self.store)
         self.holds = Holds(self.redis)
         self.receipts = ReceiptStore(self.redis, retention=settings.idempotency_retention)
+        self.audience = Checker(Gate(settings), self.redis)  # opt-outs, quiet hours (sms/gate.py)
         self.adapters: dict[str, Adapter[Any]] = {
             name: adapter_for(account) for name, account in settings.providers.items()
         }
