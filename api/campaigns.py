@@ -15,6 +15,7 @@ import csv
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Any, cast
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from api import models
 from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
+from api.uploads import JSONL_TYPES, Refused, check_type, open_upload
 from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
 from producer.preflight import Report, Tally, figures, flag, preflight
 from producer.template import Template
@@ -35,7 +38,6 @@ from sms.text import text_problem
 CHUNK = 1 << 16
 #: The rejected rows (line and reason) an answer lists; the count covers them all.
 REJECTS_SHOWN = 100
-JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 
 _SENDER: TypeAdapter[str] = TypeAdapter(Sender)
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
@@ -108,18 +110,26 @@ class Stalled(Exception):
     """No byte of the upload arrived for `api_body_timeout` seconds."""
 
 
-async def receive(request: web.Request, path: Path, limit: int, stall: float) -> str:
-    """Stream the body into `path`, at most `limit` bytes (else TooLarge), each chunk within
-    `stall` seconds of the last (else Stalled); its SHA-256 in hex."""
+async def receive(
+    request: web.Request,
+    path: Path,
+    limit: int,
+    stall: float,
+    read: Callable[[int], Awaitable[bytes]] | None = None,
+) -> str:
+    """Stream the body (or `read`, a multipart part's chunks) into `path`, at most `limit`
+    bytes (else TooLarge), each chunk within `stall` seconds of the last (else Stalled); its
+    SHA-256 in hex."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge
+    read = read or request.content.read
     digest = hashlib.sha256()
     size = 0
     with path.open("wb") as fh:
         while True:
             try:
                 async with asyncio.timeout(stall):
-                    chunk = await request.content.read(CHUNK)
+                    chunk = await read(CHUNK)
             except TimeoutError:
                 raise Stalled from None
             if not chunk:
@@ -158,6 +168,12 @@ async def post_campaign(request: web.Request) -> web.Response:
         return invalid([*problems, problem(name, reason)])
     if spec is None:
         return invalid(problems)
+    try:
+        check_type(request)
+        upload = await open_upload(request)
+    except Refused as exc:
+        return error(415, str(exc))
+    fmt = cast(Format, request.query.get("format") or upload.format)
     spec = replace(spec, smart_encoding=smart)
     tmp = Path(tempfile.mkdtemp(prefix="salvo-upload-"))
     try:
@@ -165,7 +181,7 @@ async def post_campaign(request: web.Request) -> web.Response:
         settings = request.app[SETTINGS]
         limit, stall = settings.api_max_upload, settings.api_body_timeout
         try:
-            content = await receive(request, path, limit, stall)
+            content = await receive(request, path, limit, stall, upload.read)
         except TooLarge:
             return error(413, f"upload larger than {limit:,} bytes")
         except Stalled:
@@ -225,7 +241,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         campaign = await campaigns.read_async(request.app[REDIS], request.match_info["id"])
     except NotFound as exc:
         return error(404, str(exc))
-    return web.json_response(campaign.as_dict())
+    return web.json_response(models.Campaign.model_validate(campaign.as_dict()).json_body())
 
 
 async def control_campaign(request: web.Request) -> web.Response:
@@ -241,15 +257,14 @@ async def control_campaign(request: web.Request) -> web.Response:
         return error(404, str(exc))
     except Conflict as exc:
         return error(409, str(exc))
-    return web.json_response(
-        {
-            "campaign": result.campaign,
-            "previous": result.previous,
-            "state": result.state,
-            "republished": result.republished,
-            "brought_forward": result.brought_forward,
-        }
+    answer = models.Control(
+        campaign=result.campaign,
+        previous=result.previous,
+        state=result.state,
+        republished=result.republished,
+        brought_forward=result.brought_forward,
     )
+    return web.json_response(answer.json_body())
 
 
 def add_routes(app: web.Application) -> None:

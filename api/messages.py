@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from api import models
 from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message
 from sms import keys
@@ -23,21 +24,8 @@ from sms.message import Lane, Message
 from sms.store import Admission, Record
 from sms.text import text_problem
 
-#: The fields a message object may have (`from` is the sender).
-FIELDS = frozenset(
-    {
-        "account",
-        "to",
-        "from",
-        "body",
-        "media_urls",
-        "idempotency_key",
-        "lane",
-        "send_at",
-        "expires_at",
-        "options",
-    }
-)
+#: The fields a message object may have (`from` is the sender): the message's own.
+FIELDS = models.MESSAGE_FIELDS
 #: Messages sent one by one over HTTP are reminders, ahead of any blast, unless told otherwise.
 DEFAULT_LANE = Lane.TRANSACTIONAL.value
 
@@ -100,19 +88,18 @@ async def post_messages(request: web.Request) -> web.Response:
         if result.admission is Admission.CONFLICT
     ]
     if conflicts:
-        exc = IdempotencyConflict(conflicts, ids)
-        refused: dict[str, Any] = {
-            "error": str(exc),
-            "conflicts": [
-                {"index": c.index, "idempotency_key": c.key, "existing": c.existing}
+        refused = models.IdempotencyConflict(
+            error=str(IdempotencyConflict(conflicts, ids)),
+            conflicts=[
+                models.KeyConflict(index=c.index, idempotency_key=c.key, existing=c.existing)
                 for c in conflicts
             ],
-            "ids": ids,
-        }
-        return web.json_response(refused, status=409)
+            ids=ids,
+        )
+        return web.json_response(refused.json_body(), status=409)
     repeats = [i for i, result in enumerate(results) if result.admission is Admission.REPEAT]
-    answer: dict[str, Any] = {"ids": ids, "repeat": len(repeats) == len(ids), "repeats": repeats}
-    return web.json_response(answer, status=202)
+    answer = models.Accepted(ids=ids, repeat=len(repeats) == len(ids), repeats=repeats)
+    return web.json_response(answer.json_body(), status=202)
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -121,7 +108,8 @@ async def get_message(request: web.Request) -> web.Response:
     raw = cast(dict[str, str], await request.app[REDIS].hgetall(keys.message(mid)))
     if not raw or "data" not in raw:
         return error(404, f"no message with id {mid!r}")
-    return web.json_response(Record.from_hash(mid, raw).as_dict())
+    record = models.Record.model_validate(Record.from_hash(mid, raw).as_dict())
+    return web.json_response(record.json_body())
 
 
 def add_routes(app: web.Application) -> None:

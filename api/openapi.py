@@ -1,4 +1,5 @@
-"""The OpenAPI document of the HTTP API, written by hand to say exactly what the handlers do.
+"""The OpenAPI 3.1 document of the HTTP API: its components generated from the pydantic models
+in api/models.py (and the message from `sms.message.Message`), its paths said here.
 
 Served at `/openapi.json`; tests/test_http_api.py drives every operation from it (schemathesis)
 and checks each answer against it, so a handler and its description cannot drift apart.
@@ -6,191 +7,54 @@ and checks each answer against it, so a handler and its description cannot drift
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from aiohttp import web
+from pydantic.json_schema import models_json_schema
 
-from api.campaigns import JSONL_TYPES
 from api.messages import DEFAULT_LANE
+from api.models import COMPONENTS, SET_BY_SALVO
+from api.uploads import CSV_TYPES, FILE_PART, JSONL_TYPES, MULTIPART
+from sms.campaigns import ID_PATTERN
+from sms.message import Message
 
 JSON = "application/json"
+REF = "#/components/schemas/{model}"
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REF.format(model=name)}
 
 
 def _answer(description: str, schema: str, media: str = JSON) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": _ref(schema)}}}
 
 
+def _schemas() -> dict[str, Any]:
+    """The components' schemas: every answer model, and the message a request sends."""
+    models = [(m, "serialization") for m in COMPONENTS] + [(Message, "validation")]
+    _, found = models_json_schema(models, ref_template=REF)  # type: ignore[arg-type]
+    schemas: dict[str, Any] = found["$defs"]
+    message = copy.deepcopy(schemas.pop("Message"))
+    message["title"] = "MessageIn"
+    message["description"] = "One message to one recipient through one provider account."
+    for name in SET_BY_SALVO:
+        message["properties"].pop(name, None)
+    message["properties"]["lane"]["default"] = DEFAULT_LANE
+    schemas["MessageIn"] = message
+    return schemas
+
+
+SCHEMAS = _schemas()
+#: The message a request sends, as the document says it (tests read its limits).
+MESSAGE_IN: dict[str, Any] = SCHEMAS["MessageIn"]
+
 ERROR = _answer("An error, said in words", "Error")
 INVALID = _answer("Validation failed: every problem with its field and reason", "Invalid")
 UNAUTHORIZED = _answer("No API key, or an unknown one", "Error")
 TOO_LARGE = _answer("The body is larger than the configured limit", "Error")
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
-
-MESSAGE_IN: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["account", "to", "from"],
-    "properties": {
-        "account": {
-            "type": "string",
-            "minLength": 1,
-            "description": "provider account name from the settings",
-        },
-        "to": {
-            "type": "string",
-            "description": "recipient, E.164 (+14155551234; spaces and punctuation allowed)",
-            "example": "+12025550123",
-        },
-        "from": {"type": "string", "minLength": 1, "description": "sender number or short code"},
-        "body": {"type": "string", "default": ""},
-        "media_urls": {"type": "array", "items": {"type": "string"}},
-        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
-        "lane": {"type": "string", "enum": ["transactional", "bulk"], "default": DEFAULT_LANE},
-        "send_at": {"type": "string", "format": "date-time"},
-        "expires_at": {"type": "string", "format": "date-time"},
-        "options": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "from_mask": {"type": "string"},
-                "campaign_ref": {"type": "string"},
-                "click_tracking": {"type": "boolean"},
-                "group_recipients": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-    },
-}
-
-HISTORY = {
-    "type": "object",
-    "required": ["at", "status", "reason"],
-    "properties": {
-        "at": {"type": "number", "description": "epoch seconds"},
-        "status": {"type": "string"},
-        "reason": {"type": "string"},
-    },
-}
-
-RECORD = {
-    "type": "object",
-    "required": ["id", "status", "account", "to", "attempts", "reason", "history"],
-    "properties": {
-        "id": {"type": "string"},
-        "status": {
-            "type": "string",
-            "enum": [
-                "queued",
-                "sending",
-                "sent",
-                "delivered",
-                "undelivered",
-                "failed",
-                "unknown",
-                "expired",
-                "cancelled",
-            ],
-        },
-        "account": {"type": "string"},
-        "to": {"type": "string"},
-        "campaign": {"type": "string", "nullable": True},
-        "attempts": {"type": "integer"},
-        "reason": {"type": "string"},
-        "provider_id": {"type": "string", "nullable": True},
-        "created": {"type": "number"},
-        "updated": {"type": "number"},
-        "history": {"type": "array", "items": _ref("HistoryEntry")},
-    },
-}
-
-BLAST = {
-    "type": "object",
-    "required": ["campaign", "rows", "enqueued", "duplicates", "rejected", "reasons", "rejects"],
-    "properties": {
-        "campaign": {"type": "string"},
-        "rows": {"type": "integer"},
-        "enqueued": {"type": "integer"},
-        "duplicates": {"type": "integer", "description": "rows already enqueued before"},
-        "rejected": {"type": "integer"},
-        "reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "rejects": {
-            "type": "array",
-            "description": "the first 100 rejected rows",
-            "items": {
-                "type": "object",
-                "required": ["line", "reason"],
-                "properties": {"line": {"type": "integer"}, "reason": {"type": "string"}},
-            },
-        },
-    },
-}
-
-CAMPAIGN = {
-    "type": "object",
-    "required": ["id", "state", "counts"],
-    "properties": {
-        "id": {"type": "string"},
-        "state": {"type": "string"},
-        "account": {"type": "string"},
-        "template": {"type": "string"},
-        "source": {"type": "string"},
-        "created": {"type": "number"},
-        "rejected": {"type": "integer"},
-        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-    },
-}
-
-RECEIPT_ANSWER = {
-    "type": "object",
-    "required": ["result"],
-    "properties": {
-        "result": {
-            "type": "string",
-            "enum": ["moved", "stale", "unmatched", "held", "ignored"],
-        },
-        "id": {"type": "string", "nullable": True},
-        "status": {"type": "string", "nullable": True},
-    },
-}
-
-CONTROL = {
-    "type": "object",
-    "required": ["campaign", "previous", "state", "republished", "brought_forward"],
-    "properties": {
-        "campaign": {"type": "string"},
-        "previous": {"type": "string", "enum": ["running", "paused", "cancelled"]},
-        "state": {"type": "string", "enum": ["running", "paused", "cancelled"]},
-        "republished": {"type": "integer", "description": "set-aside messages published again"},
-        "brought_forward": {
-            "type": "integer",
-            "description": "scheduled messages made due now (cancel)",
-        },
-    },
-}
-
-HEALTH = {
-    "type": "object",
-    "required": ["status", "redis", "workers", "problems"],
-    "properties": {
-        "status": {"type": "string", "enum": ["ok", "unavailable"]},
-        "redis": {"type": "boolean"},
-        "workers": {"type": "integer"},
-        "problems": {"type": "array", "items": {"type": "string"}},
-    },
-}
-
-PROBLEM = {
-    "type": "object",
-    "required": ["field", "reason"],
-    "properties": {
-        "index": {"type": "integer", "description": "which message of the request"},
-        "field": {"type": "string"},
-        "reason": {"type": "string"},
-    },
-}
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -203,8 +67,8 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
     }
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path(name: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", **schema}}
 
 
 OUR_ID = _query("m", "our message id, as JustCall's per-message webhook_url carries it")
@@ -216,6 +80,7 @@ RECEIPT_OPERATION: dict[str, Any] = {
         "forward; a duplicate, late or unmatched receipt is answered 200 and changes nothing. "
         "One whose provider id is not recorded yet is held until the send is recorded."
     ),
+    "tags": ["receipts"],
     "security": [],
     "requestBody": {
         "required": True,
@@ -230,8 +95,18 @@ RECEIPT_OPERATION: dict[str, Any] = {
     },
 }
 
+FILE_SCHEMA = {"type": "string", "description": "the file's text"}
+TAGS = [
+    {"name": "messages", "description": "Send messages one by one, read their status"},
+    {"name": "campaigns", "description": "Send a file as a campaign; pause, resume, cancel it"},
+    {"name": "receipts", "description": "Providers' delivery receipts"},
+    {"name": "optouts", "description": "The suppression lists"},
+    {"name": "inbound", "description": "Recipients' replies"},
+    {"name": "operations", "description": "Health, metrics and this document"},
+]
+
 DOCUMENT: dict[str, Any] = {
-    "openapi": "3.0.3",
+    "openapi": "3.1.0",
     "info": {
         "title": "Salvo",
         "version": "1",
@@ -240,37 +115,25 @@ DOCUMENT: dict[str, Any] = {
             "receive providers' delivery receipts. Every /v1 path but receipts needs an API key."
         ),
     },
+    "tags": TAGS,
     "components": {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         },
-        "schemas": {
-            "MessageIn": MESSAGE_IN,
-            "Record": RECORD,
-            "HistoryEntry": HISTORY,
-            "Blast": BLAST,
-            "Campaign": CAMPAIGN,
-            "Control": CONTROL,
-            "ReceiptAnswer": RECEIPT_ANSWER,
-            "Health": HEALTH,
-            "Problem": PROBLEM,
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}},
-            },
-            "Invalid": {
-                "type": "object",
-                "required": ["errors"],
-                "properties": {"errors": {"type": "array", "items": _ref("Problem")}},
-            },
-        },
+        "schemas": SCHEMAS,
     },
     "paths": {
         "/v1/messages": {
             "post": {
+                "operationId": "sendMessages",
+                "tags": ["messages"],
                 "summary": "Send one message or a list of them",
+                "description": (
+                    "A repeated idempotency key with the same message answers the earlier "
+                    "message's id and sends nothing (`repeat`); with a different message it is "
+                    "a 409 naming the message that holds the key."
+                ),
                 "security": SECURED,
                 "parameters": [
                     {
@@ -295,28 +158,13 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
                 "responses": {
-                    "202": {
-                        "description": "Enqueued (or already enqueued under the same key)",
-                        "content": {
-                            JSON: {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["ids", "repeat", "repeats"],
-                                    "properties": {
-                                        "ids": {"type": "array", "items": {"type": "string"}},
-                                        "repeat": {"type": "boolean"},
-                                        "repeats": {"type": "array", "items": {"type": "integer"}},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "202": _answer("Enqueued (or repeats of messages enqueued before)", "Accepted"),
                     "400": _answer("The body is not JSON", "Error"),
+                    "401": UNAUTHORIZED,
                     "409": _answer(
                         "An idempotency key already names a message with different content",
-                        "Error",
+                        "IdempotencyConflict",
                     ),
-                    "401": UNAUTHORIZED,
                     "413": TOO_LARGE,
                     "422": INVALID,
                 },
@@ -324,6 +172,8 @@ DOCUMENT: dict[str, Any] = {
         },
         "/v1/messages/{id}": {
             "get": {
+                "operationId": "getMessage",
+                "tags": ["messages"],
                 "summary": "A message's status, attempts and status history",
                 "security": SECURED,
                 "parameters": [_path("id")],
@@ -336,11 +186,17 @@ DOCUMENT: dict[str, Any] = {
         },
         "/v1/campaigns": {
             "post": {
+                "operationId": "createCampaign",
+                "tags": ["campaigns"],
                 "summary": "A campaign from a CSV or JSONL upload, streamed",
                 "description": (
-                    "The body is the file itself: a CSV with a header line and a `phone` column, "
-                    "or JSONL with one object per line with a `phone` key. Other columns or keys "
-                    "fill the template's {fields}."
+                    "The file is the body (a CSV type or a JSONL type), or the part named "
+                    f"`{FILE_PART}` of a {MULTIPART} body (`curl -F {FILE_PART}=@people.csv`); "
+                    "any other content type is refused with 415. A CSV has a header line and "
+                    "a `phone` column, JSONL one object per line with a `phone` key; other "
+                    "columns or keys fill the template's {fields}. Without a campaign id, the "
+                    "id is derived from the file and the parameters, as `salvo blast` derives "
+                    "it, so the same file sent again through either sends nothing twice."
                 ),
                 "security": SECURED,
                 "parameters": [
@@ -349,8 +205,14 @@ DOCUMENT: dict[str, Any] = {
                     _query(
                         "template", "message text with {column} fields", required=True, minLength=1
                     ),
-                    _query("format", "default: from Content-Type, else csv", enum=["csv", "jsonl"]),
-                    _query("campaign", "campaign id (default: digest of the file and settings)"),
+                    _query(
+                        "format", "default: from the content type, else csv", enum=["csv", "jsonl"]
+                    ),
+                    _query(
+                        "campaign",
+                        "campaign id (default: derived from the file and the parameters)",
+                        pattern=ID_PATTERN,
+                    ),
                     _query("key_column", "column whose value keys each row (default phone)"),
                     _query("lane", "default bulk", enum=["transactional", "bulk"]),
                     _query("send_at", "send at this time", format="date-time"),
@@ -359,21 +221,38 @@ DOCUMENT: dict[str, Any] = {
                 "requestBody": {
                     "required": True,
                     "content": {
-                        media: {"schema": {"type": "string"}}
-                        for media in ("text/csv", *JSONL_TYPES)
+                        **{media: {"schema": FILE_SCHEMA} for media in (*CSV_TYPES, *JSONL_TYPES)},
+                        MULTIPART: {
+                            "schema": {
+                                "type": "object",
+                                "required": [FILE_PART],
+                                "properties": {
+                                    FILE_PART: {
+                                        "type": "string",
+                                        "contentMediaType": "text/csv",
+                                        "description": "the file (.jsonl or .ndjson: JSONL)",
+                                    }
+                                },
+                            }
+                        },
                     },
                 },
                 "responses": {
                     "200": _answer("dry_run=true: what the blast would do", "Preflight"),
-                    "202": _answer("Enqueued; counts of rows, duplicates and rejects", "Blast"),
+                    "202": _answer("Enqueued; counts of rows, repeats and rejects", "Blast"),
                     "401": UNAUTHORIZED,
+                    "408": _answer("The upload stalled", "Error"),
                     "413": TOO_LARGE,
+                    "415": _answer("Not sent as a file: how to send one", "Error"),
                     "422": INVALID,
+                    "503": _answer("Redis out of reach: stopped at a line; send again", "Blast"),
                 },
             }
         },
         "/v1/campaigns/{id}": {
             "get": {
+                "operationId": "getCampaign",
+                "tags": ["campaigns"],
                 "summary": "A campaign's state and its messages' counts by status",
                 "security": SECURED,
                 "parameters": [_path("id")],
@@ -387,6 +266,8 @@ DOCUMENT: dict[str, Any] = {
         **{
             f"/v1/campaigns/{{id}}/{action}": {
                 "post": {
+                    "operationId": f"{action}Campaign",
+                    "tags": ["campaigns"],
                     "summary": summary,
                     "security": SECURED,
                     "parameters": [_path("id")],
@@ -405,16 +286,23 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/v1/receipts/{account}": {
-            "post": {**RECEIPT_OPERATION, "parameters": [_path("account"), OUR_ID]}
+            "post": {
+                **RECEIPT_OPERATION,
+                "operationId": "postReceipt",
+                "parameters": [_path("account"), OUR_ID],
+            }
         },
         "/v1/receipts/{account}/{secret}": {
             "post": {
                 **RECEIPT_OPERATION,
+                "operationId": "postReceiptWithSecret",
                 "parameters": [_path("account"), _path("secret"), OUR_ID],
             }
         },
         "/healthz": {
             "get": {
+                "operationId": "health",
+                "tags": ["operations"],
                 "summary": "Redis reachable and a worker seen in the last 30 s",
                 "security": [],
                 "responses": {
@@ -425,6 +313,8 @@ DOCUMENT: dict[str, Any] = {
         },
         "/metrics": {
             "get": {
+                "operationId": "metrics",
+                "tags": ["operations"],
                 "summary": "Prometheus metrics",
                 "security": [],
                 "responses": {
@@ -437,11 +327,13 @@ DOCUMENT: dict[str, Any] = {
         },
         "/openapi.json": {
             "get": {
+                "operationId": "openapi",
+                "tags": ["operations"],
                 "summary": "This document",
                 "security": [],
                 "responses": {
                     "200": {
-                        "description": "OpenAPI 3.0",
+                        "description": "OpenAPI 3.1",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     }
                 },
@@ -457,6 +349,21 @@ from api import openapi_audience  # noqa: E402
 DOCUMENT["paths"].update(openapi_audience.PATHS)
 DOCUMENT["components"]["schemas"].update(openapi_audience.SCHEMAS)
 DOCUMENT["paths"]["/v1/campaigns"]["post"]["parameters"] += openapi_audience.CAMPAIGN_PARAMETERS
+
+
+def _nullable_to_3_1(node: Any) -> None:
+    """OpenAPI 3.0's `nullable: true` written the 3.1 way (a type list with "null")."""
+    if isinstance(node, dict):
+        if node.pop("nullable", False) and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        for value in node.values():
+            _nullable_to_3_1(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_to_3_1(value)
+
+
+_nullable_to_3_1(DOCUMENT)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -83,6 +83,7 @@ CAMPAIGN_PARAMETERS: list[dict[str, Any]] = [
 
 _INBOUND: dict[str, Any] = {
     "summary": "A recipient's reply, in its provider's shape: STOP, START and HELP act",
+    "tags": ["inbound"],
     "description": "Authenticated as receipts are. Every reply is kept (GET /v1/inbound).",
     "security": [],
     "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
@@ -97,6 +98,8 @@ _INBOUND: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/v1/optouts": {
         "get": {
+            "operationId": "listOptOuts",
+            "tags": ["optouts"],
             "summary": "The suppression list of an account (or the global one)",
             "security": SECURED,
             "parameters": [ACCOUNT, _query("limit", "1 to 10000 (default 1000)")],
@@ -110,6 +113,8 @@ PATHS: dict[str, Any] = {
             },
         },
         "post": {
+            "operationId": "addOptOuts",
+            "tags": ["optouts"],
             "summary": "Opt numbers out: {account, phones, note}",
             "security": SECURED,
             "requestBody": {
@@ -129,6 +134,8 @@ PATHS: dict[str, Any] = {
     },
     "/v1/optouts/import": {
         "post": {
+            "operationId": "importOptOuts",
+            "tags": ["optouts"],
             "summary": "Opt out every number of a CSV (a phone column, or one per line)",
             "security": SECURED,
             "parameters": [ACCOUNT],
@@ -146,6 +153,8 @@ PATHS: dict[str, Any] = {
     },
     "/v1/optouts/export": {
         "get": {
+            "operationId": "exportOptOuts",
+            "tags": ["optouts"],
             "summary": "The list as CSV: phone, account, at, source, note",
             "security": SECURED,
             "parameters": [ACCOUNT],
@@ -158,6 +167,8 @@ PATHS: dict[str, Any] = {
     },
     "/v1/optouts/{phone}": {
         "get": {
+            "operationId": "getOptOut",
+            "tags": ["optouts"],
             "summary": "One number's opt-out",
             "security": SECURED,
             "parameters": [PHONE, ACCOUNT],
@@ -169,6 +180,8 @@ PATHS: dict[str, Any] = {
             },
         },
         "delete": {
+            "operationId": "deleteOptOut",
+            "tags": ["optouts"],
             "summary": "Opt a number back in",
             "security": SECURED,
             "parameters": [PHONE, ACCOUNT],
@@ -184,6 +197,8 @@ PATHS: dict[str, Any] = {
     },
     "/v1/inbound": {
         "get": {
+            "operationId": "listInbound",
+            "tags": ["inbound"],
             "summary": "The replies kept, newest first",
             "security": SECURED,
             "parameters": [
@@ -201,8 +216,14 @@ PATHS: dict[str, Any] = {
             },
         }
     },
-    "/v1/inbound/{account}": {"post": {**_INBOUND, "parameters": [_path("account")]}},
+    "/v1/inbound/{account}": {
+        "post": {**_INBOUND, "operationId": "postInbound", "parameters": [_path("account")]}
+    },
     "/v1/inbound/{account}/{secret}": {
-        "post": {**_INBOUND, "parameters": [_path("account"), _path("secret")]}
+        "post": {
+            **_INBOUND,
+            "operationId": "postInboundWithSecret",
+            "parameters": [_path("account"), _path("secret")],
+        }
     },
 }

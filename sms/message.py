@@ -102,13 +102,24 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(default_factory=new_id)
-    account: str
-    to: E164
-    sender: Sender = Field(alias="from")
+    account: str = Field(
+        description="provider account name from the settings", json_schema_extra={"minLength": 1}
+    )
+    to: E164 = Field(
+        description="recipient, E.164 (+14155551234; spaces and punctuation allowed)",
+        examples=["+12025550123"],
+    )
+    sender: Sender = Field(
+        alias="from", description="sender number or short code", json_schema_extra={"minLength": 1}
+    )
     body: str = ""
-    media_urls: tuple[str, ...] = ()
+    media_urls: tuple[str, ...] = Field((), description="http(s) URLs of media: an MMS")
     campaign: CampaignId | None = None
-    idempotency_key: str | None = None
+    idempotency_key: str | None = Field(
+        None,
+        description="a repeat with the same key and message sends nothing; 1 to 200 characters",
+        json_schema_extra={"minLength": 1, "maxLength": 200},
+    )
     lane: Lane = Lane.BULK
     options: Options = Field(default_factory=Options)
     send_at: datetime | None = None

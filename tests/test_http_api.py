@@ -202,6 +202,60 @@ def test_a_jsonl_upload_becomes_a_campaign(api: Api) -> None:
     assert (again["campaign"], again["enqueued"], again["duplicates"]) == (body["campaign"], 0, 2)
 
 
+def multipart(data: bytes, filename: str = "people.csv", name: str = "file") -> tuple[bytes, str]:
+    """A multipart/form-data body with one file part, as `curl -F file=@people.csv` sends."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+        f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    )
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_multipart_upload_is_read_like_the_file_itself(api: Api) -> None:
+    data = b"phone,name\n+12025550100,Ann\n+12025550101,Bob\n"
+    body, ctype = multipart(data)
+    status, answer = upload(api, body, ctype)
+    assert status == 202, answer
+    assert (answer["rows"], answer["enqueued"]) == (2, 2)
+    # The same file as the body itself is the same campaign: nothing is sent twice.
+    status, again = upload(api, data, "text/csv")
+    assert (again["campaign"], again["enqueued"], again["duplicates"]) == (answer["campaign"], 0, 2)
+    lines = b'{"phone": "+12025550102", "name": "Cy"}\n'
+    status, answer = upload(api, *multipart(lines, filename="people.jsonl"))
+    assert (status, answer["enqueued"]) == (202, 1)
+
+
+def test_an_upload_not_sent_as_a_file_is_refused_saying_how(api: Api) -> None:
+    form = b"phone%2Cname%0A%2B12025550100%2CAnn"
+    for body, ctype in (
+        (form, "application/x-www-form-urlencoded"),
+        (b"phone\n+12025550100\n", "application/octet-stream"),
+        multipart(b"phone\n+12025550100\n", name="upload"),
+    ):
+        status, answer = upload(api, body, ctype)
+        assert status == 415, answer
+        assert "multipart/form-data with a part named 'file'" in answer["error"]
+
+
+def test_the_document_is_openapi_3_1_with_ids_tags_and_enums() -> None:
+    assert DOCUMENT["openapi"] == "3.1.0"
+    operations = [op for item in DOCUMENT["paths"].values() for op in item.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(set(ids)) == len(ids) == len(operations)
+    assert all(op.get("tags") for op in operations)
+    schemas = DOCUMENT["components"]["schemas"]
+    assert set(schemas["Status"]["enum"]) >= {"queued", "sent", "delivered", "cancelled"}
+    assert schemas["CampaignState"]["enum"] == ["running", "paused", "cancelled"]
+    assert schemas["Record"]["properties"]["status"] == {"$ref": "#/components/schemas/Status"}
+    assert "id" not in schemas["MessageIn"]["properties"]
+    assert (
+        "multipart/form-data"
+        in DOCUMENT["paths"]["/v1/campaigns"]["post"]["requestBody"]["content"]
+    )
+
+
 def test_bad_campaign_parameters_are_named(api: Api) -> None:
     status, body = upload(api, b"phone\n", account="nope", template="Hi {x.y}", lane="slow")
     assert status == 422
@@ -325,7 +379,13 @@ def test_health_says_no_worker_is_seen_here(server: ApiServer) -> None:
 # The OpenAPI-driven test: every operation of the served document, with generated requests,
 # against the running server; no 5xx, and every answer as the document describes it.
 schemathesis.serializer.alias(
-    ["text/csv", "application/x-ndjson", "application/jsonl", "application/x-jsonlines"],
+    [
+        "text/csv",
+        "application/csv",
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/x-jsonlines",
+    ],
     "text/plain",
 )
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]

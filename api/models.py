@@ -1,0 +1,181 @@
+"""The HTTP API's shapes as pydantic models: what each answer holds, and the message a request
+sends (which is `sms.message.Message` itself, less the fields only Salvo sets).
+
+api/openapi.py generates the OpenAPI document's components from these models, and the
+handlers build their answers through them, so the document and the answers cannot drift
+apart. Answers may carry more fields than a model names (extra="allow"); requests may not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sms.campaigns import CampaignState
+from sms.message import Message, Status
+
+#: The fields of a message only Salvo sets: its id, and its campaign (a blast's).
+SET_BY_SALVO = frozenset({"id", "campaign"})
+#: The fields a message object of a request may have, by the names clients write (`from`).
+MESSAGE_FIELDS = frozenset(
+    (f.alias or name) for name, f in Message.model_fields.items() if name not in SET_BY_SALVO
+)
+
+
+class Answer(BaseModel):
+    """Base of every answer: its JSON is `model_dump(mode="json")`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def json_body(self) -> dict[str, Any]:
+        """The answer as a JSON-ready dict, without the optional fields left unset."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Error(Answer):
+    """An error, said in words."""
+
+    error: str
+
+
+class Problem(Answer):
+    """One problem of a request: which field (of which message of a list) and why."""
+
+    index: int | None = Field(default=None, description="which message of the request")
+    field: str
+    reason: str
+
+
+class Invalid(Answer):
+    """A request refused before anything was written (422): every problem with it."""
+
+    errors: list[Problem]
+
+
+class Accepted(Answer):
+    """Messages enqueued: their ids in order; a repeated idempotency key with the same message
+    answers the earlier message's id, listed in `repeats`."""
+
+    ids: list[str]
+    repeat: bool = Field(description="every message was a repeat: nothing new was enqueued")
+    repeats: list[int] = Field(description="indexes of the messages that were repeats")
+
+
+class KeyConflict(Answer):
+    """A message whose idempotency key already names a message with different content."""
+
+    index: int
+    idempotency_key: str
+    existing: str = Field(description="the id of the message that holds the key")
+
+
+class IdempotencyConflict(Error):
+    """409: some messages' keys name other messages; the others were enqueued (`ids`)."""
+
+    conflicts: list[KeyConflict]
+    ids: list[str]
+
+
+class HistoryEntry(Answer):
+    """One status change of a message: when, to what, and why."""
+
+    at: float = Field(description="epoch seconds")
+    status: Status
+    reason: str
+
+
+class Record(Answer):
+    """A message's record: where it is, how often it was tried, and its history."""
+
+    id: str
+    status: Status
+    account: str
+    to: str
+    campaign: str | None = None
+    attempts: int
+    reason: str
+    provider_id: str | None = None
+    created: float = Field(description="epoch seconds")
+    updated: float = Field(description="epoch seconds")
+    history: list[HistoryEntry]
+
+
+class RejectedRow(Answer):
+    """A row of a campaign file that was not enqueued."""
+
+    line: int
+    reason: str
+
+
+class Blast(Answer):
+    """What an upload did: rows read, enqueued, already enqueued, rejected and suppressed."""
+
+    campaign: str
+    rows: int
+    enqueued: int
+    duplicates: int = Field(description="rows already enqueued before (repeats)")
+    rejected: int
+    suppressed: int = 0
+    reasons: dict[str, int]
+    rejects: list[RejectedRow] = Field(description="the first 100 rejected rows")
+
+
+class Campaign(Answer):
+    """A campaign's state, its record and its messages' counts by status."""
+
+    id: str
+    state: CampaignState
+    account: str = ""
+    template: str = ""
+    source: str = ""
+    created: float = Field(0.0, description="epoch seconds")
+    rejected: int = 0
+    suppressed: int = 0
+    counts: dict[str, int]
+
+
+class Control(Answer):
+    """A campaign's state before and after a control, and what it published again."""
+
+    campaign: str
+    previous: CampaignState
+    state: CampaignState
+    republished: int = Field(description="set-aside messages published again")
+    brought_forward: int = Field(description="scheduled messages made due now (cancel)")
+
+
+class ReceiptAnswer(Answer):
+    """What a delivery receipt did to its message."""
+
+    result: Literal["moved", "stale", "unmatched", "held", "ignored", "duplicate"]
+    id: str | None = None
+    status: str | None = None
+
+
+class Health(Answer):
+    """Whether Redis answers and a worker was seen lately; `problems` says what is missing."""
+
+    status: Literal["ok", "unavailable"]
+    redis: bool
+    workers: int
+    problems: list[str]
+
+
+#: Every model the document's components hold, by name.
+COMPONENTS: tuple[type[BaseModel], ...] = (
+    Error,
+    Problem,
+    Invalid,
+    Accepted,
+    KeyConflict,
+    IdempotencyConflict,
+    HistoryEntry,
+    Record,
+    RejectedRow,
+    Blast,
+    Campaign,
+    Control,
+    ReceiptAnswer,
+    Health,
+)
