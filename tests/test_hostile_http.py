@@ -302,7 +302,8 @@ def test_redis_down_is_a_503_with_retry_after(tmp_path: Path) -> None:
             status, answer = api.call(method, path, body)
             assert (status, answer) == (503, {"error": "Redis unreachable; retry later"}), path
         upload = "/v1/campaigns?account=carrierx&from=%2B14155550101&template=hi"
-        status, answer = api.call("POST", upload, b"phone\n+12025550123\n")
+        csv = {"Content-Type": "text/csv"}
+        status, answer = api.call("POST", upload, b"phone\n+12025550123\n", csv)
         assert status == 503, answer
         assert answer["error"].startswith(("Redis unreachable", "blast stopped"))
         answer = raw(
