@@ -165,6 +165,11 @@ def test_forms_posted_without_the_csrf_token_are_refused(
     refused = context.request.post(dashboard.url + "/signin", form={"key": KEY}, max_redirects=0)
     assert refused.status == 403
     producer.cancel(campaign)
+    until(
+        lambda: producer.campaign(campaign).counts.get("cancelled", 0) == ROWS,
+        "the scheduled campaign cancelled",
+        timeout=20,
+    )
 
 
 def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
