@@ -247,7 +247,7 @@ def run_chaos(
                 (span * (j + 1) / (redis_restarts + 1) + 0.3, "redis")
                 for j in range(redis_restarts)
             ]
-            + [(span * (j + 1) / (redis_kills + 1) + 0.6, "redis-kill") for j in range(redis_kills)]
+            + [(span * (j + 1.5) / (redis_kills + 1), "redis-kill") for j in range(redis_kills)]
         )
         ids = [m.id for m in messages]
         for at, event in plan:
