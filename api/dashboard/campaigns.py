@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import cast
 from urllib.parse import quote, urlencode
 
@@ -149,8 +150,20 @@ async def read(request: web.Request, ids: list[str]) -> list[Campaign]:
         if not meta:
             continue
         change = recent.campaign(cid).change(RATE_WINDOW)
-        out.append(campaign_from(cid, meta, raw, change.per_second("done")))
+        campaign = campaign_from(cid, meta, raw, change.per_second("done"))
+        if campaign.rate is None:  # not yet two readings: the average since it started
+            campaign = replace(campaign, rate=since_start(campaign))
+        out.append(campaign)
     return out
+
+
+def since_start(campaign: Campaign) -> float | None:
+    """Messages done per second since the campaign started; None once it has been paused
+    (what it did before the pause would count), or too early to tell."""
+    elapsed = time.time() - campaign.created
+    if "paused" in campaign.times or not campaign.created or elapsed < 1.0 or not campaign.done:
+        return None
+    return campaign.done / elapsed
 
 
 async def campaign_list(request: web.Request) -> web.Response:
