@@ -8,12 +8,15 @@ apart. Answers may carry more fields than a model names (extra="allow"); request
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sms.campaigns import CampaignState
 from sms.message import Message, Status
+
+#: A moment: ISO 8601 with an offset (sms.times.iso).
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"}, description="ISO 8601")]
 
 #: The fields of a message only Salvo sets: its id, and its campaign (a blast's).
 SET_BY_SALVO = frozenset({"id", "campaign"})
@@ -80,7 +83,7 @@ class IdempotencyConflict(Error):
 class HistoryEntry(Answer):
     """One status change of a message: when, to what, and why."""
 
-    at: float = Field(description="epoch seconds")
+    at: Time
     status: Status
     reason: str
 
@@ -96,8 +99,8 @@ class Record(Answer):
     attempts: int
     reason: str
     provider_id: str | None = None
-    created: float = Field(description="epoch seconds")
-    updated: float = Field(description="epoch seconds")
+    created: Time
+    updated: Time
     history: list[HistoryEntry]
 
 
@@ -129,7 +132,7 @@ class Campaign(Answer):
     account: str = ""
     template: str = ""
     source: str = ""
-    created: float = Field(0.0, description="epoch seconds")
+    created: Time
     rejected: int = 0
     suppressed: int = 0
     counts: dict[str, int]

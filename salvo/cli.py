@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import click
 import redis.exceptions
@@ -19,8 +21,28 @@ from rich.markup import escape
 from sms.errors import SalvoError
 from sms.message import Lane
 from sms.settings import Settings
+from sms.times import iso
 
 console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def account_option(required: bool = True) -> Callable[[F], F]:
+    """`--account NAME`, the account's name at every door; `--provider`, its old name, still
+    works but is not shown."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(*args: Any, account: str | None, provider_alias: str | None, **kw: Any) -> Any:
+            account = account or provider_alias
+            if account is None and required:
+                raise click.MissingParameter(param_hint="'--account'", param_type="option")
+            return command(*args, account=account, **kw)
+
+        option = click.option("--provider", "provider_alias", hidden=True)(merged)
+        return cast(F, click.option("--account", "account", help="provider account name")(option))
+
+    return decorate
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -91,7 +113,8 @@ class SalvoGroup(click.Group):
         sys.exit(status)
 
 
-@click.group(cls=SalvoGroup)
+@click.group(cls=SalvoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="salvo", prog_name="salvo")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="settings TOML file")
 @click.option("--debug", is_flag=True, help="show the traceback of an unexpected error")
 @click.pass_context
@@ -101,7 +124,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 
 
 @cli.command()
-@click.option("--provider", "account", required=True, help="provider account name")
+@account_option()
 @click.option("--from", "sender", required=True, help="sender number")
 @click.option("--to", "to", required=True, help="recipient number")
 @click.option("--body", default="", help="message text")
@@ -149,7 +172,7 @@ def send(
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--provider", "account", required=True, help="provider account name")
+@account_option()
 @click.option("--from", "sender", required=True, help="sender number")
 @click.option("--template", required=True, help="message text with {column} fields")
 @click.option(
@@ -274,8 +297,7 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
             f"provider id {data['provider_id'] or '-'}"
         )
         for h in data["history"]:
-            stamp = datetime.fromtimestamp(h["at"]).isoformat(timespec="seconds")
-            click.echo(f"  {stamp}  {h['status']}  {h['reason']}".rstrip())
+            click.echo(f"  {h['at']}  {h['status']}  {h['reason']}".rstrip())
     else:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items()))
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
@@ -407,12 +429,13 @@ def reconcile(
         if decision is None:
             rows = held(producer, account)
             if as_json:
-                click.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+                click.echo(
+                    json.dumps([{**r.__dict__, "since": iso(r.since)} for r in rows], indent=2)
+                )
                 return
             click.echo(f"{len(rows)} message(s) held as unknown")
             for r in rows:
-                since = datetime.fromtimestamp(r.since).isoformat(timespec="seconds")
-                click.echo(f"  {r.id}  {r.account}  since {since}  {r.reason}")
+                click.echo(f"  {r.id}  {r.account}  since {iso(r.since)}  {r.reason}")
             return
         if everything:
             ids = tuple(r.id for r in held(producer, account, limit=10**9))

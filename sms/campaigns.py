@@ -29,6 +29,7 @@ from pydantic import AfterValidator
 
 from sms import keys
 from sms.errors import Conflict, InvalidMessage, NotFound, Problem
+from sms.times import iso
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
 ID_RULE = "1 to 100 of A-Z a-z 0-9 _ . - (no ':')"
@@ -111,14 +112,15 @@ class Campaign:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe view, the same for `salvo status --json` and the HTTP API."""
+        """A JSON-safe view, the same for `salvo status --json` and the HTTP API (times ISO
+        8601)."""
         return {
             "id": self.id,
             "state": self.state.value,
             "account": self.account,
             "template": self.template,
             "source": self.source,
-            "created": self.created,
+            "created": iso(self.created),
             "rejected": self.rejected,
             "suppressed": self.suppressed,
             "counts": self.counts,

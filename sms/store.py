@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError
 from sms import keys
 from sms.errors import NotFound
 from sms.message import Lane, Message, Status
+from sms.times import iso
 
 
 def lua(name: str) -> str:
@@ -79,7 +80,7 @@ class Record:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe view for `salvo status --json` and the HTTP API."""
+        """A JSON-safe view for `salvo status --json` and the HTTP API (times ISO 8601)."""
         return {
             "id": self.id,
             "status": self.status.value,
@@ -89,9 +90,11 @@ class Record:
             "attempts": self.attempts,
             "reason": self.reason,
             "provider_id": self.provider_id,
-            "created": self.created,
-            "updated": self.updated,
-            "history": [{"at": h.at, "status": h.status, "reason": h.reason} for h in self.history],
+            "created": iso(self.created),
+            "updated": iso(self.updated),
+            "history": [
+                {"at": iso(h.at), "status": h.status, "reason": h.reason} for h in self.history
+            ],
         }
 
 

@@ -7,10 +7,12 @@ Everything here works on database 1, where no worker looks: what is enqueued sta
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +71,7 @@ def cli_blast(doors: Doors, path: Path, *extra: str) -> tuple[int, str, str]:
         doors.config,
         "blast",
         str(path),
-        "--provider",
+        "--account",
         "carrierx",
         "--from",
         "+1 415 555 0101",  # the same sender as the upload's, written another way
@@ -168,3 +170,43 @@ def test_status_of_an_unknown_id_says_so(doors: Doors) -> None:
     done = run_cli(doors.config, "status", "no-such-thing")
     assert done.returncode == 1
     assert "no message or campaign with id 'no-such-thing'" in done.stderr
+
+
+def test_the_cli_and_http_give_the_same_record_with_iso_times(doors: Doors) -> None:
+    sent = run_cli(
+        doors.config,
+        "send",
+        "--account",
+        "carrierx",
+        "--from",
+        SENDER,
+        "--to",
+        "+12025550123",
+        "--body",
+        "hi",
+    )
+    assert sent.returncode == 0, sent.stderr
+    mid = sent.stdout.strip()
+    shown = run_cli(doors.config, "status", mid, "--json")
+    assert shown.returncode == 0, shown.stderr
+    status, record = doors.api.get(f"/v1/messages/{mid}")
+    assert status == 200
+    assert json.loads(shown.stdout) == record
+    for when in (record["created"], record["updated"], record["history"][0]["at"]):
+        assert datetime.fromisoformat(when).utcoffset() is not None
+    assert record["account"] == "carrierx"
+
+
+def test_the_old_provider_flag_still_names_the_account(doors: Doors) -> None:
+    args = ["send", "--from", SENDER, "--to", "+12025550124", "--body", "hi"]
+    assert run_cli(doors.config, *args, "--provider", "carrierx").returncode == 0
+    missing = run_cli(doors.config, *args)
+    assert missing.returncode == 2 and "--account" in missing.stderr
+    help_text = run_cli(doors.config, "send", "-h").stdout
+    assert "--account" in help_text and "--provider" not in help_text
+
+
+def test_version_and_short_help(doors: Doors) -> None:
+    version = run_cli(doors.config, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("salvo, version ")
+    assert "Usage: salvo" in run_cli(doors.config, "-h").stdout

@@ -89,7 +89,7 @@ def test_the_python_api_raises_a_conflict_naming_the_existing_message(
 
 def test_the_cli_says_repeat_and_fails_on_a_conflict(config_file: Path) -> None:
     key = uuid.uuid4().hex
-    args = ["--provider", "textingline", "--from", "+14155550102", "--to", "+12025550123"]
+    args = ["--account", "textingline", "--from", "+14155550102", "--to", "+12025550123"]
     first = run_cli(config_file, "send", *args, "--body", "at 9", "--key", key)
     assert first.returncode == 0, first.stderr
     mid = first.stdout.strip()
