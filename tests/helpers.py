@@ -4,12 +4,15 @@ a send whose receipts overtook its record."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -19,6 +22,23 @@ from sms.message import TERMINAL, Message, Status
 from sms.providers.base import Receipt
 from sms.receipts import ReceiptStore
 from sms.store import AsyncStore, Move, Record, Store
+
+#: How long an async test may run before it fails.
+ASYNC_TIMEOUT = 20.0
+
+
+def async_test(
+    fn: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., None]:
+    """The one way the suite writes an async test: `@async_test` on an `async def test_...`,
+    run with asyncio.run under a timeout (no pytest plugin: the loop is the test's own)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), ASYNC_TIMEOUT))
+
+    return wrapper
+
 
 #: A sender number per sandboxed account.
 SENDERS = {

@@ -1,0 +1,1 @@
+"""Salvo's test suite: behaviours on real servers (tests/conftest.py starts them)."""

@@ -1,0 +1,1 @@
+"""The provider sandbox (sandbox/), tested over real HTTP, one module per concern."""
