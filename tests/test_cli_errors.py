@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-SEND = ["send", "--provider", "carrierx", "--from", "+14155550101", "--to", "+12025550123"]
+SEND = ["send", "--account", "carrierx", "--from", "+14155550101", "--to", "+12025550123"]
 
 
 def closed_port() -> int:
@@ -63,7 +63,7 @@ def test_blast_with_redis_unreachable_is_one_line_naming_it(tmp_path: Path) -> N
         config,
         "blast",
         str(rows),
-        "--provider",
+        "--account",
         "carrierx",
         "--from",
         "+14155550101",
