@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from api.shared import PRODUCER, SETTINGS
 from sms import keys
 from sms.message import Lane
-from sms.metrics import LATENCY_BOUNDS, RECEIPTS_DROPPED
+from sms.metrics import LATENCY_BOUNDS, RECEIPTS_DROPPED, WAIT_BOUNDS
 from sms.settings import Settings
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -93,7 +93,21 @@ class StatsCollector(Collector):
                 total += float(fields.get(f"latency_le:{le}", 0))
                 buckets.append((le, total))
             latency.add_metric([account], buckets, float(fields.get("latency_sum", 0)))
-        yield from (messages, answers, retries, dropped, latency)
+        waits = HistogramMetricFamily(
+            "salvo_accept_wait_seconds",
+            "From when a message was due (enqueued, or its send_at) to the provider accepting it.",
+            labels=["account", "lane"],
+        )
+        for account in accounts:
+            fields = stats[account]
+            for lane in (lane.value for lane in Lane):
+                buckets, total = [], 0.0
+                for bound in (*WAIT_BOUNDS, float("inf")):
+                    le = "+Inf" if bound == float("inf") else repr(bound)
+                    total += float(fields.get(f"wait_le:{lane}:{le}", 0))
+                    buckets.append((le, total))
+                waits.add_metric([account, lane], buckets, float(fields.get(f"wait_sum:{lane}", 0)))
+        yield from (messages, answers, retries, dropped, latency, waits)
 
         queue = GaugeMetricFamily(
             "salvo_queue_depth", "Batches waiting on a lane.", labels=["lane"]

@@ -5,6 +5,9 @@ Per account, hash `keys.stats(account)`:
 - `status:{status}`: messages that entered each status;
 - `latency_le:{bound}`: sends whose provider call took at most `bound` seconds and more than the
   bound below it (not cumulative), `latency_sum`, `latency_count`;
+- `wait_le:{lane}:{bound}` (not cumulative), `wait_sum:{lane}`, `wait_count:{lane}`: how long
+  each accepted message of a lane waited, from when it was due (enqueued, or its `send_at`) to
+  the provider's acceptance; the reminder lane's figure is the one users feel;
 - `retries`: sends put back in the schedule after a retryable failure;
 - `receipts_dropped`: receipts held for a provider id (see sms/receipts.py) whose hold ended
   with no send recorded under it, dropped by the dispatcher with a warning per provider id.
@@ -34,3 +37,14 @@ def latency_field(seconds: float) -> str:
     """The (non-cumulative) latency bucket a call of `seconds` falls in."""
     i = bisect.bisect_left(LATENCY_BOUNDS, seconds)
     return f"latency_le:{LATENCY_BOUNDS[i]!r}" if i < len(LATENCY_BOUNDS) else "latency_le:+Inf"
+
+
+#: Bounds of the due-to-accepted wait, in seconds: a reminder's first-class figure.
+WAIT_BOUNDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+def wait_fields(lane: str, seconds: float) -> dict[str, float]:
+    """The counters one accepted message of `lane` adds, having waited `seconds` since due."""
+    i = bisect.bisect_left(WAIT_BOUNDS, seconds)
+    bucket = repr(WAIT_BOUNDS[i]) if i < len(WAIT_BOUNDS) else "+Inf"
+    return {f"wait_le:{lane}:{bucket}": 1.0, f"wait_sum:{lane}": seconds, f"wait_count:{lane}": 1.0}

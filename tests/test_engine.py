@@ -108,6 +108,10 @@ def test_a_reminder_on_an_idle_account_goes_out_while_another_accounts_blast_wai
     assert {r.status for r in records} == {Status.SENT}
     # At 4/s the blast needs 50 s: the reminders did not wait behind it.
     assert len(sent_bodies(sandbox, "slow")) < 100
+    # Each reminder's wait, from enqueue to acceptance, is counted for its lane.
+    stats = engine.redis.hgetall(keys.stats("idle"))
+    assert int(stats["wait_count:transactional"]) >= 5
+    assert float(stats["wait_sum:transactional"]) > 0
     engine.cancel(campaign)
 
 

@@ -352,6 +352,7 @@ def test_metrics_are_prometheus_text(server: ApiServer, api: Api) -> None:
         "salvo_send_latency_seconds",
         "salvo_queue_depth",
         "salvo_waiting",
+        "salvo_accept_wait_seconds",
     } <= set(families)
     queued = [
         s

@@ -160,6 +160,8 @@ async def _call(
     )
     if outcome.kind is OutcomeKind.ACCEPTED:
         await rt.pacer.on_accepted(account)
+        due = max(created, msg.send_at.timestamp() if msg.send_at else 0.0)
+        counters.update(metrics.wait_fields(msg.lane.value, max(0.0, time.time() - due)))
     elif outcome.kind is OutcomeKind.CONFIG_ERROR:
         log.error("%s held: %s", rt.holds.describe(msg, action), outcome.reason)
     else:
