@@ -663,3 +663,35 @@ def test_send_reports_an_unusable_url_as_a_config_error() -> None:
             return await justcall("http://").send(session, msg())
 
     assert asyncio.run(go()).kind is K.CONFIG_ERROR
+
+
+def test_a_resend_after_an_unknown_outcome_is_safe_only_where_the_provider_or_operator_says() -> (
+    None
+):
+    assert textingline().resend_is_safe  # its idempotencyKey dedups a resend
+    assert not carrierx().resend_is_safe
+    assert carrierx(on_unknown="resend").resend_is_safe
+
+
+@pytest.mark.parametrize(
+    ("provider", "status", "body"),
+    [
+        (
+            "justcall",
+            404,
+            b'{"status":"error","message":"from number not found or not SMS-enabled"}',
+        ),
+        ("skycore", 200, b'{"status":"failure","error-code":"E111","error-info":"Invalid Sender"}'),
+        ("textingline", 403, b'{"code":33004,"message":"from number not assigned"}'),
+    ],
+)
+def test_a_senders_config_error_holds_only_the_sender(
+    provider: str, status: int, body: bytes
+) -> None:
+    outcome = FACTORIES[provider]().parse_response(status, {}, body)
+    assert (outcome.kind, outcome.scope) == (K.CONFIG_ERROR, "sender")
+
+
+def test_bad_credentials_hold_the_account() -> None:
+    outcome = carrierx().parse_response(401, {}, b'{"message":"unauthorized"}')
+    assert (outcome.kind, outcome.scope) == (K.CONFIG_ERROR, "account")

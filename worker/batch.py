@@ -135,7 +135,7 @@ async def _call(
     account counters that go with it. Holds (account or sender) are set here."""
     account = msg.account
     adapter = rt.adapters[account]
-    resend = adapter.idempotent_resend or rt.settings.providers[account].on_unknown == "resend"
+    resend = adapter.resend_is_safe
     started = time.monotonic()
     outcome = await adapter.send(
         rt.session(account), msg, receipt_url=rt.receipt_url(account, msg.id)

@@ -142,9 +142,7 @@ class Dispatcher(threading.Thread):
                 self.client.zrem(keys.LEASES, mid)
                 continue
             acct = self.settings.providers.get(account)
-            safe = acct is not None and (
-                adapter_for(acct).idempotent_resend or acct.on_unknown == "resend"
-            )
+            safe = acct is not None and adapter_for(acct).resend_is_safe
             reason = "worker died while sending"
             move = Move(
                 mid,

@@ -88,6 +88,13 @@ class Adapter(ABC, Generic[A]):
     def __init__(self, account: A) -> None:
         self.account = account
 
+    @property
+    def resend_is_safe(self) -> bool:
+        """Whether a message whose outcome is unknown may be sent again: the provider dedups it
+        (`idempotent_resend`), or the account's operator chose so (`on_unknown = "resend"`).
+        The one place this rule lives."""
+        return self.idempotent_resend or self.account.on_unknown == "resend"
+
     @abstractmethod
     def validate(self, message: Message) -> list[Problem]:
         """Everything this provider would refuse in `message`, found before it is enqueued."""
