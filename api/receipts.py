@@ -32,9 +32,8 @@ from aiohttp import web
 
 from api.shared import RECEIPTS, REDIS, SETTINGS, error, read_body
 from sms import keys
-from sms.providers import justcall
+from sms.providers import adapter_for, justcall
 from sms.providers.base import BadReceipt, Receipt, parse_time
-from sms.receipts import PARSERS
 from sms.settings import CarrierXAccount, JustCallAccount, SkycoreAccount, TextingLineAccount
 from sms.text import text_problem
 
@@ -115,7 +114,7 @@ async def post_receipt(request: web.Request) -> web.Response:
         ):
             return refused(name, "signature does not verify")
     try:
-        receipt = PARSERS[account.kind](body, request.headers)
+        receipt = adapter_for(account).parse_receipt(body, request.headers)
     except BadReceipt as exc:
         log.warning("receipt for %s unreadable: %s", name, exc)
         return error(400, f"not a {account.kind} receipt: {exc}")

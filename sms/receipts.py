@@ -18,7 +18,6 @@ warning and a count (`sweep_held` in worker/dispatcher.py), never silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -27,7 +26,6 @@ import redis.asyncio as aredis
 
 from sms import keys
 from sms.message import Status
-from sms.providers import carrierx, justcall, skycore, textingline
 from sms.providers.base import Receipt
 from sms.settings import JustCallAccount, Settings
 from sms.store import lua
@@ -44,16 +42,6 @@ RANK: dict[Status, int] = {
     Status.EXPIRED: 3,
     Status.CANCELLED: 3,
     Status.SUPPRESSED: 3,
-}
-
-Parser = Callable[[bytes, Mapping[str, str]], Receipt | None]
-
-#: Each provider kind's receipt reader (pure; raises BadReceipt for a body of another shape).
-PARSERS: dict[str, Parser] = {
-    "justcall": justcall.parse_receipt,
-    "carrierx": carrierx.parse_receipt,
-    "textingline": textingline.parse_receipt,
-    "skycore": skycore.parse_receipt,
 }
 
 RECEIPT = lua("receipt.lua")

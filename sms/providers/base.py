@@ -104,6 +104,11 @@ class Adapter(ABC, Generic[A]):
         """The exact request the provider's document asks for."""
 
     @abstractmethod
+    def parse_receipt(self, body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+        """The provider's delivery report read into a Receipt (pure); None for an event Salvo
+        does not track; BadReceipt for a body of another shape."""
+
+    @abstractmethod
     def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Classify a complete HTTP answer."""
 

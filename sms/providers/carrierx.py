@@ -109,6 +109,10 @@ class CarrierXAdapter(Adapter[CarrierXAccount]):
             json=payload,
         )
 
+    def parse_receipt(self, body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+        """This provider's delivery report (`parse_receipt` below, a pure function)."""
+        return parse_receipt(body, headers)
+
     def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Classify a CarrierX answer: the SMS object on 200, an HTTP code otherwise."""
         data = load_json(body)

@@ -103,6 +103,10 @@ class JustCallAdapter(Adapter[JustCallAccount]):
             json=payload,
         )
 
+    def parse_receipt(self, body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+        """This provider's delivery report (`parse_receipt` below, a pure function)."""
+        return parse_receipt(body, headers)
+
     def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Classify a JustCall answer; the rate-limit headers ride along as a RateSignal."""
         now = time.time()

@@ -121,6 +121,10 @@ class SkycoreAdapter(Adapter[SkycoreAccount]):
             json=payload,
         )
 
+    def parse_receipt(self, body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+        """This provider's delivery report (`parse_receipt` below, a pure function)."""
+        return parse_receipt(body, headers)
+
     def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Classify by the body's `status` and `error-code`; the HTTP status only without one."""
         data = load_json(body)

@@ -118,6 +118,10 @@ class TextingLineAdapter(Adapter[TextingLineAccount]):
             json=payload,
         )
 
+    def parse_receipt(self, body: bytes, headers: Mapping[str, str]) -> Receipt | None:
+        """This provider's delivery report (`parse_receipt` below, a pure function)."""
+        return parse_receipt(body, headers)
+
     def parse_response(self, status: int, headers: Mapping[str, str], body: bytes) -> Outcome:
         """Classify a TextingLine answer: the message object on 2xx, else the error envelope."""
         now = time.time()
