@@ -83,7 +83,9 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
         for i in range(300):
             w.writerow([f"+1312555{i:04d}", f"P{i}"])
         w.writerow(["not a number", "Bad"])  # line 302
-        w.writerow(["+13125550001", "Twice"])  # a duplicate recipient: keyed by phone, sent once
+        # line 303: the same recipient again with another name: its key names the message of
+        # line 3, with different content: a conflict, rejected, so the number is sent once.
+        w.writerow(["+13125550001", "Twice"])
         w.writerow(["+13125559999"])  # line 304: a field short
         w.writerow(["+1312555", "Short"])  # line 305
     campaign = f"t{uuid.uuid4().hex[:8]}"
@@ -101,11 +103,12 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
     ]
     done = run_cli(config_file, *args)
     assert done.returncode == 0, done.stderr
-    assert "300 enqueued, 1 already enqueued, 3 rejected" in done.stdout
-    rejects = list(csv.reader((tmp_path / "people.rejects.csv").open()))
-    assert [r[0] for r in rejects[1:]] == ["302", "304", "305"]
-    assert "phone" in rejects[1][1]
-    assert "expected 2 fields, found 1" in rejects[2][1]
+    assert "300 enqueued, 0 already enqueued, 4 rejected" in done.stdout
+    rejects = {r[0]: r[1] for r in list(csv.reader((tmp_path / "people.rejects.csv").open()))[1:]}
+    assert sorted(rejects) == ["302", "303", "304", "305"]  # a conflict is known once enqueued
+    assert "phone" in rejects["302"]
+    assert rejects["303"].startswith("conflict: idempotency key")
+    assert "expected 2 fields, found 1" in rejects["304"]
 
     deadline = time.monotonic() + 60
     while producer.campaign(campaign).counts.get("sent", 0) < 300:
@@ -117,7 +120,7 @@ def test_salvo_blast_sends_every_valid_row_exactly_once(
 
     # Running the same blast again sends nothing new.
     again = run_cli(config_file, *args)
-    assert "0 enqueued, 301 already enqueued" in again.stdout
+    assert "0 enqueued, 300 already enqueued, 4 rejected" in again.stdout
     time.sleep(1.0)
     assert len(sandbox.ledger()) == 300
     status = run_cli(config_file, "status", campaign)
