@@ -125,9 +125,10 @@ class Server:
 class Worker:
     """A `salvo worker` that can be killed the hard way and started again."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, pool: str = "threads") -> None:
         self.config = config
         self.log = log
+        self.pool = pool
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -138,8 +139,10 @@ class Worker:
             "--config",
             str(self.config),
             "worker",
+            "--pool",
+            self.pool,
             "--concurrency",
-            "2",
+            "2" if self.pool == "prefork" else "32",
             "-n",
             "chaos@%h",
             "--loglevel",
@@ -203,6 +206,7 @@ def run_chaos(
     redis_restarts: int,
     rate: float,
     redis_kills: int = 1,
+    pool: str = "threads",
     seed: int = 7,
     console: Console | None = None,
     timeout: float = 600.0,
@@ -222,7 +226,7 @@ def run_chaos(
             "on_unknown": "resend",
         }
         config = write_config(tmp / "salvo.toml", server.url, providers, republish_after=10.0)
-        worker = Worker(config, tmp / "worker.log")
+        worker = Worker(config, tmp / "worker.log", pool)
         stack.callback(worker.stop)
         worker.start()
         producer = Producer(Settings.load(config))
@@ -256,6 +260,8 @@ def run_chaos(
             if event == "child":
                 if worker.kill_child():
                     verdict.events.append(f"{at:5.1f} s  killed a pool child (SIGKILL)")
+                else:  # the threads pool has no child processes: its threads die with the main
+                    verdict.events.append(f"{at:5.1f} s  no pool child to kill ({pool} pool)")
             elif event == "main":
                 worker.kill_main()
                 verdict.events.append(f"{at:5.1f} s  killed the worker's main process (SIGKILL)")
@@ -403,6 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-restarts", type=int, default=1, help="SIGTERM, then start")
     parser.add_argument("--redis-kills", type=int, default=1, help="SIGKILL, then start")
     parser.add_argument("--rate", type=float, default=70.0, help="per account, messages per second")
+    parser.add_argument(
+        "--pool",
+        choices=("threads", "prefork"),
+        default="threads",
+        help="the worker's pool: threads (salvo worker's default) or prefork (children to kill)",
+    )
     args = parser.parse_args(argv)
     console = Console()
     verdict = run_chaos(
@@ -412,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_restarts=args.redis_restarts,
         redis_kills=args.redis_kills,
         rate=args.rate,
+        pool=args.pool,
         console=console,
     )
     report(console, verdict)
