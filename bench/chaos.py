@@ -404,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chaos measurement and print it; 1 when a guarantee did not hold."""
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--child-kills", type=int, default=5)
+    parser.add_argument(
+        "--child-kills", type=int, default=None, help="pool children killed (prefork: 5, else 0)"
+    )
     parser.add_argument("--main-kills", type=int, default=3)
     parser.add_argument("--redis-restarts", type=int, default=1, help="SIGTERM, then start")
     parser.add_argument("--redis-kills", type=int, default=1, help="SIGKILL, then start")
@@ -419,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     verdict = run_chaos(
         args.messages,
-        child_kills=args.child_kills,
+        child_kills=args.child_kills
+        if args.child_kills is not None
+        else (5 if args.pool == "prefork" else 0),
         main_kills=args.main_kills,
         redis_restarts=args.redis_restarts,
         redis_kills=args.redis_kills,
