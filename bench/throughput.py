@@ -83,7 +83,7 @@ NAIVE_MAX = 3_000
 ROUNDS = 3
 IN_FLIGHT = 64
 STALL = 30.0  # seconds without progress before a run is declared stuck
-TARGET_CEILING = 0.7  # c >= 0.7 x a
+TARGET_CEILING = 0.6  # c >= 0.6 x a, by median (the send engine v2 issue)
 TARGET_NAIVE = 10.0  # c >= 10 x b
 CONFIGURED_RATE = 100_000.0  # requests/s per account in the run (c)
 
