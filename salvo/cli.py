@@ -67,6 +67,13 @@ def _when(value: str | None) -> datetime | None:
     return when
 
 
+#: What to check when Redis does not answer, said on the same line.
+REDIS_CHECK = (
+    "check that the server runs and listens there, that host, port and password are right, "
+    "and that nothing between blocks the port"
+)
+
+
 def _redis_where(ctx: click.Context) -> str:
     """Which Redis the command used and where that was set, for an error line."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
@@ -93,9 +100,9 @@ class SalvoGroup(click.Group):
         except SalvoError as exc:
             self.fail(str(exc))
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            self.fail(f"cannot reach Redis at {_redis_where(ctx)}: {exc}")
+            self.fail(f"cannot reach Redis at {_redis_where(ctx)}: {exc}; {REDIS_CHECK}")
         except OperationalError as exc:  # Celery's broker (the same Redis) out of reach
-            self.fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}")
+            self.fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}; {REDIS_CHECK}")
         except KeyboardInterrupt:
             self.fail("interrupted", status=130)
         except Exception as exc:

@@ -51,7 +51,12 @@ def test_redis_unreachable_names_the_url_and_the_setting(tmp_path: Path, args: l
     port = closed_port()
     config = config_with(tmp_path, f"redis://user:pw@127.0.0.1:{port}/0")
     done = run_cli(config, *args)
-    one_line_error(done, f"cannot reach Redis at redis://***@127.0.0.1:{port}/0", str(config))
+    one_line_error(
+        done,
+        f"cannot reach Redis at redis://***@127.0.0.1:{port}/0",
+        str(config),
+        "check that the server runs and listens there",
+    )
     assert ":pw@" not in done.stderr
 
 
