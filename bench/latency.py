@@ -34,7 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.throughput import AREAS, _post_all
+from bench.runs import AREAS, _post_all
 from producer.api import Producer
 from salvo.local import (
     SandboxControl,

@@ -26,7 +26,7 @@ import redis.asyncio as aredis
 from rich.console import Console
 from rich.table import Table
 
-from bench.throughput import build_messages
+from bench.runs import build_messages
 from salvo.local import redis_server
 from sms import keys
 from sms.message import Message, Status

@@ -1,4 +1,4 @@
-"""bench.throughput's report: ratios taken round by round, and what both targets ask of c/a."""
+"""bench.report: ratios taken round by round, and what both targets ask of c/a."""
 
 from __future__ import annotations
 
@@ -6,14 +6,8 @@ import io
 
 from rich.console import Console
 
-from bench.throughput import (
-    Result,
-    bounds_by_round,
-    exchange_costs,
-    joint_bound,
-    ratios_by_round,
-    report,
-)
+from bench.report import bounds_by_round, exchange_costs, joint_bound, ratios_by_round, report
+from bench.runs import Result
 
 
 def _runs(*rates: float) -> list[Result]:

@@ -1,10 +1,10 @@
-"""bench.throughput's run (d) on real parts: a real server, a real `bench.dry_worker` process."""
+"""bench.runs' run (d) on real parts: a real server, a real `bench.dry_worker` process."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.throughput import run_salvo
+from bench.runs import run_salvo
 from salvo.local import SandboxControl
 
 
