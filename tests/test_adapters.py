@@ -26,6 +26,7 @@ from sms.providers.justcall import JustCallAdapter
 from sms.providers.skycore import SkycoreAdapter
 from sms.providers.textingline import TextingLineAdapter, idempotency_key
 from sms.settings import CarrierXAccount, JustCallAccount, SkycoreAccount, TextingLineAccount
+from tests.helpers import async_test
 
 K = OutcomeKind
 NOW = int(time.time())
@@ -634,15 +635,17 @@ async def _send_through(provider: str, handler: Callable[[web.Request], Any] | N
     ],
     ids=["closed-port", "abort-after-request", "hang-past-timeout"],
 )
-def test_send_translates_transport_failures(
+@async_test
+async def test_send_translates_transport_failures(
     provider: str, handler: Callable[[web.Request], Any] | None, kind: OutcomeKind
 ) -> None:
-    outcome = asyncio.run(_send_through(provider, handler))
+    outcome = await _send_through(provider, handler)
     assert outcome.kind is kind
     assert outcome.reason
 
 
-def test_send_returns_the_parsed_answer_with_headers() -> None:
+@async_test
+async def test_send_returns_the_parsed_answer_with_headers() -> None:
     seen: dict[str, Any] = {}
 
     async def ok(request: web.Request) -> web.Response:
@@ -656,7 +659,7 @@ def test_send_returns_the_parsed_answer_with_headers() -> None:
         async with aiohttp.ClientSession() as session, serve(ok) as base:
             return await justcall(base).send(session, msg())
 
-    outcome = asyncio.run(go())
+    outcome = await go()
     assert outcome.kind is K.ACCEPTED
     assert outcome.provider_id == "msg_4d9e1a7f"
     assert outcome.signal is not None and outcome.signal.remaining == 29
@@ -664,14 +667,15 @@ def test_send_returns_the_parsed_answer_with_headers() -> None:
     assert seen["json"]["to"] == "+14155559876"
 
 
-def test_send_reports_an_unusable_url_as_a_config_error() -> None:
+@async_test
+async def test_send_reports_an_unusable_url_as_a_config_error() -> None:
     async def go() -> Any:
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
             return await justcall("http://").send(session, msg())
 
-    assert asyncio.run(go()).kind is K.CONFIG_ERROR
+    assert (await go()).kind is K.CONFIG_ERROR
 
 
 def test_a_resend_after_an_unknown_outcome_is_safe_only_where_the_provider_or_operator_says() -> (

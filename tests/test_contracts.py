@@ -7,7 +7,6 @@ on 127.0.0.1 (an ephemeral port), shapes it through the control API, sends, and 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sms.message import Message
 from sms.providers import adapter_for
 from sms.providers.base import Adapter, Outcome, OutcomeKind
 from sms.settings import CarrierXAccount, JustCallAccount, SkycoreAccount, TextingLineAccount
+from tests.helpers import async_test
 
 K = OutcomeKind
 PROVIDERS = ("justcall", "carrierx", "textingline", "skycore")
@@ -169,10 +169,11 @@ async def walk(provider: str, case: Case) -> tuple[Outcome, list[Any]]:
 
 
 @pytest.mark.parametrize(("provider", "case", "kind"), WALK, ids=[f"{p}-{c}" for p, c, _ in WALK])
-def test_every_outcome_class_against_the_sandbox(
+@async_test
+async def test_every_outcome_class_against_the_sandbox(
     provider: str, case: str, kind: OutcomeKind
 ) -> None:
-    outcome, entries = asyncio.run(walk(provider, CASES[case]))
+    outcome, entries = await walk(provider, CASES[case])
     assert outcome.kind is kind, outcome
     assert outcome.reason or kind is K.ACCEPTED
     if kind is K.ACCEPTED:
@@ -182,32 +183,35 @@ def test_every_outcome_class_against_the_sandbox(
         assert entries == []
 
 
-def test_rate_limits_carry_the_wait_and_the_signal() -> None:
+@async_test
+async def test_rate_limits_carry_the_wait_and_the_signal() -> None:
     async def go() -> dict[str, Outcome]:
         results = {}
         for provider in ("justcall", "textingline"):
             results[provider], _ = await walk(provider, CASES["rate-limited"])
         return results
 
-    for provider, outcome in asyncio.run(go()).items():
+    for provider, outcome in (await go()).items():
         assert outcome.kind is K.RATE_LIMITED
         assert outcome.retry_after is not None and 0 < outcome.retry_after <= 61, provider
         assert outcome.signal is not None and outcome.signal.remaining == 0, provider
 
 
-def test_quotas_wait_for_the_long_window() -> None:
+@async_test
+async def test_quotas_wait_for_the_long_window() -> None:
     async def go() -> dict[str, Outcome]:
         results = {}
         for provider in ("justcall", "textingline"):
             results[provider], _ = await walk(provider, CASES["quota"])
         return results
 
-    for provider, outcome in asyncio.run(go()).items():
+    for provider, outcome in (await go()).items():
         assert outcome.kind is K.QUOTA_EXHAUSTED
         assert outcome.retry_after is not None and outcome.retry_after > 3600, provider
 
 
-def test_carrierx_stores_our_id_in_user_data() -> None:
+@async_test
+async def test_carrierx_stores_our_id_in_user_data() -> None:
     async def go() -> tuple[Message, list[Any]]:
         async with running_sandbox() as root, aiohttp.ClientSession() as session:
             adapter = adapter_for(account("carrierx", root))
@@ -215,11 +219,12 @@ def test_carrierx_stores_our_id_in_user_data() -> None:
             assert (await adapter.send(session, msg)).kind is K.ACCEPTED
             return msg, await ledger(session, root, "carrierx")
 
-    msg, entries = asyncio.run(go())
+    msg, entries = await go()
     assert entries[0]["request"]["user_data"] == msg.id
 
 
-def test_group_mms_goes_through_carrierx() -> None:
+@async_test
+async def test_group_mms_goes_through_carrierx() -> None:
     async def go() -> Outcome:
         async with running_sandbox() as root, aiohttp.ClientSession() as session:
             adapter = adapter_for(account("carrierx", root))
@@ -230,30 +235,33 @@ def test_group_mms_goes_through_carrierx() -> None:
             assert adapter.validate(msg) == []
             return await adapter.send(session, msg)
 
-    assert asyncio.run(go()).kind is K.ACCEPTED
+    assert (await go()).kind is K.ACCEPTED
 
 
 @pytest.mark.parametrize("provider", ["justcall", "textingline"])
-def test_mms_with_one_media_url_is_accepted(provider: str) -> None:
+@async_test
+async def test_mms_with_one_media_url_is_accepted(provider: str) -> None:
     async def go() -> Outcome:
         async with running_sandbox() as root, aiohttp.ClientSession() as session:
             adapter = adapter_for(account(provider, root))
             msg = message(media_urls=["https://example.com/promo.jpg"])
             return await adapter.send(session, msg)
 
-    assert asyncio.run(go()).kind is K.ACCEPTED
+    assert (await go()).kind is K.ACCEPTED
 
 
-def test_skycore_accepts_a_short_code_sender() -> None:
+@async_test
+async def test_skycore_accepts_a_short_code_sender() -> None:
     async def go() -> Outcome:
         async with running_sandbox() as root, aiohttp.ClientSession() as session:
             adapter = adapter_for(account("skycore", root))
             return await adapter.send(session, message(**{"from": "12345"}))
 
-    assert asyncio.run(go()).kind is K.ACCEPTED
+    assert (await go()).kind is K.ACCEPTED
 
 
-def test_textingline_resend_after_unknown_sends_once() -> None:
+@async_test
+async def test_textingline_resend_after_unknown_sends_once() -> None:
     """A reset after acceptance is unknown; the resend with the same idempotencyKey is safe."""
 
     async def go() -> tuple[Outcome, Outcome, list[Any]]:
@@ -267,7 +275,7 @@ def test_textingline_resend_after_unknown_sends_once() -> None:
             second = await adapter.send(session, msg)
             return first, second, await ledger(session, root, "textingline")
 
-    first, second, entries = asyncio.run(go())
+    first, second, entries = await go()
     assert first.kind is K.UNKNOWN
     assert second.kind is K.ACCEPTED
     assert [e["id"] for e in entries] == [second.provider_id]

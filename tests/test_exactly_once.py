@@ -14,7 +14,7 @@ from sms import keys
 from sms.message import Message, Status
 from sms.store import Store
 from tests.conftest import Sandbox
-from tests.helpers import SENDERS, run_cli, wait_for
+from tests.helpers import SENDERS, async_test, run_cli, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -36,10 +36,10 @@ def test_a_publish_lost_after_the_record_was_written_is_published_again(
     assert [e["body"] for e in sandbox.ledger()] == ["once 1"]
 
 
-def test_a_lease_that_expires_holds_the_message_as_unknown(
+@async_test
+async def test_a_lease_that_expires_holds_the_message_as_unknown(
     producer: Producer, redis_url: str, sandbox: Sandbox
 ) -> None:
-    import asyncio
 
     import redis.asyncio as aredis
 
@@ -56,7 +56,7 @@ def test_a_lease_that_expires_holds_the_message_as_unknown(
         await client.aclose()
         return answer.status
 
-    assert asyncio.run(claim()) == "claimed"  # a worker claimed it, then died
+    assert (await claim()) == "claimed"  # a worker claimed it, then died
     (record,) = wait_for(producer, [m.id], timeout=30)
     assert record.status is Status.UNKNOWN
     assert record.reason == "worker died while sending"

@@ -17,6 +17,7 @@ from sms.gate import Checker, Gate
 from sms.message import Lane, Message
 from sms.optout import OptOutList
 from sms.settings import Settings
+from tests.helpers import async_test
 
 SENDER = "+14155550101"
 
@@ -84,7 +85,8 @@ def test_quiet_hours_hold_one_country_and_not_another(unit_url: str) -> None:
     assert judge(unit_url, gate, [tx], now.timestamp()).waits == {}
 
 
-def test_a_providers_opted_out_answer_puts_the_number_on_the_list(
+@async_test
+async def test_a_providers_opted_out_answer_puts_the_number_on_the_list(
     r: redis.Redis, unit_url: str
 ) -> None:
     number = phone()
@@ -100,12 +102,13 @@ def test_a_providers_opted_out_answer_puts_the_number_on_the_list(
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == (True, False)
+    assert (await run()) == (True, False)
     entry = OptOutList(r).get("cx", number)
     assert entry is not None and (entry.source, entry.note) == ("provider", "opted_out: by carrier")
 
 
-def test_checks_made_in_one_turn_are_judged_together(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_checks_made_in_one_turn_are_judged_together(r: redis.Redis, unit_url: str) -> None:
     out = phone()
     OptOutList(r).add("cx", out)
     messages = [message(out)] + [message(phone()) for _ in range(5)]
@@ -118,4 +121,4 @@ def test_checks_made_in_one_turn_are_judged_together(r: redis.Redis, unit_url: s
         finally:
             await client.aclose()
 
-    assert asyncio.run(run()) == [(True, None)] + [(False, None)] * 5
+    assert (await run()) == [(True, None)] + [(False, None)] * 5

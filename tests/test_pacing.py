@@ -11,10 +11,14 @@ import redis.asyncio as aredis
 from sms import keys
 from sms.learning import CEILING, INITIAL, Learnt
 from sms.settings import Settings
+from tests.helpers import async_test
 from worker.pacing import Pacer
 
 
-def test_a_rate_grows_only_after_the_bucket_refused_a_send(unit_url: str, r: redis.Redis) -> None:
+@async_test
+async def test_a_rate_grows_only_after_the_bucket_refused_a_send(
+    unit_url: str, r: redis.Redis
+) -> None:
     account = f"learn{uuid.uuid4().hex[:8]}"
     settings = Settings(
         providers={account: {"kind": "carrierx", "token": "t", "base_url": "http://127.0.0.1:9"}}
@@ -36,6 +40,6 @@ def test_a_rate_grows_only_after_the_bucket_refused_a_send(unit_url: str, r: red
         await pacer.on_accepted(account)
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
     learnt = Learnt.from_hash(r.hgetall(keys.learnt_rate(account)))
     assert INITIAL < learnt.rate < CEILING

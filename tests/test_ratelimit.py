@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sms.ratelimit import Claim, Limit, RateLimiter, TokenBucket
+from tests.helpers import async_test
 
 limits = st.builds(
     Limit,
@@ -72,7 +73,8 @@ def test_a_refusal_changes_nothing_in_the_model(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(limit=limits, wants=st.lists(st.sampled_from([1.0, 1.0, 2.0, 5.0]), min_size=1, max_size=40))
-def test_the_script_decides_exactly_as_the_model(
+@async_test
+async def test_the_script_decides_exactly_as_the_model(
     unit_url: str, limit: Limit, wants: list[float]
 ) -> None:
     async def run() -> None:
@@ -88,10 +90,11 @@ def test_the_script_decides_exactly_as_the_model(
                 assert now > 0  # a refusal still reports the time it was decided at
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
 
 
-def test_a_refusal_writes_nothing(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_a_refusal_writes_nothing(r: redis.Redis, unit_url: str) -> None:
     async def run() -> None:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
         limiter = RateLimiter(client)
@@ -105,10 +108,11 @@ def test_a_refusal_writes_nothing(r: redis.Redis, unit_url: str) -> None:
         assert after[1] <= before[1]  # the TTL was not renewed
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
 
 
-def test_every_write_sets_a_ttl(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_every_write_sets_a_ttl(r: redis.Redis, unit_url: str) -> None:
     key = f"test:bucket:{uuid.uuid4().hex}"
 
     async def run() -> None:
@@ -116,12 +120,13 @@ def test_every_write_sets_a_ttl(r: redis.Redis, unit_url: str) -> None:
         await RateLimiter(client).try_take("test:cool:none", [Claim(key, Limit(rate=10, burst=5))])
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
     # The time to refill the whole bucket (0.5 s) plus a second.
     assert 1000 < r.pttl(key) <= 1500
 
 
-def test_both_buckets_or_neither(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_both_buckets_or_neither(r: redis.Redis, unit_url: str) -> None:
     async def run() -> None:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
         limiter = RateLimiter(client)
@@ -133,10 +138,13 @@ def test_both_buckets_or_neither(r: redis.Redis, unit_url: str) -> None:
         assert float(r.hget(account, "tokens") or 0) == pytest.approx(99, abs=0.5)
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
 
 
-def test_nothing_is_granted_while_the_account_cools_down(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_nothing_is_granted_while_the_account_cools_down(
+    r: redis.Redis, unit_url: str
+) -> None:
     cool = f"test:cool:{uuid.uuid4().hex}"
     r.set(cool, "rate limited", px=2000)
 
@@ -148,10 +156,11 @@ def test_nothing_is_granted_while_the_account_cools_down(r: redis.Redis, unit_ur
         await client.aclose()
         return wait
 
-    assert 1.0 < asyncio.run(run()) <= 2.0
+    assert 1.0 < (await run()) <= 2.0
 
 
-def test_the_script_is_loaded_again_after_a_flush(r: redis.Redis, unit_url: str) -> None:
+@async_test
+async def test_the_script_is_loaded_again_after_a_flush(r: redis.Redis, unit_url: str) -> None:
     async def run() -> None:
         client = aredis.Redis.from_url(unit_url, decode_responses=True)
         limiter = RateLimiter(client)
@@ -161,7 +170,7 @@ def test_the_script_is_loaded_again_after_a_flush(r: redis.Redis, unit_url: str)
         assert await limiter.try_take("test:cool:none", [Claim(key, Limit(10, 10))]) == 0
         await client.aclose()
 
-    asyncio.run(run())
+    await run()
 
 
 def _hammer(url: str, key: str, limit: Limit, seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

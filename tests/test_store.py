@@ -14,6 +14,7 @@ import redis.asyncio as aredis
 from sms import keys
 from sms.message import Message, Status
 from sms.store import Admission, AsyncStore, Enqueued, Move, Store
+from tests.helpers import async_test
 
 RETENTION = 3600
 T = TypeVar("T")
@@ -127,20 +128,22 @@ def test_only_one_of_many_racing_claimers_wins(unit_url: str, r: redis.Redis) ->
     assert answers.count("sending") == 19
 
 
-def test_a_claim_retried_by_its_owner_is_still_its_own(unit_url: str, r: redis.Redis) -> None:
+@async_test
+async def test_a_claim_retried_by_its_owner_is_still_its_own(unit_url: str, r: redis.Redis) -> None:
     m = message()
     Store(r, retention=RETENTION).enqueue_many([m], [None])
-    assert asyncio.run(_claim(unit_url, m.id, "owner-a")) == "claimed"
+    assert (await _claim(unit_url, m.id, "owner-a")) == "claimed"
     # redis-py resends a command whose reply was lost: the owner must hear "claimed" again.
-    assert asyncio.run(_claim(unit_url, m.id, "owner-a")) == "claimed"
-    assert asyncio.run(_claim(unit_url, m.id, "owner-b")) == "sending"
+    assert (await _claim(unit_url, m.id, "owner-a")) == "claimed"
+    assert (await _claim(unit_url, m.id, "owner-b")) == "sending"
 
 
-def test_only_the_owner_can_record_the_outcome(unit_url: str, r: redis.Redis) -> None:
+@async_test
+async def test_only_the_owner_can_record_the_outcome(unit_url: str, r: redis.Redis) -> None:
     store = Store(r, retention=RETENTION)
     m = message()
     store.enqueue_many([m], [None])
-    asyncio.run(_claim(unit_url, m.id, "owner-a"))
+    await _claim(unit_url, m.id, "owner-a")
     assert r.zscore(keys.LEASES, m.id) is not None
     stranger = Move(
         m.id, m.account, None, Status.SENDING, Status.SENT, owner="owner-b", provider_id="p1"
