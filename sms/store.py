@@ -262,6 +262,7 @@ class MeterLimits:
     transactional_share: float
     max_out: int
     max_take: int
+    min_bulk: int = 1  # fewest bulk ids worth a round while more than half of max_out is out
 
 
 class Store:
@@ -329,6 +330,7 @@ class Store:
             keys.sender_holds(account),
             keys.message(""),
             keys.campaign(""),
+            limits.min_bulk,
         ]
         cool, tx, bulk, cancelled, expired = self._meter(keys=k, args=args)
         return Metered(int(cool) / 1000, list(tx), list(bulk), _pairs(cancelled), _pairs(expired))

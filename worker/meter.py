@@ -70,8 +70,9 @@ class Meter:
             burst=limit.burst,
             horizon=self.settings.meter_horizon,
             transactional_share=acct.transactional_share,
-            max_out=min(MAX_OUT, max(self.settings.batch_size, lead)),
+            max_out=(out := min(MAX_OUT, max(self.settings.batch_size, lead))),
             max_take=MAX_TAKE,
+            min_bulk=min(self.settings.batch_size, out // 4),
         )
 
     def _alive(self) -> int:

@@ -7,7 +7,9 @@
 -- ARGV[1] rate (tokens/s), ARGV[2] burst, ARGV[3] horizon (s), ARGV[4] the share of the rate
 --   only transactional messages may use (0-1), ARGV[5] the most ids `out` may hold,
 --   ARGV[6] the most ids one call takes, ARGV[7] the prefix of the account's sender holds,
---   ARGV[8] the prefix of record keys, ARGV[9] the prefix of campaign keys.
+--   ARGV[8] the prefix of record keys, ARGV[9] the prefix of campaign keys, ARGV[10] the
+--   fewest bulk ids worth a round while more than half of `max_out` is still out (so that,
+--   when the workers are the limit, each task carries a batch, not a handful).
 -- What is due is read from the ready queue in order and, per id:
 --   gone or no longer queued           -> dropped from the ready queue;
 --   its campaign paused                -> set aside in the campaign's paused set until resume;
@@ -65,6 +67,9 @@ local taken, cancelled, expired = {{}, {}}, {}, {}
 local released = 0
 for lane = 1, 2 do
   local allowed = (lane == 1) and budget or math.min(bulk_budget, budget - released)
+  if lane == 2 and allowed < tonumber(ARGV[10] or '1') and waiting > max_out / 2 then
+    allowed = 0  -- the workers have plenty in hand: wait until a batch's worth is free
+  end
   local n = 0
   local ready = KEYS[lane]
   local scanned = 0
