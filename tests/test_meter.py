@@ -153,3 +153,18 @@ def test_an_id_no_longer_queued_is_dropped_from_its_ready_queue(r: redis.Redis) 
     r.hset(keys.message(m.id), "status", Status.SENT.value)
     assert store.meter(acct, UNLIMITED).bulk == []
     assert r.zscore(keys.ready(acct, "bulk"), m.id) is None
+
+
+def test_while_the_workers_have_plenty_in_hand_bulk_waits_for_a_batchs_worth(
+    r: redis.Redis,
+) -> None:
+    acct = account()
+    store = enqueue(r, messages(acct, 10))
+    reminder = messages(acct, 1, Lane.TRANSACTIONAL)
+    enqueue(r, reminder)
+    r.zadd(keys.out(acct), {f"in-hand-{i}": 1.0 for i in range(80)})  # 80 of 100 out
+    limits = MeterLimits(1e6, 1e6, 1.0, 0.0, max_out=100, max_take=1000, min_bulk=25)
+    got = store.meter(acct, limits)
+    assert (got.transactional, got.bulk) == ([reminder[0].id], [])  # a reminder never waits
+    r.delete(keys.out(acct))  # the workers took what they had: bulk goes again
+    assert len(store.meter(acct, limits).bulk) == 10
