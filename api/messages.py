@@ -1,4 +1,5 @@
-"""`POST /v1/messages` (one message or a list) and `GET /v1/messages/{id}`.
+"""`POST /v1/messages` (one message or a list), `GET /v1/messages/{id}`, and a queued
+message's cancel (`DELETE`) and move of its send_at or expires_at (`PATCH`).
 
 Validation is the Python API's, message by message (pydantic, then the provider's limits), and
 every problem of every message is reported at once with its index and field; nothing is
@@ -14,12 +15,13 @@ import asyncio
 from typing import Any, cast
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from api import models
 from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
-from producer.api import Producer, build_message
+from producer.api import Producer, build_message, validation_problems
 from sms import keys
-from sms.errors import IdempotencyConflict, InvalidMessage, KeyConflict
+from sms.errors import Conflict, IdempotencyConflict, InvalidMessage, KeyConflict, NotFound
 from sms.message import Lane, Message
 from sms.store import Admission, Record
 from sms.text import text_problem
@@ -112,7 +114,49 @@ async def get_message(request: web.Request) -> web.Response:
     return web.json_response(record.json_body())
 
 
+def record_answer(record: Record) -> web.Response:
+    """A message's record as the answer."""
+    return web.json_response(models.Record.model_validate(record.as_dict()).json_body())
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    """Cancel a message not yet sent: 200 with its record, 404, or 409 naming its status."""
+    producer = request.app[PRODUCER]
+    try:
+        record = await asyncio.to_thread(producer.cancel_message, request.match_info["id"])
+    except NotFound as exc:
+        return error(404, str(exc))
+    except Conflict as exc:
+        return error(409, str(exc))
+    return record_answer(record)
+
+
+async def patch_message(request: web.Request) -> web.Response:
+    """Move a queued message's send_at and/or expires_at: 200 with its record, 404, 409 when
+    too late, 422 naming each bad field."""
+    data = await read_json(request)
+    if not isinstance(data, dict) or not data:
+        return invalid([problem("body", "expected an object with send_at and/or expires_at")])
+    try:
+        times = models.MessageTimes.model_validate(data)
+    except ValidationError as exc:
+        return invalid([problem(p.field, p.problem) for p in validation_problems(exc)])
+    changes = {name: getattr(times, name) for name in times.model_fields_set}
+    producer = request.app[PRODUCER]
+    try:
+        record = await asyncio.to_thread(producer.reschedule, request.match_info["id"], changes)
+    except InvalidMessage as exc:
+        return invalid([problem(p.field, p.problem) for p in exc.problems])
+    except NotFound as exc:
+        return error(404, str(exc))
+    except Conflict as exc:
+        return error(409, str(exc))
+    return record_answer(record)
+
+
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_post("/v1/messages", post_messages)
     app.router.add_get("/v1/messages/{id}", get_message)
+    app.router.add_delete("/v1/messages/{id}", delete_message)
+    app.router.add_patch("/v1/messages/{id}", patch_message)

@@ -8,6 +8,7 @@ apart. Answers may carry more fields than a model names (extra="allow"); request
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,9 +100,23 @@ class Record(Answer):
     attempts: int
     reason: str
     provider_id: str | None = None
+    send_at: Time | None = None
+    expires_at: Time | None = None
+    waiting_for: str | None = Field(
+        default=None, description="what a queued message waits for, in words"
+    )
     created: Time
     updated: Time
     history: list[HistoryEntry]
+
+
+class MessageTimes(BaseModel):
+    """A move of a queued message: its new `send_at` and/or `expires_at` (null clears one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    send_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class RejectedRow(Answer):
@@ -175,6 +190,7 @@ COMPONENTS: tuple[type[BaseModel], ...] = (
     IdempotencyConflict,
     HistoryEntry,
     Record,
+    MessageTimes,
     RejectedRow,
     Blast,
     Campaign,

@@ -182,7 +182,40 @@ DOCUMENT: dict[str, Any] = {
                     "401": UNAUTHORIZED,
                     "404": ERROR,
                 },
-            }
+            },
+            "delete": {
+                "operationId": "cancelMessage",
+                "tags": ["messages"],
+                "summary": "Cancel a message not yet sent",
+                "security": SECURED,
+                "parameters": [_path("id")],
+                "responses": {
+                    "200": _answer("Cancelled: the message's record", "Record"),
+                    "401": UNAUTHORIZED,
+                    "404": ERROR,
+                    "409": _answer("Too late: the error names its status", "Error"),
+                },
+            },
+            "patch": {
+                "operationId": "moveMessage",
+                "tags": ["messages"],
+                "summary": "Move a queued message's send_at and/or expires_at",
+                "security": SECURED,
+                "parameters": [_path("id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("MessageTimes")}},
+                },
+                "responses": {
+                    "200": _answer("Moved: the message's record", "Record"),
+                    "400": ERROR,
+                    "401": UNAUTHORIZED,
+                    "404": ERROR,
+                    "409": _answer("Too late: the error names its status", "Error"),
+                    "413": TOO_LARGE,
+                    "422": INVALID,
+                },
+            },
         },
         "/v1/campaigns": {
             "post": {

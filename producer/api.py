@@ -1,5 +1,6 @@
 """The Python API: `Producer(settings).send(message)`, `.send_many(messages)`, and a campaign's
-`.pause(id)`, `.resume(id)` and `.cancel(id)` (producer/controls.py).
+`.pause(id)`, `.resume(id)` and `.cancel(id)` (producer/controls.py); one message's
+`.cancel_message(id)` and `.reschedule(id, changes)` (producer/lifecycle.py).
 
 Every message is validated (pydantic, phonenumbers, its provider's limits) before anything is
 written; records and idempotency keys go to Redis in one round trip per chunk, each new message
@@ -17,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from producer import lifecycle
 from producer.controls import CampaignControls, ControlResult
 from sms import campaigns, keys
 from sms.campaigns import Campaign
@@ -162,6 +164,16 @@ class Producer:
     def cancel(self, campaign_id: str) -> ControlResult:
         """Cancel a campaign: whatever it has not sent ends `cancelled` (NotFound)."""
         return self.controls.cancel(campaign_id)
+
+    def cancel_message(self, message_id: str) -> Record:
+        """Cancel one message not yet sent; its record after (NotFound; Conflict naming its
+        status when it is sending or ended)."""
+        return lifecycle.cancel_message(self.store, message_id)
+
+    def reschedule(self, message_id: str, changes: dict[str, Any]) -> Record:
+        """Move a queued message's `send_at` and/or `expires_at` (None clears one); its record
+        after (InvalidMessage, NotFound, Conflict when too late)."""
+        return lifecycle.reschedule(self.store, message_id, changes)
 
     def close(self) -> None:
         """Release connections."""

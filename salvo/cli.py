@@ -303,6 +303,10 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
             f"  account {data['account']}, attempts {data['attempts']}, "
             f"provider id {data['provider_id'] or '-'}"
         )
+        click.echo(
+            f"  send_at {data['send_at'] or '-'}, expires_at {data['expires_at'] or '-'}"
+            + (f", waiting for {data['waiting_for']}" if data["waiting_for"] else "")
+        )
         for h in data["history"]:
             click.echo(f"  {h['at']}  {h['status']}  {h['reason']}".rstrip())
     else:
@@ -349,11 +353,54 @@ def resume(ctx: click.Context, campaign: str) -> None:
 
 
 @cli.command()
-@click.argument("campaign")
+@click.argument("ident")
 @click.pass_context
-def cancel(ctx: click.Context, campaign: str) -> None:
-    """Cancel a campaign: every message it has not sent ends cancelled."""
-    _control(ctx, "cancel", campaign)
+def cancel(ctx: click.Context, ident: str) -> None:
+    """Cancel a message not yet sent, or a campaign: every message it has not sent ends
+    cancelled. Says which the id named."""
+    from producer.api import Producer
+    from sms.errors import NotFound
+
+    producer = Producer(_settings(ctx))
+    try:
+        try:
+            record = producer.cancel_message(ident)  # Conflict: too late, one error line
+        except NotFound:
+            record = None
+    finally:
+        producer.close()
+    if record is None:
+        _control(ctx, "cancel", ident)
+        return
+    click.echo(f"message {record.id}: queued -> {record.status.value}; it will not be sent")
+
+
+@cli.command()
+@click.argument("message_id")
+@click.option("--at", "at", help="send at this ISO 8601 time ('now': at once)")
+@click.option("--expires", help="never send after this ISO 8601 time ('never': no limit)")
+@click.pass_context
+def move(ctx: click.Context, message_id: str, at: str | None, expires: str | None) -> None:
+    """Move a queued message's send_at (--at) or expires_at (--expires)."""
+    from producer.api import Producer
+
+    changes: dict[str, Any] = {}
+    if at is not None:
+        changes["send_at"] = None if at == "now" else _when(at)
+    if expires is not None:
+        changes["expires_at"] = None if expires == "never" else _when(expires)
+    if not changes:
+        raise click.UsageError("say --at, --expires or both")
+    producer = Producer(_settings(ctx))
+    try:
+        record = producer.reschedule(message_id, changes)
+    finally:
+        producer.close()
+    data = record.as_dict()
+    click.echo(
+        f"message {record.id}: send_at {data['send_at'] or 'now'}, "
+        f"expires_at {data['expires_at'] or 'never'}"
+    )
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

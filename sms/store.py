@@ -8,6 +8,7 @@ blocking client (producer, CLI); `AsyncStore` is the worker's, on its event loop
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +35,7 @@ ENQUEUE = lua("enqueue.lua")
 CLAIM = lua("claim.lua")
 MOVE = lua("move.lua")
 METER = lua("meter.lua")
+RESCHEDULE = lua("reschedule.lua")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,15 @@ class Record:
             history=tuple(history),
         )
 
+    def waiting_for(self, now: float | None = None) -> str | None:
+        """What a queued message waits for, in words; None once it is no longer queued."""
+        if self.status is not Status.QUEUED:
+            return None
+        send_at = self.message.send_at
+        if send_at is not None and send_at.timestamp() > (time.time() if now is None else now):
+            return f"its send_at, {iso(send_at.timestamp())}"
+        return "its turn at its account's rate"
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe view for `salvo status --json` and the HTTP API (times ISO 8601)."""
         return {
@@ -90,6 +101,11 @@ class Record:
             "attempts": self.attempts,
             "reason": self.reason,
             "provider_id": self.provider_id,
+            "send_at": iso(self.message.send_at.timestamp()) if self.message.send_at else None,
+            "expires_at": (
+                iso(self.message.expires_at.timestamp()) if self.message.expires_at else None
+            ),
+            "waiting_for": self.waiting_for(),
             "created": iso(self.created),
             "updated": iso(self.updated),
             "history": [
@@ -274,6 +290,20 @@ class Store:
         self._enqueue = client.register_script(ENQUEUE)
         self._move = client.register_script(MOVE)
         self._meter = client.register_script(METER)
+        self._reschedule = client.register_script(RESCHEDULE)
+
+    def reschedule(self, record: Record, message: Message, due: float, reason: str) -> str:
+        """Store `message` (the record's own, with new times) as the record's data, due at
+        `due`, if the record is still queued and waiting in its ready queue
+        (sms/lua/reschedule.lua): "moved", "missing", "metered", or the status it has instead."""
+        lane = message.lane.value
+        expires = "" if message.expires_at is None else repr(message.expires_at.timestamp())
+        return str(
+            self._reschedule(
+                keys=[keys.message(record.id), keys.ready(message.account, lane), keys.WAKE],
+                args=[record.id, message.model_dump_json(), repr(due), expires, reason],
+            )
+        )
 
     def enqueue_many(
         self, messages: Sequence[Message], dues: Sequence[float | None]

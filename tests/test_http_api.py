@@ -95,6 +95,33 @@ def test_a_message_is_accepted_and_its_record_shows_its_history(api: Api, r: red
     assert r.hget(keys.message(mid), "lane") == "transactional"
 
 
+def test_a_queued_message_is_moved_and_cancelled_then_too_late(api: Api, r: redis.Redis) -> None:
+    status, body = api.post("/v1/messages", message(send_at="2099-01-01T09:00:00+00:00"))
+    (mid,) = body["ids"]
+    status, record = api.get(f"/v1/messages/{mid}")
+    assert record["send_at"] == "2099-01-01T09:00:00.000+00:00"
+    assert record["waiting_for"].startswith("its send_at")
+    change = json.dumps({"send_at": "2098-01-01T09:00:00Z", "expires_at": "2098-01-02T00:00:00Z"})
+    status, record = api.call("PATCH", f"/v1/messages/{mid}", change.encode())
+    assert status == 200
+    assert (record["send_at"], record["expires_at"]) == (
+        "2098-01-01T09:00:00.000+00:00",
+        "2098-01-02T00:00:00.000+00:00",
+    )
+    assert r.zscore(keys.ready("carrierx", "transactional"), mid) == 4_039_405_200
+    status, body = api.call("PATCH", f"/v1/messages/{mid}", b'{"to": "+12025550199"}')
+    assert (status, body["errors"][0]["field"]) == (422, "to")
+    status, record = api.call("DELETE", f"/v1/messages/{mid}")
+    assert (status, record["status"]) == (200, "cancelled")
+    assert r.zscore(keys.ready("carrierx", "transactional"), mid) is None
+    status, body = api.call("DELETE", f"/v1/messages/{mid}")
+    assert status == 409
+    assert body == {"error": f"message {mid} is cancelled: too late to cancel it"}
+    status, body = api.call("PATCH", f"/v1/messages/{mid}", change.encode())
+    assert status == 409
+    assert api.call("DELETE", "/v1/messages/nothing")[0] == 404
+
+
 def test_the_same_idempotency_key_header_returns_the_same_id_as_a_repeat(api: Api) -> None:
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     first = api.post("/v1/messages", message(), headers)
