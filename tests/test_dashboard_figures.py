@@ -1,10 +1,12 @@
 """The dashboard's figures from running totals: windows over readings, latency percentiles from
-the histogram's buckets, and the nearest-rank percentile of reminders' waits."""
+the histogram's buckets, and the reminders' waits from the workers' histogram of them."""
 
 from __future__ import annotations
 
-from api.dashboard.history import Change, Series, quantile
-from api.dashboard.waits import percentile
+import pytest
+
+from api.dashboard.history import Change, Series, merged, quantile
+from sms.metrics import WAIT_BOUNDS
 
 
 def test_a_window_takes_the_growth_since_the_first_reading_inside_it() -> None:
@@ -42,8 +44,14 @@ def test_latency_percentiles_are_interpolated_within_their_bucket() -> None:
     assert quantile(Change({"latency_le:+Inf": 3.0}, 60.0), 0.99) == 10.0
 
 
-def test_waits_take_the_nearest_rank_percentile() -> None:
-    waits = [float(n) for n in range(1, 101)]
-    assert (percentile(waits, 0.5), percentile(waits, 0.99)) == (50.0, 99.0)
-    assert percentile([4.2], 0.99) == 4.2
-    assert percentile([], 0.5) is None
+def test_reminders_waits_come_from_the_workers_histogram_summed_over_accounts() -> None:
+    one = Change({"wait_le:transactional:0.25": 8.0, "wait_le:transactional:1.0": 2.0}, 300.0)
+    two = Change({"wait_le:transactional:0.25": 0.0, "wait_le:bulk:60.0": 50.0}, 120.0)
+    both = merged([one, two])
+    assert both.seconds == 300.0
+    assert quantile(both, 0.5, "wait_le:transactional:", WAIT_BOUNDS) == pytest.approx(
+        0.1 + 0.15 * 5 / 8
+    )
+    p99 = quantile(both, 0.99, "wait_le:transactional:", WAIT_BOUNDS)
+    assert p99 is not None and 0.5 < p99 <= 1.0
+    assert quantile(merged([]), 0.5, "wait_le:transactional:", WAIT_BOUNDS) is None

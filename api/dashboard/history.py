@@ -23,17 +23,14 @@ import redis.exceptions
 from aiohttp import web
 
 from api.dashboard import queues
-from api.dashboard.waits import Waits
 from api.shared import REDIS, SETTINGS
 from sms import keys
-from sms.message import Lane
 from sms.metrics import LATENCY_BOUNDS
 
 EVERY = 2.0  # seconds between readings
 KEEP = 3600.0 + 60.0  # seconds of readings kept
 CAMPAIGNS_WATCHED = 100  # newest campaigns read each time
 ACTIVE = ("running", "paused")
-FOLLOW = 100  # reminders waiting in each account's queue that a reading starts to follow
 
 log = logging.getLogger("salvo.api.dashboard")
 
@@ -83,22 +80,39 @@ class Series:
         return Change(by, last_at - first_at)
 
 
-def quantile(change: Change, q: float) -> float | None:
-    """The `q` quantile of provider call latency over a change of the `latency_le:*` buckets
-    (each counts calls above the bound below it, up to its own), interpolated within its
-    bucket as Prometheus does; None without calls. Past the last bound: that bound."""
-    counts = [change.by.get(f"latency_le:{b!r}", 0.0) for b in LATENCY_BOUNDS]
-    counts.append(change.by.get("latency_le:+Inf", 0.0))
+def quantile(
+    change: Change,
+    q: float,
+    prefix: str = "latency_le:",
+    bounds: tuple[float, ...] = LATENCY_BOUNDS,
+) -> float | None:
+    """The `q` quantile over a change of a histogram's buckets (`{prefix}{bound}`, each
+    counting what fell above the bound below it, up to its own; by default the provider call
+    latency), interpolated within its bucket as Prometheus does; None when empty. Past the last
+    bound: that bound."""
+    counts = [change.by.get(f"{prefix}{b!r}", 0.0) for b in bounds]
+    counts.append(change.by.get(f"{prefix}+Inf", 0.0))
     total = sum(counts)
     if total <= 0:
         return None
     rank, seen, lower = q * total, 0.0, 0.0
-    for bound, count in zip((*LATENCY_BOUNDS, LATENCY_BOUNDS[-1]), counts, strict=True):
+    for bound, count in zip((*bounds, bounds[-1]), counts, strict=True):
         if count and seen + count >= rank:
             return lower + (bound - lower) * (rank - seen) / count
         seen += count
         lower = bound
-    return LATENCY_BOUNDS[-1]
+    return bounds[-1]
+
+
+def merged(changes: Iterable[Change]) -> Change:
+    """Several series' changes as one (fields summed; the longest window)."""
+    by: dict[str, float] = {}
+    seconds = 0.0
+    for change in changes:
+        for name, value in change.by.items():
+            by[name] = by.get(name, 0.0) + value
+        seconds = max(seconds, change.seconds)
+    return Change(by, seconds)
 
 
 class Recent:
@@ -107,7 +121,6 @@ class Recent:
     def __init__(self) -> None:
         self.accounts: dict[str, Series] = {}
         self.campaigns: dict[str, Series] = {}
-        self.reminders = Waits()
         self.holds = queues.HoldScan()
         self.started = time.time()
 
@@ -120,8 +133,7 @@ class Recent:
         return self.campaigns.get(campaign_id, Series())
 
     async def read(self, client: aredis.Redis, accounts: Iterable[str]) -> None:
-        """Take one reading of every account and every running or paused campaign, and follow
-        the reminders waiting now."""
+        """Take one reading of every account and every running or paused campaign."""
         names = sorted(set(accounts) | cast(set[str], await client.smembers(keys.ACCOUNTS)))
         newest = cast(list[str], await client.zrevrange(keys.CAMPAIGNS, 0, CAMPAIGNS_WATCHED - 1))
         pipe = client.pipeline(transaction=False)
@@ -142,8 +154,6 @@ class Recent:
                 waiting = values.get("queued", 0.0) + values.get("sending", 0.0)
                 values["done"] = values.get("total", 0.0) - waiting
                 self.campaigns.setdefault(cid, Series()).add(at, values)
-        self.reminders.watch(await queues.due_ids(client, names, Lane.TRANSACTIONAL.value, FOLLOW))
-        await self.reminders.settle(client)
 
 
 def numbers(fields: dict[str, str]) -> dict[str, float]:

@@ -123,16 +123,6 @@ async def holds(client: aredis.Redis, accounts: list[str], scan: HoldScan) -> di
     return out
 
 
-async def due_ids(client: aredis.Redis, accounts: list[str], lane: str, limit: int) -> list[str]:
-    """Ids of messages due and waiting on `lane`, the longest-waiting first, at most `limit`
-    of each account."""
-    moment = now()
-    pipe = client.pipeline(transaction=False)
-    for account in accounts:
-        pipe.zrangebyscore(keys.ready(account, lane), "-inf", moment, start=0, num=limit)
-    return [str(mid) for ids in await pipe.execute() for mid in ids]
-
-
 def now() -> float:
     """The dashboard's clock (the engine's scripts use Redis TIME; the difference is small)."""
     return time.time()
