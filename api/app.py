@@ -30,6 +30,7 @@ from api import (
     openapi,
     optouts,
     receipts,
+    results,
 )
 from api.auth import require_api_key
 from api.limits import CappedSite
@@ -93,6 +94,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
     for module in (
         messages,
         campaigns,
+        results,
         receipts,
         inbound,
         optouts,

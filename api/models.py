@@ -110,6 +110,20 @@ class Record(Answer):
     history: list[HistoryEntry]
 
 
+class CampaignMessage(Record):
+    """A campaign's message with the line of its input row."""
+
+    line: int
+
+
+class MessagePage(Answer):
+    """Some of a campaign's messages in row order, and the cursor of the next page (absent
+    once the campaign is read)."""
+
+    messages: list[CampaignMessage]
+    next: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
 class MessageTimes(BaseModel):
     """A move of a queued message: its new `send_at` and/or `expires_at` (null clears one)."""
 
@@ -191,6 +205,8 @@ COMPONENTS: tuple[type[BaseModel], ...] = (
     HistoryEntry,
     Record,
     MessageTimes,
+    CampaignMessage,
+    MessagePage,
     RejectedRow,
     Blast,
     Campaign,

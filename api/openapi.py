@@ -17,7 +17,7 @@ from api.messages import DEFAULT_LANE
 from api.models import COMPONENTS, SET_BY_SALVO
 from api.uploads import CSV_TYPES, FILE_PART, JSONL_TYPES, MULTIPART
 from sms.campaigns import ID_PATTERN
-from sms.message import Message
+from sms.message import Message, Status
 
 JSON = "application/json"
 REF = "#/components/schemas/{model}"
@@ -293,6 +293,32 @@ DOCUMENT: dict[str, Any] = {
                     "200": _answer("The campaign", "Campaign"),
                     "401": UNAUTHORIZED,
                     "404": ERROR,
+                },
+            }
+        },
+        "/v1/campaigns/{id}/messages": {
+            "get": {
+                "operationId": "listCampaignMessages",
+                "tags": ["campaigns"],
+                "summary": "A campaign's messages in the order of its input rows, a page at a time",
+                "security": SECURED,
+                "parameters": [
+                    _path("id"),
+                    _query(
+                        "status", "only messages in this status", enum=[s.value for s in Status]
+                    ),
+                    _query("cursor", "the `next` of the page before", pattern="^[0-9]{1,12}$"),
+                    _query(
+                        "limit",
+                        "at most this many (1 to 1000, default 100)",
+                        pattern="^[0-9]{1,4}$",
+                    ),
+                ],
+                "responses": {
+                    "200": _answer("One page", "MessagePage"),
+                    "401": UNAUTHORIZED,
+                    "404": ERROR,
+                    "422": INVALID,
                 },
             }
         },

@@ -134,14 +134,17 @@ class Producer:
             out += self.enqueue_valid(chunk)
         return out
 
-    def enqueue_valid(self, messages: Sequence[Message]) -> list[Enqueued]:
-        """Record and enqueue messages already validated; what enqueue did with each."""
+    def enqueue_valid(
+        self, messages: Sequence[Message], lines: Sequence[int] | None = None
+    ) -> list[Enqueued]:
+        """Record and enqueue messages already validated; what enqueue did with each. `lines`
+        (a blast's input lines) index each by its row (`keys.campaign_rows`)."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
             for m in messages
         ]
-        results = self.store.enqueue_many(messages, dues)
+        results = self.store.enqueue_many(messages, dues, lines)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         return results
 

@@ -228,7 +228,11 @@ def _flush(
     allowed = {id(m) for m in producer.without_suppressed([m for m, _, _ in chunk])}
     kept = [entry for entry in chunk if id(entry[0]) in allowed]
     report.suppressed += len(chunk) - len(kept)
-    results = producer.enqueue_valid([message for message, _, _ in kept]) if kept else []
+    results = (
+        producer.enqueue_valid([m for m, _, _ in kept], [line for _, line, _ in kept])
+        if kept
+        else []
+    )
     for (message, line, row), result in zip(kept, results, strict=True):
         if result.admission is Admission.NEW:
             report.enqueued += 1

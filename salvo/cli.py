@@ -376,6 +376,37 @@ def cancel(ctx: click.Context, ident: str) -> None:
 
 
 @cli.command()
+@click.argument("campaign")
+@click.option("--status", "status", help="only messages in this status")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="file")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.pass_context
+def export(
+    ctx: click.Context, campaign: str, status: str | None, output: Path | None, fmt: str
+) -> None:
+    """Export a campaign's messages in the order of its rows (CSV or JSONL), streamed."""
+    from producer import results
+    from producer.api import Producer
+    from sms.message import Status
+
+    try:
+        wanted = None if status is None else Status(status)
+    except ValueError:
+        known = ", ".join(s.value for s in Status)
+        raise click.BadParameter(f"{status!r} is not a status (one of: {known})") from None
+    producer = Producer(_settings(ctx))
+    try:
+        producer.campaign(campaign)  # NotFound: one error line
+        with (
+            output.open("w", newline="", encoding="utf-8") if output else click.open_file("-", "w")
+        ) as out:
+            count = results.export(producer.redis, campaign, out, fmt=fmt, status=wanted)
+    finally:
+        producer.close()
+    click.echo(f"campaign {campaign}: {count} message(s) exported", err=True)
+
+
+@cli.command()
 @click.argument("message_id")
 @click.option("--at", "at", help="send at this ISO 8601 time ('now': at once)")
 @click.option("--expires", help="never send after this ISO 8601 time ('never': no limit)")

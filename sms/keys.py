@@ -169,3 +169,13 @@ def sender_hold(account: str, sender: str) -> str:
 def sender_holds(account: str) -> str:
     """The prefix of an account's sender holds: meter.lua appends a sender to it."""
     return sender_hold(account, "")
+
+
+# Results (issue 15).
+
+
+def campaign_rows(campaign_id: str) -> str:
+    """Sorted set: each of a campaign's messages by id -> the line of its input row, so its
+    messages list and export in row order without a scan. Written by sms/lua/enqueue.lua in the
+    same step as the record; no TTL (like the campaign's hash)."""
+    return f"{PREFIX}:camp:{campaign_id}:rows"

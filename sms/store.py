@@ -124,8 +124,10 @@ def _json(items: list[list[str]]) -> str:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
 
 
-def enqueue_item(message: Message, *, due: float | None) -> list[str]:
-    """One message's entry for enqueue.lua."""
+def enqueue_item(message: Message, *, due: float | None, line: int | None = None) -> list[str]:
+    """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
+    message in `keys.campaign_rows`."""
+    rows = [keys.campaign_rows(message.campaign), str(line)] if line and message.campaign else []
     return [
         message.id,
         keys.message(message.id),
@@ -141,6 +143,7 @@ def enqueue_item(message: Message, *, due: float | None) -> list[str]:
         keys.ready(message.account, message.lane.value),
         message.sender,
         "" if message.expires_at is None else repr(message.expires_at.timestamp()),
+        *rows,
     ]
 
 
@@ -306,13 +309,18 @@ class Store:
         )
 
     def enqueue_many(
-        self, messages: Sequence[Message], dues: Sequence[float | None]
+        self,
+        messages: Sequence[Message],
+        dues: Sequence[float | None],
+        lines: Sequence[int] | None = None,
     ) -> list[Enqueued]:
         """Write records in one round trip, one answer per message; a message whose key is
-        held gets the id of the message that holds it, as a repeat or a conflict."""
+        held gets the id of the message that holds it, as a repeat or a conflict. `lines`
+        (a blast's input lines) index each campaign message by its row."""
         if not messages:
             return []
-        items = [enqueue_item(m, due=d) for m, d in zip(messages, dues, strict=True)]
+        at = lines if lines is not None else [None] * len(messages)
+        items = [enqueue_item(m, due=d, line=n) for m, d, n in zip(messages, dues, at, strict=True)]
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
         return [
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)

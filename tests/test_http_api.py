@@ -207,6 +207,14 @@ def test_a_csv_upload_becomes_a_campaign_and_reports_rejected_rows(api: Api) -> 
     assert status == 200
     assert campaign["counts"] == {"queued": 2, "total": 2}
     assert campaign["rejected"] == 2
+    status, page = api.get(f"/v1/campaigns/{body['campaign']}/messages?limit=1")
+    assert status == 200
+    assert [(m["line"], m["to"]) for m in page["messages"]] == [(2, "+12025550100")]
+    status, page = api.get(f"/v1/campaigns/{body['campaign']}/messages?cursor={page['next']}")
+    assert [(m["line"], m["to"]) for m in page["messages"]] == [(4, "+12025550101")]
+    assert page["next"] is None
+    status, page = api.get(f"/v1/campaigns/{body['campaign']}/messages?status=nope")
+    assert (status, page["errors"][0]["field"]) == (422, "status")
 
 
 def test_a_jsonl_upload_becomes_a_campaign(api: Api) -> None:
@@ -458,6 +466,7 @@ def test_the_document_is_served_and_names_every_route(server: ApiServer) -> None
         "/v1/messages/{id}",
         "/v1/campaigns",
         "/v1/campaigns/{id}",
+        "/v1/campaigns/{id}/messages",
         "/v1/campaigns/{id}/pause",
         "/v1/campaigns/{id}/resume",
         "/v1/campaigns/{id}/cancel",

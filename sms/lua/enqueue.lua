@@ -5,7 +5,8 @@
 --   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
 --    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
 --    fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
---    lane, sender, expires (epoch s, "" = never)]
+--    lane, sender, expires (epoch s, "" = never), and optionally the campaign's rows index key
+--    ("" = none) and the message's input line]
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
@@ -14,7 +15,7 @@
 local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local out, counts, stats, ready = {}, {}, {}, {}
+local out, counts, stats, ready, rows = {}, {}, {}, {}, {}
 
 for _, m in ipairs(items) do
   local id, record, idem, print_ = m[1], m[2], m[7], m[11] or ''
@@ -45,6 +46,12 @@ for _, m in ipairs(items) do
     if not q then q = {}; ready[m[12]] = q end
     q[#q + 1] = (m[10] ~= '' and tonumber(m[10])) or tonumber(t[1])
     q[#q + 1] = id
+    if m[15] and m[15] ~= '' then
+      local r = rows[m[15]]
+      if not r then r = {}; rows[m[15]] = r end
+      r[#r + 1] = tonumber(m[16])
+      r[#r + 1] = id
+    end
     out[#out + 1] = id
     out[#out + 1] = 1
   end
@@ -54,6 +61,9 @@ for key, n in pairs(counts) do
   redis.call('HINCRBY', key, 'total', n)
 end
 for key, n in pairs(stats) do redis.call('HINCRBY', key, 'status:queued', n) end
+for key, r in pairs(rows) do
+  for i = 1, #r, 1000 do redis.call('ZADD', key, unpack(r, i, math.min(i + 999, #r))) end
+end
 local woke = false
 for key, q in pairs(ready) do
   for i = 1, #q, 1000 do redis.call('ZADD', key, unpack(q, i, math.min(i + 999, #q))) end

@@ -1,0 +1,59 @@
+"""`GET /v1/campaigns/{id}/messages?status=&cursor=&limit=`: a campaign's messages in the order
+of its input rows, cursor-paginated (producer/results.py reads them through the rows index)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from api import models
+from api.shared import PRODUCER, error, invalid, problem
+from producer import results
+from sms import campaigns
+from sms.errors import NotFound
+from sms.message import Status
+
+
+async def campaign_messages(request: web.Request) -> web.Response:
+    """One page of the campaign's messages, each with its input line, and the next cursor."""
+    cid = request.match_info["id"]
+    query = request.query
+    problems = []
+    status: Status | None = None
+    if "status" in query:
+        try:
+            status = Status(query["status"])
+        except ValueError:
+            known = ", ".join(s.value for s in Status)
+            problems.append(problem("status", f"not a status (one of: {known})"))
+    after, limit = 0, 100
+    for name, low, high in (("cursor", 0, 10**12), ("limit", 1, results.MAX_LIMIT)):
+        if name in query:
+            raw = query[name]
+            if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+                problems.append(problem(name, f"an integer from {low} to {high}"))
+            elif name == "cursor":
+                after = int(raw)
+            else:
+                limit = int(raw)
+    if problems:
+        return invalid(problems)
+    producer = request.app[PRODUCER]
+    try:
+        await asyncio.to_thread(campaigns.read, producer.redis, cid)
+    except NotFound as exc:
+        return error(404, str(exc))
+    found = await asyncio.to_thread(
+        results.page, producer.redis, cid, after=after, limit=limit, status=status
+    )
+    answer = models.MessagePage(
+        messages=[models.CampaignMessage.model_validate(row.as_dict()) for row in found.rows],
+        next=None if found.next is None else str(found.next),
+    )
+    return web.json_response(answer.json_body())
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_get("/v1/campaigns/{id}/messages", campaign_messages)
