@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from aiohttp import web
 
-from api.receipts import secret_matches, signed, timestamp_fresh
-from api.shared import PRODUCER, SETTINGS, error, invalid, problem, read_body
+from api.receipts import authenticated_body
+from api.shared import PRODUCER, SETTINGS, error, invalid, problem
 from sms.inbound import PARSERS, BadInbound, listing, record
 from sms.phone import mask
-from sms.providers import justcall
-from sms.settings import JustCallAccount
 
 log = logging.getLogger("salvo.inbound")
 #: The most replies one `GET /v1/inbound` answers.
@@ -32,21 +29,11 @@ MAX_LIMIT = 1000
 
 async def post_inbound(request: web.Request) -> web.Response:
     """Read, authenticate and record one reply; act on its keyword."""
-    name = request.match_info["account"]
     settings = request.app[SETTINGS]
-    account = settings.providers.get(name)
-    is_signed = signed(account, request.headers)
-    if not secret_matches(account, request.match_info.get("secret"), is_signed):
-        return _refused(name, "unknown account or wrong secret")
-    assert account is not None
-    if is_signed and not timestamp_fresh(request.headers, settings.receipt_window, time.time()):
-        return _refused(name, f"signed timestamp not within {settings.receipt_window} s of now")
-    body = await read_body(request)
-    if is_signed:
-        assert isinstance(account, JustCallAccount)
-        secret = account.api_secret.get_secret_value()
-        if not justcall.signature_valid(secret, body, request.headers):
-            return _refused(name, "signature does not verify")
+    authenticated = await authenticated_body(request, "inbound message")
+    if isinstance(authenticated, web.Response):
+        return authenticated
+    name, account, body = authenticated
     try:
         message = PARSERS[account.kind](body, request.headers)
     except BadInbound as exc:
@@ -79,11 +66,6 @@ async def post_inbound(request: web.Request) -> web.Response:
             "action": done.action,
         }
     )
-
-
-def _refused(name: str, why: str) -> web.Response:
-    log.warning("inbound message for %r refused: %s", name, why)
-    return error(401, "inbound message not authenticated")
 
 
 async def get_inbound(request: web.Request) -> web.Response:

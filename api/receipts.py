@@ -89,30 +89,43 @@ def receipt_problem(receipt: Receipt, our_id: str | None) -> str | None:
     return None
 
 
-def refused(name: str, why: str) -> web.Response:
+def refused(name: str, why: str, what: str = "receipt") -> web.Response:
     """The one answer to every failed authentication; the log says which it was."""
-    log.warning("receipt for %r refused: %s", name, why)
-    return error(401, "receipt not authenticated")
+    log.warning("%s for %r refused: %s", what, name, why)
+    return error(401, f"{what} not authenticated")
 
 
-async def post_receipt(request: web.Request) -> web.Response:
-    """Authenticate, then read, parse and apply one receipt."""
+async def authenticated_body(
+    request: web.Request, what: str
+) -> tuple[str, Account, bytes] | web.Response:
+    """A provider's webhook (a receipt, a reply) authenticated before its body is read, as the
+    module docstring says; (account name, account, body), or the one 401 answer."""
     settings = request.app[SETTINGS]
     name = request.match_info["account"]
     account = settings.providers.get(name)
     is_signed = signed(account, request.headers)
     if not secret_matches(account, request.match_info.get("secret"), is_signed):
-        return refused(name, "unknown account or wrong secret")
+        return refused(name, "unknown account or wrong secret", what)
     assert account is not None
     if is_signed and not timestamp_fresh(request.headers, settings.receipt_window, time.time()):
-        return refused(name, f"signed timestamp not within {settings.receipt_window} s of now")
+        window = settings.receipt_window
+        return refused(name, f"signed timestamp not within {window} s of now", what)
     body = await read_body(request)
     if is_signed:
         assert isinstance(account, JustCallAccount)
-        if not justcall.signature_valid(
-            account.api_secret.get_secret_value(), body, request.headers
-        ):
-            return refused(name, "signature does not verify")
+        secret = account.api_secret.get_secret_value()
+        if not justcall.signature_valid(secret, body, request.headers):
+            return refused(name, "signature does not verify", what)
+    return name, account, body
+
+
+async def post_receipt(request: web.Request) -> web.Response:
+    """Authenticate, then read, parse and apply one receipt."""
+    settings = request.app[SETTINGS]
+    authenticated = await authenticated_body(request, "receipt")
+    if isinstance(authenticated, web.Response):
+        return authenticated
+    name, account, body = authenticated
     try:
         receipt = adapter_for(account).parse_receipt(body, request.headers)
     except BadReceipt as exc:
