@@ -458,5 +458,6 @@ def test_salvo_status_shows_the_history(loop: Loop, sandbox: Sandbox) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    lines = [line.split(maxsplit=1)[1] for line in done.stdout.splitlines()[2:]]
+    history = done.stdout.splitlines()[-4:]  # the history closes the record's lines
+    lines = [line.split(maxsplit=1)[1] for line in history]
     assert lines == ["queued", "sending", "sent", "delivered  receipt: status delivered"]
