@@ -124,6 +124,13 @@ class MessagePage(Answer):
     next: str | None = Field(description="pass as `cursor` for the next page; null at the end")
 
 
+class CampaignList(Answer):
+    """Campaigns, newest first, and the cursor of the next page (null at the end)."""
+
+    campaigns: list[Campaign]
+    next: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
 class MessageTimes(BaseModel):
     """A move of a queued message: its new `send_at` and/or `expires_at` (null clears one)."""
 
@@ -207,6 +214,7 @@ COMPONENTS: tuple[type[BaseModel], ...] = (
     MessageTimes,
     CampaignMessage,
     MessagePage,
+    CampaignList,
     RejectedRow,
     Blast,
     Campaign,

@@ -218,6 +218,27 @@ DOCUMENT: dict[str, Any] = {
             },
         },
         "/v1/campaigns": {
+            "get": {
+                "operationId": "listCampaigns",
+                "tags": ["campaigns"],
+                "summary": "Campaigns, newest first, a page at a time",
+                "security": SECURED,
+                "parameters": [
+                    _query(
+                        "cursor",
+                        "the `next` of the page before",
+                        pattern="^[0-9]{1,12}(\\.[0-9]{1,9})?$",
+                    ),
+                    _query(
+                        "limit", "at most this many (1 to 1000, default 50)", pattern="^[0-9]{1,4}$"
+                    ),
+                ],
+                "responses": {
+                    "200": _answer("One page", "CampaignList"),
+                    "401": UNAUTHORIZED,
+                    "422": INVALID,
+                },
+            },
             "post": {
                 "operationId": "createCampaign",
                 "tags": ["campaigns"],
@@ -280,7 +301,7 @@ DOCUMENT: dict[str, Any] = {
                     "422": INVALID,
                     "503": _answer("Redis out of reach: stopped at a line; send again", "Blast"),
                 },
-            }
+            },
         },
         "/v1/campaigns/{id}": {
             "get": {

@@ -54,6 +54,39 @@ async def campaign_messages(request: web.Request) -> web.Response:
     return web.json_response(answer.json_body())
 
 
+async def list_campaigns(request: web.Request) -> web.Response:
+    """Campaigns, newest first, a page at a time."""
+    query = request.query
+    problems = []
+    before, limit = "+inf", 50
+    if "cursor" in query:
+        try:
+            float(query["cursor"])
+            if not query["cursor"].isascii() or "n" in query["cursor"].lower():
+                raise ValueError
+            before = query["cursor"]
+        except ValueError:
+            problems.append(problem("cursor", "the `next` of the page before"))
+    if "limit" in query:
+        raw = query["limit"]
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= results.MAX_LIMIT:
+            problems.append(problem("limit", f"an integer from 1 to {results.MAX_LIMIT}"))
+        else:
+            limit = int(raw)
+    if problems:
+        return invalid(problems)
+    producer = request.app[PRODUCER]
+    found = await asyncio.to_thread(
+        results.campaigns_page, producer.redis, before=before, limit=limit
+    )
+    answer = models.CampaignList(
+        campaigns=[models.Campaign.model_validate(c.as_dict()) for c in found.campaigns],
+        next=found.next,
+    )
+    return web.json_response(answer.json_body())
+
+
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
+    app.router.add_get("/v1/campaigns", list_campaigns)
     app.router.add_get("/v1/campaigns/{id}/messages", campaign_messages)

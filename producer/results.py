@@ -17,7 +17,9 @@ from typing import IO, Any, cast
 
 import redis
 
-from sms import keys
+from sms import campaigns, keys
+from sms.campaigns import Campaign
+from sms.errors import NotFound
 from sms.message import Status
 from sms.store import Record
 
@@ -150,3 +152,32 @@ def export(
             out.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPage:
+    """Some campaigns, newest first, and the cursor of the next page (None at the end)."""
+
+    campaigns: list[Campaign]
+    next: str | None
+
+
+def campaigns_page(client: redis.Redis, *, before: str = "+inf", limit: int = 50) -> CampaignPage:
+    """Up to `limit` campaigns created before `before` (an epoch-seconds cursor from the page
+    before), newest first, from the campaign index `keys.CAMPAIGNS`."""
+    bound = before if before == "+inf" else f"({before}"
+    found = cast(
+        list[tuple[str, float]],
+        client.zrevrangebyscore(
+            keys.CAMPAIGNS, bound, "-inf", start=0, num=limit + 1, withscores=True
+        ),
+    )
+    more = len(found) > limit
+    found = found[:limit]
+    out = []
+    for cid, _ in found:
+        try:
+            out.append(campaigns.read(client, cid))
+        except NotFound:
+            continue  # listed, but its record is gone
+    return CampaignPage(out, repr(found[-1][1]) if more and found else None)

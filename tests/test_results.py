@@ -104,3 +104,19 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     assert jsonl.returncode == 0, jsonl.stderr
     bad = run_cli(config_file, "export", campaign, "--status", "nope")
     assert bad.returncode != 0 and "not a status" in bad.stderr
+
+
+def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
+    producer: Producer, tmp_path: Path
+) -> None:
+    made = [campaign_of(producer, tmp_path, 3) for _ in range(3)]
+    seen, before = [], "+inf"
+    while True:
+        found = results.campaigns_page(producer.redis, before=before, limit=2)
+        seen += [c.id for c in found.campaigns]
+        if found.next is None:
+            break
+        before = found.next
+    assert len(seen) == len(set(seen))
+    assert seen[:3] == made[::-1]
+    assert len(seen) == producer.redis.zcard("salvo:campaigns")
