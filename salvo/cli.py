@@ -214,7 +214,8 @@ def blast(
     dry_run: bool,
     smart_encoding: bool | None,
 ) -> None:
-    """Send a campaign to every row of a CSV with a `phone` column."""
+    """Send a campaign to every row of a CSV with a `phone` column. Exit status 2 when no row
+    is enqueued (now or by an earlier run), 0 otherwise; the counts are on the last line."""
     from producer.api import Producer
     from producer.campaign import BlastSpec
     from producer.campaign import blast as run_blast
@@ -243,14 +244,15 @@ def blast(
         report = run_blast(producer, file, spec, rejects_path=rejects, sink=tally)
     finally:
         producer.close()
+    if report.rejects_path:
+        click.echo(f"rejected rows (line and reason): {report.rejects_path}")
+    click.echo("\n".join(figures_lines(tally.finish(Report(report.campaign)))))
+    # The counts on the last line, for a script to read.
     click.echo(
         f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "
         f"{report.duplicates} already enqueued, {report.rejected} rejected, "
         f"{report.suppressed} suppressed (opted out)"
     )
-    if report.rejects_path:
-        click.echo(f"rejected rows (line and reason): {report.rejects_path}")
-    click.echo("\n".join(figures_lines(tally.finish(Report(report.campaign)))))
     if report.stopped is not None:
         where = f"line {report.stopped_at}" if report.stopped_at else "the first row"
         redis_at = f"(Redis at {_redis_where(ctx)})" if report.stopped.startswith("Redis") else ""
@@ -260,6 +262,8 @@ def blast(
             "again to finish (nothing is sent twice)",
             status=130 if report.stopped == "interrupted" else 1,
         )
+    if report.enqueued + report.duplicates == 0:
+        sys.exit(2)  # no row is enqueued, now or before: nothing will be sent
 
 
 @cli.command()

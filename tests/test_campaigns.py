@@ -92,7 +92,7 @@ def test_the_same_file_through_the_cli_then_http_sends_each_row_once(
     status, body = upload(doors, path.read_bytes())
     assert status == 202, body
     assert (body["rows"], body["enqueued"], body["duplicates"]) == (300, 0, 300)
-    assert out.startswith(f"campaign {body['campaign']}:")
+    assert out.splitlines()[-1].startswith(f"campaign {body['campaign']}:")
     assert r.hget(keys.campaign_counts(str(body["campaign"])), "total") == "300"
 
 
@@ -210,3 +210,15 @@ def test_version_and_short_help(doors: Doors) -> None:
     version = run_cli(doors.config, "--version")
     assert version.returncode == 0 and version.stdout.startswith("salvo, version ")
     assert "Usage: salvo" in run_cli(doors.config, "-h").stdout
+
+
+def test_a_blast_with_no_row_enqueued_exits_2_with_the_counts_last(
+    doors: Doors, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(f"phone,name\nnot a number,A{uuid.uuid4().hex[:6]}\n12,B\n")
+    code, out, err = cli_blast(doors, path)
+    assert code == 2, err
+    assert out.splitlines()[-1].endswith(
+        "2 rows, 0 enqueued, 0 already enqueued, 2 rejected, 0 suppressed (opted out)"
+    )
