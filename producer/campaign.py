@@ -72,6 +72,7 @@ class BlastSpec:
     expires_at: datetime | None = None
     source: str | None = None  # how the campaign names its input (default: the file's path)
     smart_encoding: bool | None = None  # None: the account's (or the deployment's) setting
+    phone_column: str | None = None  # the CSV column of numbers (default: `phone`, any case)
 
 
 def source_format(path: Path) -> Format:
@@ -246,10 +247,31 @@ def _flush(
     chunk.clear()
 
 
+def phone_header(header: list[str], path: Path, column: str | None) -> list[str]:
+    """The header with its column of numbers named `phone`: the column `column` names (exactly,
+    else in any case), or by default the one named `phone` in any case (`Phone`, `PHONE`)."""
+    wanted = column or PHONE
+    found = [i for i, name in enumerate(header) if name == wanted] or [
+        i for i, name in enumerate(header) if name.strip().casefold() == wanted.casefold()
+    ]
+    if len(found) != 1:
+        why = "no" if not found else "more than one"
+        raise InvalidInput(
+            f"{path}: line 1: {why} {wanted!r} column (columns: {', '.join(header)})"
+            + ("; name the column of numbers with --phone-column" if not found else "")
+        )
+    others = [i for i, name in enumerate(header) if name == PHONE and i != found[0]]
+    if others:
+        raise InvalidInput(
+            f"{path}: line 1: both {header[found[0]]!r} and 'phone' columns: rename one"
+        )
+    return [PHONE if i == found[0] else name for i, name in enumerate(header)]
+
+
 def _csv_source(fh: IO[bytes], path: Path, spec: BlastSpec, template: Template) -> Iterator[Row]:
     """Check a CSV's header against the spec and template, then yield its rows."""
     records = csv_records(fh)
-    header = csv_header(records, path)
+    header = phone_header(csv_header(records, path), path, spec.phone_column)
     for needed in (PHONE, spec.key_column):
         if needed not in header:
             raise InvalidInput(

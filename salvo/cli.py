@@ -188,6 +188,7 @@ def send(
 @click.option(
     "--key-column", default="phone", help="column whose value keys each row (idempotency)"
 )
+@click.option("--phone-column", help="the CSV column of numbers (default: phone, any case)")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
 @click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="bulk")
 @click.option("--at", "at", help="send at this ISO 8601 time")
@@ -207,6 +208,7 @@ def blast(
     template: str,
     campaign: str | None,
     key_column: str,
+    phone_column: str | None,
     rejects: Path | None,
     lane: str,
     at: str | None,
@@ -232,6 +234,7 @@ def blast(
         send_at=_when(at),
         expires_at=_when(expires),
         smart_encoding=smart_encoding,
+        phone_column=phone_column,
     )
     producer = Producer(_settings(ctx))
     try:
