@@ -173,11 +173,11 @@ def test_the_phone_header_in_any_case_or_named_by_phone_column(
     assert (report.rows, report.enqueued) == (1, 1)
     path = tmp_path / "b.csv"
     path.write_text(f"name,mobile\nB,{number(902)}\n")
-    with pytest.raises(InvalidInput, match="no 'phone' column .*--phone-column"):
+    with pytest.raises(InvalidInput, match=r"no 'phone' column .*--phone-column"):
         blast(producer, path, spec())
     report = blast(producer, path, spec(phone_column="Mobile"))
     assert (report.rows, report.enqueued) == (1, 1)
     both = tmp_path / "c.csv"
     both.write_text(f"phone,mobile\n{number(903)},{number(904)}\n")
-    with pytest.raises(InvalidInput, match="both 'mobile' and 'phone' columns"):
+    with pytest.raises(InvalidInput, match=r"both 'mobile' and 'phone' columns"):
         blast(producer, both, spec(phone_column="mobile"))
