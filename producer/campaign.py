@@ -143,7 +143,7 @@ def blast(
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
     with fh, _Rejects(rejects_path) as rejects:
-        rows = _csv_source(fh, path, spec, template) if fmt == "csv" else jsonl_rows(fh)
+        rows = _csv_source(fh, path, spec, template, rejects) if fmt == "csv" else jsonl_rows(fh)
         chunk: list[tuple[Message, int, list[str]]] = []
         smart = spec.smart_encoding
         if smart is None:
@@ -268,10 +268,15 @@ def phone_header(header: list[str], path: Path, column: str | None) -> list[str]
     return [PHONE if i == found[0] else name for i, name in enumerate(header)]
 
 
-def _csv_source(fh: IO[bytes], path: Path, spec: BlastSpec, template: Template) -> Iterator[Row]:
-    """Check a CSV's header against the spec and template, then yield its rows."""
+def _csv_source(
+    fh: IO[bytes], path: Path, spec: BlastSpec, template: Template, rejects: _Rejects
+) -> Iterator[Row]:
+    """Check a CSV's header against the spec and template, then yield its rows; the rejects
+    file gets the file's own column names."""
     records = csv_records(fh)
-    header = phone_header(csv_header(records, path), path, spec.phone_column)
+    original = csv_header(records, path)
+    rejects.columns = list(original)
+    header = phone_header(original, path, spec.phone_column)
     for needed in (PHONE, spec.key_column):
         if needed not in header:
             raise InvalidInput(
@@ -335,10 +340,13 @@ def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Pa
 
 
 class _Rejects:
-    """The rejects file, opened on the first rejected row: line, reason, then the row."""
+    """The rejects file, opened on the first rejected row: line, reason, then the row. For a
+    CSV the header names the file's own columns after `line` and `reason`, so the fixed file
+    can be fed back as it is (the two extra columns are ignored)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.columns: list[str] = ["row"]
         self._fh: IO[str] | None = None
         self._csv: Any = None
 
@@ -349,7 +357,7 @@ class _Rejects:
         if self._fh is None:
             self._fh = self.path.open("w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._fh)
-            self._csv.writerow(["line", "reason", "row"])
+            self._csv.writerow(["line", "reason", *self.columns])
         self._csv.writerow([line, reason, *row])
 
     def __exit__(self, *exc: object) -> None:

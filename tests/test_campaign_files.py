@@ -181,3 +181,16 @@ def test_the_phone_header_in_any_case_or_named_by_phone_column(
     both.write_text(f"phone,mobile\n{number(903)},{number(904)}\n")
     with pytest.raises(InvalidInput, match=r"both 'mobile' and 'phone' columns"):
         blast(producer, both, spec(phone_column="mobile"))
+
+
+def test_the_rejects_file_can_be_fixed_and_fed_back(producer: Producer, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text(f'phone,name\n{number(911)},"Ann, Jr"\n"+1 312 BAD",Bob\n')
+    report = blast(producer, path, spec())
+    assert (report.enqueued, report.rejected) == (1, 1)
+    rejects = tmp_path / "people.rejects.csv"
+    fixed = rejects.read_text().replace("+1 312 BAD", number(912))
+    assert fixed.splitlines()[0] == "line,reason,phone,name"
+    rejects.write_text(fixed)
+    again = blast(producer, rejects, spec())
+    assert (again.rows, again.enqueued, again.rejected) == (1, 1, 0)
