@@ -272,8 +272,9 @@ def blast(
 @cli.command()
 @click.argument("ident", required=False)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--watch", is_flag=True, help="a campaign: a live progress bar until it ends")
 @click.pass_context
-def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
+def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) -> None:
     """Show a message's or a campaign's status; with no id, every account's."""
     from producer.api import Producer
     from sms.errors import NotFound
@@ -298,6 +299,10 @@ def status(ctx: click.Context, ident: str | None, as_json: bool) -> None:
             except NotFound:
                 raise NotFound(f"no message or campaign with id {ident!r}") from None
             kind = "campaign"
+            if watch:
+                from salvo.watch import watch as watch_campaign
+
+                data["counts"] = watch_campaign(producer, ident)
     finally:
         producer.close()
     if as_json:

@@ -104,6 +104,10 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     assert jsonl.returncode == 0, jsonl.stderr
     bad = run_cli(config_file, "export", campaign, "--status", "nope")
     assert bad.returncode != 0 and "not a status" in bad.stderr
+    watched = run_cli(config_file, "status", campaign, "--watch", timeout=30)
+    assert watched.returncode == 0, watched.stderr
+    assert "sent 40, failed 0, waiting 0" in watched.stderr.replace("\n", " ")
+    assert watched.stdout.startswith(f"campaign {campaign} (running): ")
 
 
 def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
