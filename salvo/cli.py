@@ -194,6 +194,7 @@ def send(
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")
+@click.option("--watch", is_flag=True, help="then a live progress bar until the campaign ends")
 @click.option(
     "--smart-encoding/--no-smart-encoding",
     default=None,
@@ -215,6 +216,7 @@ def blast(
     expires: str | None,
     dry_run: bool,
     smart_encoding: bool | None,
+    watch: bool,
 ) -> None:
     """Send a campaign to every row of a CSV with a `phone` column. Exit status 2 when no row
     is enqueued (now or by an earlier run), 0 otherwise; the counts are on the last line."""
@@ -245,6 +247,10 @@ def blast(
             return
         tally = Tally(producer, spec, lookups=False)
         report = run_blast(producer, file, spec, rejects_path=rejects, sink=tally)
+        if watch and report.stopped is None and report.enqueued + report.duplicates:
+            from salvo.watch import watch as watch_campaign
+
+            watch_campaign(producer, report.campaign)
     finally:
         producer.close()
     if report.rejects_path:

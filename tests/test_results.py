@@ -104,6 +104,24 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     assert jsonl.returncode == 0, jsonl.stderr
     bad = run_cli(config_file, "export", campaign, "--status", "nope")
     assert bad.returncode != 0 and "not a status" in bad.stderr
+    people = tmp_path / "watched.csv"
+    people.write_text("phone,name\n+12025559901,W\n+12025559902,X\n")
+    blasted = run_cli(
+        config_file,
+        "blast",
+        str(people),
+        "--account",
+        "carrierx",
+        "--from",
+        SENDER,
+        "--template",
+        "Hi {name}",
+        "--watch",
+        timeout=60,
+    )
+    assert blasted.returncode == 0, blasted.stderr
+    assert "waiting 0" in blasted.stderr
+    assert "2 enqueued" in blasted.stdout.splitlines()[-1]
     watched = run_cli(config_file, "status", campaign, "--watch", timeout=30)
     assert watched.returncode == 0, watched.stderr
     assert "sent 40, failed 0, waiting 0" in watched.stderr.replace("\n", " ")
