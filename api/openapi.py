@@ -125,6 +125,26 @@ DOCUMENT: dict[str, Any] = {
     },
     "paths": {
         "/v1/messages": {
+            "get": {
+                "operationId": "listMessages",
+                "tags": ["messages"],
+                "summary": "A campaign's messages in row order (as /v1/campaigns/{id}/messages)",
+                "security": SECURED,
+                "parameters": [
+                    _query("campaign", "the campaign id", required=True),
+                    _query(
+                        "status", "only messages in this status", enum=[s.value for s in Status]
+                    ),
+                    _query("cursor", "the `next` of the page before", pattern="^[0-9]{1,12}$"),
+                    _query("limit", "at most this many (1 to 1000)", pattern="^[0-9]{1,4}$"),
+                ],
+                "responses": {
+                    "200": _answer("One page", "MessagePage"),
+                    "401": UNAUTHORIZED,
+                    "404": ERROR,
+                    "422": INVALID,
+                },
+            },
             "post": {
                 "operationId": "sendMessages",
                 "tags": ["messages"],
@@ -168,7 +188,7 @@ DOCUMENT: dict[str, Any] = {
                     "413": TOO_LARGE,
                     "422": INVALID,
                 },
-            }
+            },
         },
         "/v1/messages/{id}": {
             "get": {

@@ -15,9 +15,17 @@ from sms.errors import NotFound
 from sms.message import Status
 
 
-async def campaign_messages(request: web.Request) -> web.Response:
+async def messages_by_campaign(request: web.Request) -> web.Response:
+    """`GET /v1/messages?campaign=`: the same pages as `/v1/campaigns/{id}/messages`."""
+    cid = request.query.get("campaign")
+    if not cid:
+        return invalid([problem("campaign", "required: the campaign whose messages to list")])
+    return await campaign_messages(request, cid)
+
+
+async def campaign_messages(request: web.Request, cid: str | None = None) -> web.Response:
     """One page of the campaign's messages, each with its input line, and the next cursor."""
-    cid = request.match_info["id"]
+    cid = cid or request.match_info["id"]
     query = request.query
     problems = []
     status: Status | None = None
@@ -89,4 +97,5 @@ async def list_campaigns(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_get("/v1/campaigns", list_campaigns)
+    app.router.add_get("/v1/messages", messages_by_campaign)
     app.router.add_get("/v1/campaigns/{id}/messages", campaign_messages)
