@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from producer import results
 from producer.api import Producer
 from producer.campaign import BlastSpec, blast
 from sms.message import Status
+from sms.settings import Settings
 from sms.store import Move
 from tests.conftest import Sandbox
 from tests.helpers import run_cli, wait_for
@@ -38,9 +40,19 @@ def campaign_of(producer: Producer, tmp_path: Path, rows: int) -> str:
     return report.campaign
 
 
+@pytest.fixture
+def idle(settings: Settings, unit_url: str) -> Iterator[Producer]:
+    """A producer on a database no worker looks at: these campaigns are read, never sent (so
+    thousands of messages do not go on sending into later tests)."""
+    p = Producer(settings, redis_url=unit_url)
+    yield p
+    p.close()
+
+
 def test_pages_walk_a_campaign_of_thousands_without_a_gap_or_a_repeat(
-    producer: Producer, tmp_path: Path
+    idle: Producer, tmp_path: Path
 ) -> None:
+    producer = idle
     campaign = campaign_of(producer, tmp_path, 3_000)
     lines, ids, after = [], set(), 0
     while True:
@@ -56,7 +68,8 @@ def test_pages_walk_a_campaign_of_thousands_without_a_gap_or_a_repeat(
     assert [r.line for r in results.walk(producer.redis, campaign)] == lines
 
 
-def test_a_status_filter_keeps_only_that_status(producer: Producer, tmp_path: Path) -> None:
+def test_a_status_filter_keeps_only_that_status(idle: Producer, tmp_path: Path) -> None:
+    producer = idle
     campaign = campaign_of(producer, tmp_path, 1_200)
     rows = list(results.walk(producer.redis, campaign))
     chosen = rows[::97]
@@ -129,8 +142,9 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
 
 
 def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
-    producer: Producer, tmp_path: Path
+    idle: Producer, tmp_path: Path
 ) -> None:
+    producer = idle
     made = [campaign_of(producer, tmp_path, 3) for _ in range(3)]
     seen, before = [], "+inf"
     while True:

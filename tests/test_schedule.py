@@ -58,7 +58,7 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
             assert (record.status, record.attempts) == (Status.QUEUED, 0)
             assert "quota" in record.reason
             assert client.zscore(keys.ready("textingline", "bulk"), mid) is not None
-            assert len(sandbox.ledger()) == 1
+            assert len(sandbox.ledger("textingline")) == 1
             # Two hours pass: the quota resets, and the message is due.
             sandbox.configure("textingline", quota=None)
             client.delete(keys.cooldown("textingline"))
@@ -67,11 +67,11 @@ def test_a_message_told_to_wait_two_hours_survives_a_worker_restart_and_is_sent_
     finally:
         client.delete(keys.cooldown("textingline"))
     assert record.status is Status.SENT
-    assert [e["body"] for e in sandbox.ledger()] == ["message 71", "message 72"]
+    assert [e["body"] for e in sandbox.ledger("textingline")] == ["message 71", "message 72"]
     # Publishing it again changes nothing: the claim refuses a message already sent.
     producer.app.send_task("salvo.send_batch", args=["textingline", "bulk", [mid]], queue="bulk")
     time.sleep(1.0)
-    assert len(sandbox.ledger()) == 2
+    assert len(sandbox.ledger("textingline")) == 2
     client.close()
 
 
