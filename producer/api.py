@@ -46,7 +46,7 @@ class Producer:
         self.redis = sync_client(self.redis_url, decode_responses=True)
         self.store = Store(self.redis, retention=settings.idempotency_retention)
         self.app = make_app(self.redis_url)
-        self.controls = CampaignControls(self.redis, self.app, settings.batch_size)
+        self.controls = CampaignControls(self.redis)
         self.optouts = OptOutList(self.redis, settings.optout_scope)
         self._adapters: dict[str, Adapter[Any]] = {}
 

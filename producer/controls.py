@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import redis
-from celery import Celery
 
 from sms import campaigns, keys
 from sms.campaigns import CampaignState
@@ -38,12 +37,10 @@ class ControlResult:
 
 
 class CampaignControls:
-    """Pause, resume and cancel campaigns, through the records and the lanes."""
+    """Pause, resume and cancel campaigns, through the records and the ready queues."""
 
-    def __init__(self, client: redis.Redis, app: Celery, batch_size: int) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self.app = app
-        self.batch_size = batch_size
 
     def pause(self, campaign_id: str) -> ControlResult:
         """Workers set the campaign's messages aside until it resumes."""
