@@ -169,6 +169,7 @@ class Campaign(Answer):
     template: str = ""
     source: str = ""
     created: Time
+    starts: Time | None = Field(default=None, description="when its first message is due")
     rejected: int = 0
     suppressed: int = 0
     counts: dict[str, int]

@@ -336,6 +336,7 @@ def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Pa
         account=spec.account,
         template=spec.template,
         source=spec.source or str(path),
+        starts=spec.send_at.timestamp() if spec.send_at else None,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sms import campaigns
 from sms.errors import Conflict, InvalidMessage, Problem
 from sms.message import Message, Status
 from sms.store import Move, Record, Store
@@ -71,6 +72,8 @@ def reschedule(store: Store, message_id: str, changes: dict[str, Any]) -> Record
     due = max(time.time(), send_at.timestamp() if send_at else 0.0)
     answer = store.reschedule(record, message, due, RESCHEDULED)
     if answer == "moved":
+        if message.campaign:
+            campaigns.bring_forward(store.redis, message.campaign, due)
         return store.get(message_id)
     if answer == "metered":
         raise Conflict(

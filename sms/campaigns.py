@@ -8,9 +8,13 @@ the same campaign through the CLI, the HTTP API and the Python API alike, and ea
 idempotency key makes a replay send nothing twice.
 
 A campaign's record is a hash (`keys.campaign`): created, state, account, template, source,
-rejected, suppressed, and `<state>_at` for each change of state; its counts by status are kept
-beside it (`keys.campaign_counts`) by the transition scripts; `keys.CAMPAIGNS` lists every
-campaign.
+starts (when its first message is due), rejected, suppressed, and `<state>_at` for each change
+of state; its counts by status are kept beside it (`keys.campaign_counts`) by the transition
+scripts; `keys.CAMPAIGNS` lists every campaign.
+
+The state shown is the stored one, except that a running campaign whose first message is not
+due yet shows `scheduled` (computed when read, never stored: nothing has to change it when the
+time comes).
 """
 
 from __future__ import annotations
@@ -40,9 +44,20 @@ class CampaignState(StrEnum):
     """Where a campaign is: workers send a running one's messages, set a paused one's aside,
     and end a cancelled one's as `cancelled`. Cancelled is final."""
 
+    SCHEDULED = "scheduled"  # shown, never stored: running, its first message not due yet
     RUNNING = "running"
     PAUSED = "paused"
     CANCELLED = "cancelled"
+
+
+def shown_state(
+    stored: str | None, starts: float | None, now: float | None = None
+) -> CampaignState:
+    """The state a campaign shows: `scheduled` while it is running and `starts` (when its first
+    message is due) is still ahead, else the state stored."""
+    state = CampaignState(stored or CampaignState.RUNNING)
+    ahead = starts is not None and starts > (time.time() if now is None else now)
+    return CampaignState.SCHEDULED if state is CampaignState.RUNNING and ahead else state
 
 
 def is_valid_id(campaign_id: str) -> bool:
@@ -85,26 +100,32 @@ class Campaign:
     template: str = ""
     source: str = ""
     created: float = 0.0
+    starts: float | None = None  # when its first message is due
     rejected: int = 0
     suppressed: int = 0  # rows left out because the recipient opted out
     counts: dict[str, int] = field(default_factory=dict)
     changed: dict[str, float] = field(default_factory=dict)  # state -> when it was entered
 
     @classmethod
-    def from_hashes(cls, campaign_id: str, meta: dict[str, str], raw: dict[str, str]) -> Campaign:
-        """A campaign from its record's and its counts' HGETALL."""
+    def from_hashes(
+        cls, campaign_id: str, meta: dict[str, str], raw: dict[str, str], now: float | None = None
+    ) -> Campaign:
+        """A campaign from its record's and its counts' HGETALL, its state as shown at `now`
+        (`shown_state`)."""
         changed = {}
         for name, value in meta.items():
             state = name.removesuffix("_at")
             if name.endswith("_at") and state in CampaignState.__members__.values():
                 changed[state] = float(value)
+        starts = float(meta["starts"]) if meta.get("starts") else None
         return cls(
             id=campaign_id,
-            state=CampaignState(meta.get("state") or CampaignState.RUNNING),
+            state=shown_state(meta.get("state"), starts, now),
             account=meta.get("account", ""),
             template=meta.get("template", ""),
             source=meta.get("source", ""),
             created=float(meta.get("created") or 0),
+            starts=starts,
             rejected=int(meta.get("rejected") or 0),
             suppressed=int(meta.get("suppressed") or 0),
             counts={k: int(v) for k, v in raw.items()},
@@ -121,6 +142,7 @@ class Campaign:
             "template": self.template,
             "source": self.source,
             "created": iso(self.created),
+            "starts": iso(self.starts) if self.starts is not None else None,
             "rejected": self.rejected,
             "suppressed": self.suppressed,
             "counts": self.counts,
@@ -128,10 +150,17 @@ class Campaign:
 
 
 def create(
-    client: redis.Redis, campaign_id: str, *, account: str, template: str, source: str
+    client: redis.Redis,
+    campaign_id: str,
+    *,
+    account: str,
+    template: str,
+    source: str,
+    starts: float | None = None,
 ) -> None:
     """Record a campaign (again, for a replay: its creation time and state are kept), and list
-    it in `keys.CAMPAIGNS`."""
+    it in `keys.CAMPAIGNS`. `starts` is when its messages are due (None: now); a replay keeps
+    the earlier of the two."""
     key = keys.campaign(check_id(campaign_id))
     now = time.time()
     pipe = client.pipeline(transaction=True)
@@ -140,6 +169,22 @@ def create(
     pipe.hsetnx(key, "state", CampaignState.RUNNING.value)
     pipe.hset(key, mapping={"account": account, "template": template, "source": source})
     pipe.execute()
+    bring_forward(client, campaign_id, now if starts is None else starts)
+
+
+def bring_forward(client: redis.Redis, campaign_id: str, due: float) -> None:
+    """Make a campaign's `starts` no later than `due` (a message of it due then): a message
+    moved earlier ends the campaign's `scheduled` state early, never the other way."""
+    key = keys.campaign(campaign_id)
+
+    def lower(pipe: Any) -> None:
+        starts = pipe.hget(key, "starts")
+        if not pipe.exists(key) or (starts and float(starts) <= due):
+            return
+        pipe.multi()
+        pipe.hset(key, "starts", repr(due))
+
+    client.transaction(lower, key)
 
 
 def record_rows(
@@ -188,7 +233,8 @@ async def read_async(client: aredis.Redis, campaign_id: str) -> Campaign:
 
 def change_state(client: redis.Redis, campaign_id: str, state: CampaignState) -> CampaignState:
     """Set a campaign's state, unless it is missing (NotFound) or cancelled (Conflict);
-    returns the state it had. A concurrent change makes the transaction run again."""
+    returns the state it showed (`scheduled` is shown, never set). A concurrent change makes
+    the transaction run again."""
     if not is_valid_id(campaign_id):
         raise NotFound(f"no campaign with id {campaign_id!r}")
     key = keys.campaign(campaign_id)
@@ -198,7 +244,8 @@ def change_state(client: redis.Redis, campaign_id: str, state: CampaignState) ->
         nonlocal previous
         if not pipe.exists(key):
             raise NotFound(f"no campaign with id {campaign_id!r}")
-        previous = CampaignState(pipe.hget(key, "state") or CampaignState.RUNNING)
+        stored, starts = pipe.hmget(key, ["state", "starts"])
+        previous = shown_state(stored, float(starts) if starts else None)
         if previous is CampaignState.CANCELLED and state is not CampaignState.CANCELLED:
             raise Conflict(f"campaign {campaign_id!r} is cancelled: it cannot be {state}")
         pipe.multi()

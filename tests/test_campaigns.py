@@ -12,7 +12,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,40 @@ def test_a_blast_with_no_row_enqueued_exits_2_with_the_counts_last(
     assert out.splitlines()[-1].endswith(
         "2 rows, 0 enqueued, 0 already enqueued, 2 rejected, 0 suppressed (opted out)"
     )
+
+
+def test_a_campaign_is_scheduled_until_its_first_message_is_due(
+    doors: Doors, tmp_path: Path, r: redis.Redis
+) -> None:
+    later = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    path = people(tmp_path / "later.csv", rows=3)
+    code, out, err = cli_blast(doors, path, "--at", later.isoformat())
+    assert code == 0, err
+    cid = out.splitlines()[-1].split()[1].rstrip(":")
+    shown = run_cli(doors.config, "status", cid, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["state"] == "scheduled"
+    assert run_cli(doors.config, "status", cid).stdout.startswith(f"campaign {cid} (scheduled)")
+    status, record = doors.api.get(f"/v1/campaigns/{cid}")
+    assert (status, record["state"]) == (200, "scheduled")
+    assert datetime.fromisoformat(record["starts"]) == later
+    status, listed = doors.api.get("/v1/campaigns?limit=100")
+    assert [c["state"] for c in listed["campaigns"] if c["id"] == cid] == ["scheduled"]
+    # Once the time comes it is running, with nothing written.
+    meta, counts = r.hgetall(keys.campaign(cid)), r.hgetall(keys.campaign_counts(cid))
+    after = later.timestamp() + 1
+    assert campaigns.Campaign.from_hashes(cid, meta, counts, now=after).state == "running"
+    # A pause and a resume keep it scheduled; the control says what it showed.
+    paused = run_cli(doors.config, "pause", cid)
+    assert f"campaign {cid}: scheduled -> paused" in paused.stdout
+    assert run_cli(doors.config, "resume", cid).returncode == 0
+    assert doors.api.get(f"/v1/campaigns/{cid}")[1]["state"] == "scheduled"
+    # One message moved to now: the campaign's first message is due, so it runs.
+    mid = r.zrange(keys.campaign_rows(cid), 0, 0)[0]
+    moved = run_cli(doors.config, "move", mid, "--at", "now")
+    assert moved.returncode == 0, moved.stderr
+    assert doors.api.get(f"/v1/campaigns/{cid}")[1]["state"] == "running"
+    # A blast due now is running at once.
+    code, out, err = cli_blast(doors, people(tmp_path / "now.csv", rows=1))
+    now_id = out.splitlines()[-1].split()[1].rstrip(":")
+    assert doors.api.get(f"/v1/campaigns/{now_id}")[1]["state"] == "running"
