@@ -111,9 +111,12 @@ class Record(Answer):
 
 
 class CampaignMessage(Record):
-    """A campaign's message with the line of its input row."""
+    """A campaign's message with the line of its input row, and that row's own columns."""
 
     line: int
+    provider: str = Field(description="the provider its account sends through")
+    segments: int = Field(description="the parts it is sent as: an SMS's segments, 1 for MMS")
+    row: dict[str, str | None] = Field(description="its input row's own columns by name")
 
 
 class MessagePage(Answer):

@@ -53,7 +53,13 @@ async def campaign_messages(request: web.Request, cid: str | None = None) -> web
     except NotFound as exc:
         return error(404, str(exc))
     found = await asyncio.to_thread(
-        results.page, producer.redis, cid, after=after, limit=limit, status=status
+        results.page,
+        producer.redis,
+        cid,
+        after=after,
+        limit=limit,
+        status=status,
+        kinds=results.providers(producer.settings),
     )
     answer = models.MessagePage(
         messages=[models.CampaignMessage.model_validate(row.as_dict()) for row in found.rows],

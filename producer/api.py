@@ -135,16 +135,20 @@ class Producer:
         return out
 
     def enqueue_valid(
-        self, messages: Sequence[Message], lines: Sequence[int] | None = None
+        self,
+        messages: Sequence[Message],
+        lines: Sequence[int] | None = None,
+        rows: Sequence[str] | None = None,
     ) -> list[Enqueued]:
         """Record and enqueue messages already validated; what enqueue did with each. `lines`
-        (a blast's input lines) index each by its row (`keys.campaign_rows`)."""
+        (a blast's input lines) index each by its row (`keys.campaign_rows`); `rows` (the
+        input rows as JSON) are kept on the records for the export."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
             for m in messages
         ]
-        results = self.store.enqueue_many(messages, dues, lines)
+        results = self.store.enqueue_many(messages, dues, lines, rows)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         return results
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -144,7 +145,8 @@ def blast(
         raise InvalidInput(f"{path}: {exc.strerror}") from None
     with fh, _Rejects(rejects_path) as rejects:
         rows = _csv_source(fh, path, spec, template, rejects) if fmt == "csv" else jsonl_rows(fh)
-        chunk: list[tuple[Message, int, list[str]]] = []
+        columns = Columns(rejects.columns if fmt == "csv" else None)
+        chunk: list[tuple[Message, int, list[str], str]] = []
         smart = spec.smart_encoding
         if smart is None:
             smart = producer.settings.smart_encoding_for(spec.account)
@@ -163,7 +165,7 @@ def blast(
                     continue
                 if smart:
                     message = smartened(message)
-                chunk.append((message, row.line, row.raw))
+                chunk.append((message, row.line, row.raw, columns.stored(row)))
                 if len(chunk) >= CHUNK:
                     _flush(producer, chunk, report, rejects, progress)
             if chunk:
@@ -175,6 +177,7 @@ def blast(
                     rejected=report.rejected,
                     suppressed=report.suppressed,
                     first_rejects=report.first_rejects,
+                    columns=columns.names,
                 )
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
@@ -219,22 +222,49 @@ def _row_message(
     return message, reason
 
 
+class Columns:
+    """A campaign's input columns, and each row as kept on its record (`Record.row`): a CSV
+    row as the JSON list of its fields (the names once, on the campaign: its header), a JSONL
+    row as its JSON object (the names are the keys seen, in order, up to `MAX_COLUMNS`)."""
+
+    MAX_COLUMNS = 200
+
+    def __init__(self, header: list[str] | None) -> None:
+        self.header = header
+        self.seen: dict[str, None] = {}
+
+    @property
+    def names(self) -> list[str]:
+        """The column names, in order."""
+        return list(self.header if self.header is not None else self.seen)
+
+    def stored(self, row: Row) -> str:
+        """The row as JSON, compact."""
+        if self.header is not None:
+            return json.dumps(row.raw, ensure_ascii=False, separators=(",", ":"))
+        values = row.values or {}
+        for name in values:
+            if name not in self.seen and len(self.seen) < self.MAX_COLUMNS:
+                self.seen[name] = None
+        return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+
+
 def _flush(
     producer: Producer,
-    chunk: list[tuple[Message, int, list[str]]],
+    chunk: list[tuple[Message, int, list[str], str]],
     report: BlastReport,
     rejects: _Rejects,
     progress: Callable[[int], None] | None,
 ) -> None:
-    allowed = {id(m) for m in producer.without_suppressed([m for m, _, _ in chunk])}
+    allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
     kept = [entry for entry in chunk if id(entry[0]) in allowed]
     report.suppressed += len(chunk) - len(kept)
     results = (
-        producer.enqueue_valid([m for m, _, _ in kept], [line for _, line, _ in kept])
+        producer.enqueue_valid([e[0] for e in kept], [e[1] for e in kept], [e[3] for e in kept])
         if kept
         else []
     )
-    for (message, line, row), result in zip(kept, results, strict=True):
+    for (message, line, row, _), result in zip(kept, results, strict=True):
         if result.admission is Admission.NEW:
             report.enqueued += 1
         elif result.admission is Admission.REPEAT:

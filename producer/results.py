@@ -10,8 +10,9 @@ so an export of any size runs in flat memory.
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -19,8 +20,10 @@ import redis
 
 from sms import campaigns, keys
 from sms.campaigns import Campaign
+from sms.encoding import segment_info
 from sms.errors import NotFound
-from sms.message import Status
+from sms.message import Message, Status
+from sms.settings import Settings
 from sms.store import Record
 
 #: Records read per round trip.
@@ -31,14 +34,47 @@ MAX_LIMIT = 1000
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One message of a campaign, with the line of its input row."""
+    """One message of a campaign, with the line of its input row, the campaign's input columns
+    and the provider its account sends through."""
 
     line: int
     record: Record
+    columns: tuple[str, ...] = ()
+    provider: str = ""
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The input row's own columns by name (a CSV's fields, a JSONL line's object)."""
+        if not self.record.row:
+            return {}
+        data = json.loads(self.record.row)
+        if isinstance(data, list):
+            names = list(self.columns) + [
+                f"column{i + 1}" for i in range(len(self.columns), len(data))
+            ]
+            return dict(zip(names, data, strict=False))
+        return cast(dict[str, Any], data)
 
     def as_dict(self) -> dict[str, Any]:
-        """The record's view (sms.store.Record.as_dict) with its line."""
-        return {"line": self.line, **self.record.as_dict()}
+        """The record's view (sms.store.Record.as_dict) with its line, provider, segments and
+        input row."""
+        return {
+            "line": self.line,
+            **self.record.as_dict(),
+            "provider": self.provider,
+            "segments": segments(self.record.message),
+            "row": self.values,
+        }
+
+
+def segments(message: Message) -> int:
+    """The parts a message is sent (and billed) as: an SMS's segments, 1 for an MMS."""
+    return 1 if message.is_mms else segment_info(message.body).segments
+
+
+def providers(settings: Settings) -> dict[str, str]:
+    """Each configured account's provider (its kind), for the `provider` of a row."""
+    return {name: account.kind for name, account in settings.providers.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +92,17 @@ def page(
     after: int = 0,
     limit: int = 100,
     status: Status | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> Page:
     """Up to `limit` of the campaign's messages whose input line is after `after`, in line
     order, only those in `status` when given; at most a few pages of the index are read per
-    call, so a rare status answers fewer rows and a cursor to go on from."""
+    call, so a rare status answers fewer rows and a cursor to go on from. `kinds` names each
+    account's provider (`providers`)."""
     rows: list[Row] = []
     cursor = after
+    kinds = kinds or {}
+    stored = cast(str | None, client.hget(keys.campaign(campaign), "columns"))
+    columns = tuple(json.loads(stored)) if stored else ()
     for _ in range(10):
         found = cast(
             list[tuple[str, float]],
@@ -85,33 +126,53 @@ def page(
                 continue  # its record's retention ended
             record = Record.from_hash(mid, raw)
             if status is None or record.status is status:
-                rows.append(Row(int(line), record))
+                provider = kinds.get(record.message.account, "")
+                rows.append(Row(int(line), record, columns, provider))
                 if len(rows) >= limit:
                     return Page(rows, cursor)
     return Page(rows, cursor)
 
 
-def walk(client: redis.Redis, campaign: str, status: Status | None = None) -> Iterator[Row]:
+def walk(
+    client: redis.Redis,
+    campaign: str,
+    status: Status | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> Iterator[Row]:
+    """Every message of the campaign in line order (in `status` when given), read a page at a
+    time."""
+    for rows in pages(client, campaign, status, kinds):
+        yield from rows
+
+
+def pages(
+    client: redis.Redis,
+    campaign: str,
+    status: Status | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> Iterator[list[Row]]:
     """Every message of the campaign in line order (in `status` when given), a page at a
     time."""
     after = 0
     while True:
-        found = page(client, campaign, after=after, limit=PAGE, status=status)
-        yield from found.rows
+        found = page(client, campaign, after=after, limit=PAGE, status=status, kinds=kinds)
+        if found.rows:
+            yield found.rows
         if found.next is None:
             return
         after = found.next
 
 
-#: The columns of an export, in order.
-COLUMNS = (
-    "line",
-    "to",
+#: An export's own columns, in order; the input row's columns come after `to`.
+BEFORE = ("line", "to")
+AFTER = (
     "status",
     "reason",
+    "provider",
     "account",
     "provider_id",
     "attempts",
+    "segments",
     "send_at",
     "created",
     "updated",
@@ -119,8 +180,16 @@ COLUMNS = (
 )
 
 
+def header(columns: Sequence[str]) -> list[str]:
+    """A CSV export's header: `line, to`, the input's own columns (one named like an export
+    column is prefixed `input.`), then `AFTER`."""
+    ours = set(BEFORE) | set(AFTER)
+    own = [f"input.{name}" if name in ours else name for name in columns]
+    return [*BEFORE, *own, *AFTER]
+
+
 def export_line(row: Row) -> list[str]:
-    """One row of a CSV export: its columns (`COLUMNS`); the history is every change as
+    """One row of a CSV export, as `header` names them; the history is every change as
     `time status reason`, separated by `; `."""
     data = row.as_dict()
     history = "; ".join(
@@ -128,7 +197,41 @@ def export_line(row: Row) -> list[str]:
         for h in data["history"]
     )
     values = {**data, "history": history}
-    return ["" if values[c] is None else str(values[c]) for c in COLUMNS]
+    own = data["row"]
+    cells = [values[c] for c in BEFORE]
+    cells += [own.get(name) for name in row.columns]
+    cells += [values[c] for c in AFTER]
+    return ["" if v is None else str(v) for v in cells]
+
+
+def export_chunks(
+    client: redis.Redis,
+    campaign: str,
+    *,
+    fmt: str = "csv",
+    status: Status | None = None,
+    kinds: Mapping[str, str] | None = None,
+) -> Iterator[tuple[str, int]]:
+    """The campaign's messages in row order as CSV (a header, then one line per message) or
+    JSONL (each message's full view with its input row): a page's text and how many messages
+    it holds at a time, so a campaign of any size exports in flat memory. The one export
+    (`salvo export`, the dashboard's results.csv)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if fmt == "csv":
+        stored = cast(str | None, client.hget(keys.campaign(campaign), "columns"))
+        writer.writerow(header(json.loads(stored) if stored else []))
+    for rows in pages(client, campaign, status, kinds):
+        for row in rows:
+            if fmt == "csv":
+                writer.writerow(export_line(row))
+            else:
+                out.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
+        yield out.getvalue(), len(rows)
+        out.seek(0)
+        out.truncate()
+    if out.tell():
+        yield out.getvalue(), 0
 
 
 def export(
@@ -138,19 +241,13 @@ def export(
     *,
     fmt: str = "csv",
     status: Status | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> int:
-    """Write the campaign's messages in row order to `out` as CSV (a header, then `COLUMNS`)
-    or JSONL (each message's full view); returns how many. Reads a page at a time."""
+    """Write `export_chunks` to `out`; returns how many messages."""
     count = 0
-    writer = csv.writer(out)
-    if fmt == "csv":
-        writer.writerow(COLUMNS)
-    for row in walk(client, campaign, status):
-        if fmt == "csv":
-            writer.writerow(export_line(row))
-        else:
-            out.write(json.dumps(row.as_dict(), ensure_ascii=False) + "\n")
-        count += 1
+    for text, n in export_chunks(client, campaign, fmt=fmt, status=status, kinds=kinds):
+        out.write(text)
+        count += n
     return count
 
 

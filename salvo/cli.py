@@ -418,7 +418,14 @@ def export(
         with (
             output.open("w", newline="", encoding="utf-8") if output else click.open_file("-", "w")
         ) as out:
-            count = results.export(producer.redis, campaign, out, fmt=fmt, status=wanted)
+            count = results.export(
+                producer.redis,
+                campaign,
+                out,
+                fmt=fmt,
+                status=wanted,
+                kinds=results.providers(producer.settings),
+            )
     finally:
         producer.close()
     click.echo(f"campaign {campaign}: {count} message(s) exported", err=True)

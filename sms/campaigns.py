@@ -104,6 +104,7 @@ class Campaign:
     rejected: int = 0
     suppressed: int = 0  # rows left out because the recipient opted out
     counts: dict[str, int] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()  # its input's column names (a CSV's header)
     changed: dict[str, float] = field(default_factory=dict)  # state -> when it was entered
 
     @classmethod
@@ -129,6 +130,7 @@ class Campaign:
             rejected=int(meta.get("rejected") or 0),
             suppressed=int(meta.get("suppressed") or 0),
             counts={k: int(v) for k, v in raw.items()},
+            columns=tuple(json.loads(meta["columns"])) if meta.get("columns") else (),
             changed=changed,
         )
 
@@ -194,10 +196,13 @@ def record_rows(
     rejected: int,
     suppressed: int | None = None,
     first_rejects: list[tuple[int, str]] | None = None,
+    columns: list[str] | None = None,
 ) -> None:
-    """Record how many of the campaign's rows were rejected and left out as opted out, and
-    the first rejected rows (line and reason)."""
+    """Record how many of the campaign's rows were rejected and left out as opted out, the
+    first rejected rows (line and reason), and its input's column names."""
     rows: dict[str, int | str] = {"rejected": rejected}
+    if columns is not None:
+        rows["columns"] = json.dumps(columns, ensure_ascii=False)
     if suppressed is not None:
         rows["suppressed"] = suppressed
     if first_rejects is not None:

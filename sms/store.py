@@ -60,6 +60,7 @@ class Record:
     created: float
     updated: float
     history: tuple[HistoryEntry, ...] = field(default=())
+    row: str = ""  # a blast's input row as JSON (a list of a CSV's fields, a JSONL object)
 
     @classmethod
     def from_hash(cls, message_id: str, raw: dict[str, str]) -> Record:
@@ -79,6 +80,7 @@ class Record:
             created=float(raw.get("created", 0)),
             updated=float(raw.get("updated", 0)),
             history=tuple(history),
+            row=raw.get("row", ""),
         )
 
     def waiting_for(self, now: float | None = None) -> str | None:
@@ -124,10 +126,17 @@ def _json(items: list[list[str]]) -> str:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
 
 
-def enqueue_item(message: Message, *, due: float | None, line: int | None = None) -> list[str]:
+def enqueue_item(
+    message: Message, *, due: float | None, line: int | None = None, row: str | None = None
+) -> list[str]:
     """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
-    message in `keys.campaign_rows`."""
-    rows = [keys.campaign_rows(message.campaign), str(line)] if line and message.campaign else []
+    message in `keys.campaign_rows`, and `row` (its input row as JSON) is kept on its record
+    for the campaign's export."""
+    rows = (
+        [keys.campaign_rows(message.campaign), str(line), row or ""]
+        if line and message.campaign
+        else []
+    )
     return [
         message.id,
         keys.message(message.id),
@@ -313,14 +322,20 @@ class Store:
         messages: Sequence[Message],
         dues: Sequence[float | None],
         lines: Sequence[int] | None = None,
+        rows: Sequence[str] | None = None,
     ) -> list[Enqueued]:
         """Write records in one round trip, one answer per message; a message whose key is
         held gets the id of the message that holds it, as a repeat or a conflict. `lines`
-        (a blast's input lines) index each campaign message by its row."""
+        (a blast's input lines) index each campaign message by its row, and `rows` (each
+        input row as JSON) are kept on the records."""
         if not messages:
             return []
         at = lines if lines is not None else [None] * len(messages)
-        items = [enqueue_item(m, due=d, line=n) for m, d, n in zip(messages, dues, at, strict=True)]
+        kept = rows if rows is not None else [None] * len(messages)
+        items = [
+            enqueue_item(m, due=d, line=n, row=w)
+            for m, d, n, w in zip(messages, dues, at, kept, strict=True)
+        ]
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
         return [
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)

@@ -4,6 +4,8 @@ thousands without a gap or a repeat, and a status filter keeps only its messages
 from __future__ import annotations
 
 import csv
+import io
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,27 +94,65 @@ def test_a_status_filter_keeps_only_that_status(idle: Producer, tmp_path: Path) 
     assert first.next == chosen[4].line
 
 
+#: Names a row gives, and the segments its body "Hi {name}" is sent as (worked out by hand:
+#: 160 GSM-7 characters in one part, 153 a part beyond; 70 UCS-2 in one part).
+NAMES = [("person", 1), ("p" * 157, 1), ("p" * 158, 2), ("日本", 1), ("日" * 68, 2)]
+
+
 @pytest.mark.usefixtures("worker")
 def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     producer: Producer, sandbox: Sandbox, tmp_path: Path, config_file: Path
 ) -> None:
-    campaign = campaign_of(producer, tmp_path, 40)
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["Phone", "name", "status"])  # a column named like one of the export's
+        for i in range(40):
+            rows.writerow([f"+1 202 {5550000 + i}", NAMES[i % 5][0], f"vip{i}"])
+        rows.writerow(["not a phone", "nobody", ""])
+    spec = BlastSpec(
+        account="carrierx", sender=SENDER, template="Hi {name}", campaign=f"x{uuid.uuid4().hex}"
+    )
+    report = blast(producer, path, spec)
+    assert (report.enqueued, report.rejected) == (40, 1)
+    campaign = report.campaign
     wait_for(producer, [r.record.id for r in results.walk(producer.redis, campaign)])
     out = tmp_path / "export.csv"
     done = run_cli(config_file, "export", campaign, "-o", str(out))
     assert done.returncode == 0, done.stderr
     with out.open(newline="") as fh:
         exported = list(csv.DictReader(fh))
-    assert list(exported[0]) == list(results.COLUMNS)
+    assert list(exported[0]) == [
+        "line",
+        "to",
+        "Phone",
+        "name",
+        "input.status",
+        *results.AFTER,
+    ]
     assert [int(e["line"]) for e in exported] == list(range(2, 42))
     ledger = {entry["id"]: entry for entry in sandbox.ledger()}
     for i, e in enumerate(exported):
+        name, parts = NAMES[i % 5]
         assert e["status"] in ("sent", "delivered")
         assert e["to"] == f"+1202{5550000 + i}"
+        assert (e["Phone"], e["name"], e["input.status"]) == (
+            f"+1 202 {5550000 + i}",
+            name,
+            f"vip{i}",
+        )
         entry = ledger[e["provider_id"]]
-        assert entry["body"] == f"Hi person {i}"
+        assert entry["body"] == f"Hi {name}"
         assert entry["to"].lstrip("+") == e["to"].lstrip("+")
+        assert (e["provider"], e["account"]) == (entry["provider"], "carrierx")
         assert e["attempts"] == "1"
+        assert e["segments"] == str(parts)
+        changes = [part.split(" ")[1] for part in e["history"].split("; ")]
+        assert changes[:3] == ["queued", "sending", "sent"]
+    listed = run_cli(config_file, "export", campaign, "--format", "jsonl")
+    first = json.loads(listed.stdout.splitlines()[0])
+    assert first["row"] == {"Phone": "+1 202 5550000", "name": "person", "status": "vip0"}
+    assert (first["segments"], first["provider"]) == (1, "carrierx")
     jsonl = run_cli(config_file, "export", campaign, "--format", "jsonl", "--status", "sent")
     assert jsonl.returncode == 0, jsonl.stderr
     bad = run_cli(config_file, "export", campaign, "--status", "nope")
@@ -156,3 +196,23 @@ def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
     assert len(seen) == len(set(seen))
     assert seen[:3] == made[::-1]
     assert len(seen) == producer.redis.zcard("salvo:campaigns")
+
+
+def test_a_jsonl_campaign_exports_the_keys_its_rows_had(idle: Producer, tmp_path: Path) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_text(
+        '{"phone": "+12025550101", "name": "Ann"}\n'
+        '{"phone": "+12025550102", "name": "Bo", "plan": 3}\n'
+    )
+    spec = BlastSpec(
+        account="carrierx", sender=SENDER, template="Hi {name}", campaign=f"j{uuid.uuid4().hex}"
+    )
+    assert blast(idle, path, spec).enqueued == 2
+    out = io.StringIO()
+    assert results.export(idle.redis, spec.campaign or "", out) == 2
+    exported = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(exported[0])[:5] == ["line", "to", "phone", "name", "plan"]
+    assert [(e["name"], e["plan"], e["status"]) for e in exported] == [
+        ("Ann", "", "queued"),
+        ("Bo", "3", "queued"),
+    ]

@@ -6,7 +6,7 @@
 --    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
 --    fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
 --    lane, sender, expires (epoch s, "" = never), and optionally the campaign's rows index key
---    ("" = none) and the message's input line]
+--    ("" = none), the message's input line and its input row as JSON ("" = none)]
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
@@ -40,6 +40,7 @@ for _, m in ipairs(items) do
     redis.call('HSET', record, 'status', 'queued', 'data', m[3], 'account', m[4],
       'campaign', m[5], 'lane', m[6], 'sender', m[13], 'expires', m[14], 'idem', idem,
       'attempts', 0, 'created', now, 'updated', now, 'history', now .. ' queued\n')
+    if m[17] and m[17] ~= '' then redis.call('HSET', record, 'row', m[17]) end
     if m[8] ~= '' then counts[m[8]] = (counts[m[8]] or 0) + 1 end
     stats[m[9]] = (stats[m[9]] or 0) + 1
     local q = ready[m[12]]
