@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, cast
@@ -177,6 +178,7 @@ AFTER = (
     "created",
     "updated",
     "history",
+    "id",
 )
 
 
@@ -202,6 +204,29 @@ def export_line(row: Row) -> list[str]:
     cells += [own.get(name) for name in row.columns]
     cells += [values[c] for c in AFTER]
     return ["" if v is None else str(v) for v in cells]
+
+
+def reasons(client: redis.Redis, campaign: str) -> Counter[tuple[str, str]]:
+    """How many of the campaign's messages are in each (status, reason), through the rows
+    index a page at a time (only the two fields read)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    after = 0
+    while True:
+        found = cast(
+            list[tuple[str, float]],
+            client.zrangebyscore(
+                keys.campaign_rows(campaign), f"({after}", "+inf", 0, PAGE, withscores=True
+            ),
+        )
+        if not found:
+            return counts
+        pipe = client.pipeline(transaction=False)
+        for mid, _ in found:
+            pipe.hmget(keys.message(mid), "status", "reason")
+        for status, reason in pipe.execute():
+            if status is not None:
+                counts[(status, reason or "")] += 1
+        after = int(found[-1][1])
 
 
 def export_chunks(

@@ -161,7 +161,7 @@ def test_forms_posted_without_the_csrf_token_are_refused(
     for form in ({}, {"csrf": "forged"}):
         answer = context.request.post(url, form=form, max_redirects=0)
         assert answer.status == 403, answer.text()
-    assert producer.campaign(campaign).state == "running"
+    assert producer.campaign(campaign).state == "scheduled"
     refused = context.request.post(dashboard.url + "/signin", form={"key": KEY}, max_redirects=0)
     assert refused.status == 403
     producer.cancel(campaign)
@@ -228,8 +228,11 @@ def test_an_operator_watches_pauses_resumes_and_cancels_a_running_campaign(
     export = context.request.get(f"{dashboard.url}/campaigns/{campaign}/results.csv")
     assert export.ok and export.headers["content-type"].startswith("text/csv")
     lines = export.text().splitlines()
-    assert lines[0].startswith("id,to,status,reason") and len(lines) == ROWS + 1
-    assert sum(",sent," in line for line in lines) == ended
+    exported = list(csv.DictReader(lines))
+    assert list(exported[0])[:5] == ["line", "to", "phone", "first_name", "status"]
+    assert [int(e["line"]) for e in exported] == list(range(2, ROWS + 2))
+    assert sum(e["status"] == "sent" for e in exported) == ended
+    assert exported[0]["first_name"] == "P0" and exported[0]["provider"] == ACCOUNT
 
 
 def test_an_unknown_message_is_resolved_from_the_unknown_page(

@@ -184,7 +184,9 @@ async def campaign_page(request: web.Request, note: str = "", status: int = 200)
         )
     campaign = found[0]
     counted = "reasons" in request.query
-    by_reason = sorted((await results.reasons(request.app[REDIS], cid)).items()) if counted else []
+    by_reason = (
+        sorted((await results.reasons(request.app[PRODUCER], cid)).items()) if counted else []
+    )
     return page(
         request,
         "campaign.html",
