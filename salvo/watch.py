@@ -1,17 +1,63 @@
 """`--watch`: a live progress bar of a campaign (sent, failed, waiting, rate, time left) until
-every message has ended or Ctrl-C."""
+every message has ended or Ctrl-C.
+
+The rate is messages ended per second over the last `WINDOW` seconds of readings (`Rate`), and
+the time left is what waits at that rate."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from producer.api import Producer
 from sms.message import TERMINAL
 
 WAITING = ("queued", "sending", "unknown")
+#: Seconds of readings the rate is measured over.
+WINDOW = 5.0
+
+
+class Rate:
+    """Messages ended per second over the last `window` seconds of readings."""
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        self.readings: deque[tuple[float, int]] = deque()
+
+    def add(self, at: float, done: int) -> float | None:
+        """Record `done` messages ended at time `at` (seconds); the rate since the oldest
+        reading kept (None until two readings are apart)."""
+        self.readings.append((at, done))
+        while len(self.readings) > 2 and at - self.readings[1][0] >= self.window:
+            self.readings.popleft()
+        first_at, first_done = self.readings[0]
+        if at <= first_at:
+            return None
+        return max(0, done - first_done) / (at - first_at)
+
+
+def left(waiting: int, rate: float | None) -> str:
+    """The time left for `waiting` messages at `rate`, as `h:mm:ss` (`-:--:--` unknown)."""
+    if waiting == 0:
+        return "0:00:00"
+    if not rate:
+        return "-:--:--"
+    seconds = round(waiting / rate)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def detail(counts: dict[str, int], rate: float | None) -> str:
+    """The line beside the bar: sent, failed, waiting, rate and time left."""
+    waiting = sum(counts.get(s, 0) for s in WAITING)
+    failed = counts.get("failed", 0) + counts.get("undelivered", 0)
+    sent = counts.get("sent", 0) + counts.get("delivered", 0)
+    shown = "-" if rate is None else f"{rate:.1f}/s"
+    return (
+        f"sent {sent}, failed {failed}, waiting {waiting}, rate {shown}, left {left(waiting, rate)}"
+    )
 
 
 def watch(producer: Producer, campaign_id: str, every: float = 1.0) -> dict[str, int]:
@@ -21,18 +67,18 @@ def watch(producer: Producer, campaign_id: str, every: float = 1.0) -> dict[str,
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
-        TimeRemainingColumn(),
     )
+    terminal = {s.value for s in TERMINAL}
+    rate = Rate()
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(campaign_id, total=None, detail="")
         while True:
             counts = producer.campaign(campaign_id).counts
-            done = sum(n for status, n in counts.items() if status in {s.value for s in TERMINAL})
-            waiting = sum(counts.get(s, 0) for s in WAITING)
-            failed = counts.get("failed", 0) + counts.get("undelivered", 0)
-            sent = counts.get("sent", 0) + counts.get("delivered", 0)
-            detail = f"sent {sent}, failed {failed}, waiting {waiting}"
-            bar.update(task, total=counts.get("total", 0), completed=done, detail=detail)
-            if waiting == 0:
+            done = sum(n for status, n in counts.items() if status in terminal)
+            now = rate.add(time.monotonic(), done)
+            bar.update(
+                task, total=counts.get("total", 0), completed=done, detail=detail(counts, now)
+            )
+            if sum(counts.get(s, 0) for s in WAITING) == 0:
                 return counts
             time.sleep(every)

@@ -177,7 +177,7 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     assert "2 enqueued" in blasted.stdout.splitlines()[-1]
     watched = run_cli(config_file, "status", campaign, "--watch", timeout=30)
     assert watched.returncode == 0, watched.stderr
-    assert "sent 40, failed 0, waiting 0" in watched.stderr.replace("\n", " ")
+    assert "sent 40, failed 0, waiting 0, rate -, left 0:00" in " ".join(watched.stderr.split())
     assert watched.stdout.startswith(f"campaign {campaign} (running): ")
 
 
