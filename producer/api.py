@@ -60,17 +60,26 @@ class Producer:
 
     def problems(self, message: Message) -> list[Problem]:
         """Everything wrong with `message` for its account's provider."""
-        if message.account not in self.settings.providers:
-            known = ", ".join(sorted(self.settings.providers)) or "none configured"
-            return [
-                Problem("account", f"unknown provider account {message.account!r} (known: {known})")
-            ]
-        problems = self.adapter(message.account).validate(message)
-        if self.suppresses(message.account, message.lane):
-            refusal = self.optouts.refusal(message.account, message.to)
+        return self.problems_many([message])[0]
+
+    def problems_many(self, messages: Sequence[Message]) -> list[list[Problem]]:
+        """`problems` of each message, with one round trip for all their opt-out checks."""
+        found: list[list[Problem]] = []
+        asked: list[tuple[int, tuple[str, str]]] = []  # (message, (account, phone))
+        for i, message in enumerate(messages):
+            if message.account not in self.settings.providers:
+                known = ", ".join(sorted(self.settings.providers)) or "none configured"
+                why = f"unknown provider account {message.account!r} (known: {known})"
+                found.append([Problem("account", why)])
+                continue
+            found.append(self.adapter(message.account).validate(message))
+            if self.suppresses(message.account, message.lane):
+                asked.append((i, (message.account, message.to)))
+        refusals = self.optouts.refusals([pair for _, pair in asked])
+        for (i, _), refusal in zip(asked, refusals, strict=True):
             if refusal is not None:
-                problems.append(Problem("to", refusal))
-        return problems
+                found[i].append(Problem("to", refusal))
+        return found
 
     def suppresses(self, account: str, lane: Lane) -> bool:
         """Whether opt-outs apply to `account`'s messages on `lane` (`optout_applies_to`)."""
@@ -117,22 +126,35 @@ class Producer:
 
     def submit_many(self, messages: Iterable[Message]) -> list[Enqueued]:
         """Like send_many, but answers rather than raises: per message, what enqueue did with
-        it (new, a repeat or a conflict) and the id that holds its key."""
+        it (new, a repeat or a conflict) and the id that holds its key. Messages are checked
+        and written a chunk at a time: a message that would be refused raises InvalidMessage
+        before its chunk is written (the chunks before it are)."""
         out: list[Enqueued] = []
         chunk: list[Message] = []
+        start = 0  # the index of the chunk's first message
+
+        def flush() -> None:
+            for offset, problems in enumerate(self.problems_many(chunk)):
+                if problems:
+                    raise InvalidMessage(problems, f"message {start + offset}")
+            out.extend(self.enqueue_valid([self._smartened(m) for m in chunk]))
+
         for index, message in enumerate(messages):
-            self.check(message, where=f"message {index}")
-            if message.account in self.settings.providers and self.settings.smart_encoding_for(
-                message.account
-            ):
-                message = smartened(message)
             chunk.append(message)
             if len(chunk) >= CHUNK:
-                out += self.enqueue_valid(chunk)
-                chunk = []
+                flush()
+                chunk, start = [], index + 1
         if chunk:
-            out += self.enqueue_valid(chunk)
+            flush()
         return out
+
+    def _smartened(self, message: Message) -> Message:
+        """`message` with typographic look-alikes replaced, where its account asks for it."""
+        if message.account in self.settings.providers and self.settings.smart_encoding_for(
+            message.account
+        ):
+            return smartened(message)
+        return message
 
     def enqueue_valid(
         self,

@@ -133,9 +133,23 @@ class OptOutList:
 
     def refusal(self, account: str, phone: str) -> str | None:
         """Why a message to `phone` through `account` is refused, if it opted out."""
-        entry = self.get(account, phone)
-        if entry is None:
-            return None
+        return self.refusals([(account, phone)])[0]
+
+    def refusals(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
+        """`refusal` of each (account, phone), in one round trip for them all."""
+        if not pairs:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for account, phone in pairs:
+            pipe.hget(self.key(account), phone)
+        found = cast(list[str | None], pipe.execute())
+        return [
+            None if raw is None else self._refusal(account, OptOut.load(phone, raw))
+            for (account, phone), raw in zip(pairs, found, strict=True)
+        ]
+
+    def _refusal(self, account: str, entry: OptOut) -> str:
+        phone = entry.phone
         of = "every account's" if self.scope == "global" else f"account {account!r}'s"
         when = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
         return (
