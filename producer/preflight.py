@@ -9,21 +9,26 @@ the cost from the account's `price_per_segment` and `price_per_mms`; and the tim
 from the account's configured rate (else the rate it learnt) and its quiet hours.
 
 A real blast passes a `Tally` as its sink too, and reports the same encoding, segment, cost and
-time figures with its counts.
+time figures with its counts. Before it enqueues anything, `estimate` gives the same figures
+from the file's first `SAMPLE` rows (the preflight's own code, on a copy of those rows), scaled
+to the whole file by its size in bytes: exact when the file has no more rows than that, an
+estimate otherwise, at the cost of reading `SAMPLE` rows rather than all of them.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from producer.api import Producer
-from producer.campaign import BlastSpec, Format, blast
+from producer.campaign import BlastSpec, Format, blast, campaign_id_for, source_format
+from producer.sources import MAX_RECORD, csv_records
 from sms import keys
 from sms.encoding import Encoding, segment_info, smarten, ucs2_characters
 from sms.message import Message
@@ -226,6 +231,109 @@ def preflight(
         reasons=done.reasons,
     )
     return tally.finish(report)
+
+
+#: Rows the figures at a blast's start are read from.
+SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The figures of a blast before it starts: a preflight of its first rows, scaled."""
+
+    report: Report
+    exact: bool  # the sample was the whole file
+    sampled: int  # rows read
+
+
+def estimate(
+    producer: Producer,
+    path: Path,
+    spec: BlastSpec,
+    *,
+    fmt: Format | None = None,
+    content: str | None = None,
+    sample: int = SAMPLE,
+) -> Estimate:
+    """A preflight of the file's first `sample` rows (duplicates and opted-out numbers looked
+    up), every count scaled by the bytes of rows in the file over those read; the time to
+    complete paces the sample at the rate divided by the same factor. The campaign id is the
+    whole file's (`content`, its SHA-256, when known), so the keys looked up are the blast's."""
+    fmt = fmt or source_format(path)
+    spec = replace(spec, campaign=campaign_id_for(path, spec, content))
+    with tempfile.TemporaryDirectory(prefix="salvo-estimate-") as tmp:
+        head = Path(tmp) / f"head.{fmt}"
+        read, total = _head(path, head, fmt, sample)
+        tally = Tally(producer, spec, lookups=True)
+        done = blast(
+            producer,
+            head,
+            spec,
+            rejects_path=Path(tmp) / "rejects.csv",
+            fmt=fmt,
+            dry_run=True,
+            sink=tally,
+        )
+    report = tally.finish(
+        Report(campaign=done.campaign, rows=done.rows, rejected=done.rejected, reasons=done.reasons)
+    )
+    exact = read >= total
+    if not exact and read:
+        _scale(report, tally, total / read)
+    return Estimate(report, exact, done.rows)
+
+
+def _head(path: Path, dest: Path, fmt: Format, rows: int) -> tuple[int, int]:
+    """Copy the header and first `rows` rows of `path` to `dest`; the bytes of rows copied and
+    of all the file's rows."""
+    size = path.stat().st_size
+    read = header = 0
+    with path.open("rb") as src, dest.open("wb") as out:
+        if fmt == "csv":
+            records = csv_records(src)
+            first = next(records, None)
+            if first is not None:
+                header = len(first[1] or b"")
+                out.write(first[1] or b"\n")
+            for n, (_, record) in enumerate(records):
+                if n >= rows:
+                    break
+                out.write(record if record is not None else b"\n")
+                read += len(record) if record is not None else MAX_RECORD
+        else:
+            for n, line in enumerate(iter(lambda: src.readline(MAX_RECORD + 1), b"")):
+                if n >= rows:
+                    break
+                out.write(line)
+                read += len(line)
+    return read, size - header
+
+
+def _scale(report: Report, tally: Tally, factor: float) -> None:
+    """Scale a sample's counts to the whole file."""
+    for name in (
+        "rows",
+        "valid",
+        "rejected",
+        "duplicates",
+        "suppressed",
+        "to_send",
+        "gsm7",
+        "ucs2",
+        "mms",
+        "segments",
+        "segments_saved",
+        "held_for_quiet_hours",
+    ):
+        setattr(report, name, round(getattr(report, name) * factor))
+    report.reasons = {k: round(n * factor) for k, n in report.reasons.items()}
+    report.ucs2_characters = [(c, round(n * factor)) for c, n in report.ucs2_characters]
+    account = tally.account
+    report.cost = cost(
+        report.segments, report.mms, account.price_per_segment, account.price_per_mms
+    )
+    if report.rate is not None:
+        report.seconds = completion(tally.due, report.rate / factor, tally.start.timestamp())
 
 
 def flag(value: str | None, name: str) -> bool | None:

@@ -18,7 +18,7 @@ from sms.errors import ConfigError
 
 if TYPE_CHECKING:
     from producer.api import Producer
-    from producer.preflight import Report
+    from producer.preflight import Estimate, Report
 
 
 def _producer(ctx: click.Context) -> Producer:
@@ -226,6 +226,20 @@ def figures_lines(report: Report) -> list[str]:
         rate = f"{report.rate:g}/s ({report.rate_source})"
         lines.append(f"time: about {_duration(report.seconds)} at {rate}{quiet}")
     return lines
+
+
+def start_lines(found: Estimate) -> list[str]:
+    """What `salvo blast` prints before it enqueues anything: the preflight's figures, of the
+    whole file when it is small, else estimated from its first rows."""
+    report = found.report
+    about = "" if found.exact else "about "
+    where = "" if found.exact else f" (estimated from its first {found.sampled:,} rows)"
+    lines = [
+        f"campaign {report.campaign}, before sending{where}: {about}{report.rows} rows, "
+        f"{report.rejected} rejected, {report.duplicates} duplicates, {report.suppressed} "
+        f"suppressed (opted out); {about}{report.to_send} to send"
+    ]
+    return lines + figures_lines(report)
 
 
 def preflight_lines(report: Report) -> list[str]:

@@ -221,10 +221,10 @@ def blast(
     """Send a campaign to every row of a CSV with a `phone` column. Exit status 2 when no row
     is enqueued (now or by an earlier run), 0 otherwise; the counts are on the last line."""
     from producer.api import Producer
-    from producer.campaign import BlastSpec
+    from producer.campaign import BlastSpec, content_digest, source_format
     from producer.campaign import blast as run_blast
-    from producer.preflight import Report, Tally, preflight
-    from salvo.audience import figures_lines, preflight_lines
+    from producer.preflight import Report, Tally, estimate, preflight
+    from salvo.audience import figures_lines, preflight_lines, start_lines
 
     spec = BlastSpec(
         account=account,
@@ -245,8 +245,13 @@ def blast(
                 "\n".join(preflight_lines(preflight(producer, file, spec, rejects_path=rejects)))
             )
             return
+        content = content_digest(file)
+        fmt = source_format(file)
+        click.echo("\n".join(start_lines(estimate(producer, file, spec, fmt=fmt, content=content))))
         tally = Tally(producer, spec, lookups=False)
-        report = run_blast(producer, file, spec, rejects_path=rejects, sink=tally)
+        report = run_blast(
+            producer, file, spec, rejects_path=rejects, sink=tally, fmt=fmt, content=content
+        )
         if watch and report.stopped is None and report.enqueued + report.duplicates:
             from salvo.watch import watch as watch_campaign
 

@@ -259,3 +259,19 @@ def test_a_campaign_is_scheduled_until_its_first_message_is_due(
     code, out, err = cli_blast(doors, people(tmp_path / "now.csv", rows=1))
     now_id = out.splitlines()[-1].split()[1].rstrip(":")
     assert doors.api.get(f"/v1/campaigns/{now_id}")[1]["state"] == "running"
+
+
+def test_a_blast_prints_its_figures_before_sending(doors: Doors, tmp_path: Path) -> None:
+    path = people(tmp_path / "people.csv", rows=3)
+    code, out, err = cli_blast(doors, path)
+    assert code == 0, err
+    lines = out.splitlines()
+    cid = lines[-1].split()[1].rstrip(":")
+    assert lines[0] == (
+        f"campaign {cid}, before sending: 3 rows, 0 rejected, 0 duplicates, "
+        "0 suppressed (opted out); 3 to send"
+    )
+    assert lines[1].startswith("encoding: 3 GSM-7, 0 UCS-2, 0 MMS")
+    assert lines[2].startswith("segments: 3 ")
+    again = cli_blast(doors, path)[1].splitlines()
+    assert again[0].endswith("0 rejected, 3 duplicates, 0 suppressed (opted out); 0 to send")

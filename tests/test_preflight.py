@@ -15,7 +15,7 @@ import pytest
 
 from producer.api import Producer
 from producer.campaign import BlastSpec
-from producer.preflight import completion, cost, preflight
+from producer.preflight import completion, cost, estimate, figures, preflight
 from sms import keys
 from sms.settings import Settings
 
@@ -118,3 +118,37 @@ def test_no_price_no_cost_and_no_rate_no_time() -> None:
     assert cost(10, 2, 0.01, None) is None
     assert cost(0, 2, None, 0.5) == 1.0
     assert completion([100.0, 100.0, 50.0], 2.0, 0.0) == 101.0
+
+
+def test_the_figures_before_a_blast_are_the_preflights_for_a_small_file(
+    priced: Producer, tmp_path: Path
+) -> None:
+    campaign = f"pf{uuid.uuid4().hex[:10]}"
+    priced.redis.set(keys.idempotency(f"{campaign}:+16175550107"), "someone-else")
+    path = write(tmp_path / "people.csv", ROWS)
+    found = estimate(priced, path, spec(campaign, smart_encoding=False))
+    assert (found.exact, found.sampled) == (True, 9)
+    assert not (tmp_path / "people.rejects.csv").exists()  # the sample's rejects go elsewhere
+    assert not priced.redis.exists(keys.campaign(campaign))
+    whole = preflight(priced, path, spec(campaign, smart_encoding=False))
+    assert figures(found.report) == figures(whole)
+    assert (found.report.rows, found.report.to_send, found.report.duplicates) == (9, 5, 2)
+
+
+def test_the_figures_before_a_blast_of_a_large_file_are_scaled_from_its_first_rows(
+    priced: Producer, tmp_path: Path
+) -> None:
+    # 1,000 rows of 20 bytes each, every fourth one UCS-2 ("日" is 3 bytes, as "abc" is):
+    # the first 100 are a tenth of the file, so every count is ten times the sample's.
+    rows = [[f"+1617556{i:04d}", "Hi 日" if i % 4 == 3 else "Hi abc"] for i in range(1000)]
+    path = write(tmp_path / "large.csv", rows)
+    found = estimate(priced, path, spec(f"pf{uuid.uuid4().hex[:10]}"), sample=100)
+    report = found.report
+    assert (found.exact, found.sampled) == (False, 100)
+    assert (report.rows, report.valid, report.to_send) == (1000, 1000, 1000)
+    assert (report.gsm7, report.ucs2, report.segments) == (750, 250, 1000)
+    assert report.cost == pytest.approx(10.0)
+    # 1,000 messages at the configured 10/s: 100 s, as the whole file's preflight says.
+    whole = preflight(priced, path, spec(f"pf{uuid.uuid4().hex[:10]}"))
+    assert report.seconds == whole.seconds == 100.0
+    assert figures(report) == figures(whole)
