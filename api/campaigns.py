@@ -30,7 +30,7 @@ from api.uploads import JSONL_TYPES, Refused, check_type, open_upload
 from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
 from producer.preflight import Report, Tally, figures, flag, preflight
 from producer.template import Template
-from sms import campaigns
+from sms import callbacks, campaigns
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
 from sms.text import text_problem
@@ -87,6 +87,13 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
                 times[name] = _TIME.validate_python(q[name])
             except ValidationError:
                 problems.append(problem(name, "not an ISO 8601 time"))
+    callback_url = q.get("callback_url") or None
+    if callback_url is not None:
+        if bad := callbacks.url_problem(callback_url):
+            problems.append(problem("callback_url", bad))
+        elif account and callbacks.secret_for(settings, account) is None:
+            reason = f"no status_webhook_secret set for account {account!r} or the deployment"
+            problems.append(problem("callback_url", reason + ": callbacks are signed"))
     if problems:
         return None, "csv", problems
     spec = BlastSpec(
@@ -98,6 +105,7 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
         lane=Lane(lane),
         send_at=times["send_at"],
         expires_at=times["expires_at"],
+        callback_url=callback_url,
     )
     return spec, cast(Format, fmt), []
 

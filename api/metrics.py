@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from api.shared import PRODUCER, SETTINGS
 from sms import keys
 from sms.message import Lane
-from sms.metrics import LATENCY_BOUNDS, RECEIPTS_DROPPED, WAIT_BOUNDS
+from sms.metrics import CALLBACKS, LATENCY_BOUNDS, RECEIPTS_DROPPED, WAIT_BOUNDS
 from sms.settings import Settings
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -53,7 +53,8 @@ class StatsCollector(Collector):
         for account in accounts:
             for lane in lanes:
                 pipe.zcard(keys.ready(account, lane))
-        results = pipe.execute()
+        pipe.zcard(keys.HOOKS_DUE)
+        *results, pending = pipe.execute()
         stats = dict(zip(accounts, results[: len(accounts)], strict=True))
         depths = results[len(accounts) : len(accounts) + len(lanes)]
         waiting = results[len(accounts) + len(lanes) :]
@@ -74,6 +75,11 @@ class StatsCollector(Collector):
             "Held receipts dropped when their hold ended with no send recorded for them.",
             labels=["account"],
         )
+        hooks = CounterMetricFamily(
+            "salvo_callbacks",
+            "Status callbacks posted: delivered, failed (a try, retried later), dropped.",
+            labels=["account", "outcome"],
+        )
         latency = HistogramMetricFamily(
             "salvo_send_latency_seconds", "Time of one provider call.", labels=["account"]
         )
@@ -85,6 +91,8 @@ class StatsCollector(Collector):
                     messages.add_metric([account, label], float(value))
                 elif kind == "outcome":
                     answers.add_metric([account, label], float(value))
+                elif kind == CALLBACKS:
+                    hooks.add_metric([account, label], float(value))
             retries.add_metric([account], float(fields.get("retries", 0)))
             dropped.add_metric([account], float(fields.get(RECEIPTS_DROPPED, 0)))
             buckets, total = [], 0.0
@@ -107,7 +115,7 @@ class StatsCollector(Collector):
                     total += float(fields.get(f"wait_le:{lane}:{le}", 0))
                     buckets.append((le, total))
                 waits.add_metric([account, lane], buckets, float(fields.get(f"wait_sum:{lane}", 0)))
-        yield from (messages, answers, retries, dropped, latency, waits)
+        yield from (messages, answers, retries, dropped, hooks, latency, waits)
 
         queue = GaugeMetricFamily(
             "salvo_queue_depth", "Batches waiting on a lane.", labels=["lane"]
@@ -115,6 +123,11 @@ class StatsCollector(Collector):
         for lane, depth in zip(lanes, depths, strict=True):
             queue.add_metric([lane], float(depth))
         yield queue
+        yield GaugeMetricFamily(
+            "salvo_callbacks_waiting",
+            "Status callback events not yet delivered (due now, later, or in flight).",
+            value=float(pending),
+        )
         ready = GaugeMetricFamily(
             "salvo_waiting",
             "Messages waiting in an account's ready queue (due now or later).",

@@ -291,6 +291,10 @@ DOCUMENT: dict[str, Any] = {
                     _query("lane", "default bulk", enum=["transactional", "bulk"]),
                     _query("send_at", "send at this time", format="date-time"),
                     _query("expires_at", "never send after this time", format="date-time"),
+                    _query(
+                        "callback_url",
+                        "http(s) URL for its messages' status changes and campaign.finished",
+                    ),
                 ],
                 "requestBody": {
                     "required": True,

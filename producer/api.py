@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from producer import lifecycle
 from producer.controls import CampaignControls, ControlResult
-from sms import campaigns, keys
+from sms import callbacks, campaigns, keys
 from sms.campaigns import Campaign
 from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
@@ -73,6 +73,7 @@ class Producer:
                 found.append([Problem("account", why)])
                 continue
             found.append(self.adapter(message.account).validate(message))
+            found[-1] += self.callback_problems(message)
             if self.suppresses(message.account, message.lane):
                 asked.append((i, (message.account, message.to)))
         refusals = self.optouts.refusals([pair for _, pair in asked])
@@ -80,6 +81,17 @@ class Producer:
             if refusal is not None:
                 found[i].append(Problem("to", refusal))
         return found
+
+    def callback_problems(self, message: Message) -> list[Problem]:
+        """What is wrong with a message's `callback_url`: not http(s), or nothing to sign with."""
+        if not message.callback_url:
+            return []
+        if bad := callbacks.url_problem(message.callback_url):
+            return [Problem("callback_url", bad)]
+        if callbacks.secret_for(self.settings, message.account) is None:
+            why = f"no status_webhook_secret set for account {message.account!r} or the deployment"
+            return [Problem("callback_url", why + ": callbacks are signed")]
+        return []
 
     def suppresses(self, account: str, lane: Lane) -> bool:
         """Whether opt-outs apply to `account`'s messages on `lane` (`optout_applies_to`)."""
@@ -161,16 +173,24 @@ class Producer:
         messages: Sequence[Message],
         lines: Sequence[int] | None = None,
         rows: Sequence[str] | None = None,
+        callback_url: str | None = None,
     ) -> list[Enqueued]:
         """Record and enqueue messages already validated; what enqueue did with each. `lines`
         (a blast's input lines) index each by its row (`keys.campaign_rows`); `rows` (the
-        input rows as JSON) are kept on the records for the export."""
+        input rows as JSON) are kept on the records for the export; `callback_url` (a
+        campaign's) gets their status changes unless a message names its own."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
             for m in messages
         ]
-        results = self.store.enqueue_many(messages, dues, lines, rows)
+        urls = None
+        if callbacks.enabled(self.settings):
+            urls = [
+                callbacks.url_for(self.settings, m.account, m.callback_url or callback_url)
+                for m in messages
+            ]
+        results = self.store.enqueue_many(messages, dues, lines, rows, urls)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         return results
 

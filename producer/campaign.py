@@ -26,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from producer.api import CHUNK, Producer, smartened, validation_problems
 from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
-from sms import campaigns
+from sms import callbacks, campaigns
 from sms.errors import InvalidInput, KeyConflict, TemplateError
 from sms.message import Lane, Message, Sender
 from sms.phone import InvalidPhoneNumber, parse_e164
@@ -74,6 +74,7 @@ class BlastSpec:
     source: str | None = None  # how the campaign names its input (default: the file's path)
     smart_encoding: bool | None = None  # None: the account's (or the deployment's) setting
     phone_column: str | None = None  # the CSV column of numbers (default: `phone`, any case)
+    callback_url: str | None = None  # status changes and campaign.finished (sms/callbacks.py)
 
 
 def source_format(path: Path) -> Format:
@@ -135,6 +136,7 @@ def blast(
     """
     fmt = fmt or source_format(path)
     campaign = campaign_id_for(path, spec, content)
+    hook = _callback_url(producer, spec)
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)
     report = BlastReport(campaign)
@@ -153,6 +155,7 @@ def blast(
         try:
             if not dry_run:
                 _start_campaign(producer, campaign, spec, path)
+                callbacks.open_campaign(producer.redis, campaign, hook)
             for row in rows:
                 report.rows += 1
                 message, reason = _row_message(row, spec, template, campaign, producer, adapter)
@@ -167,9 +170,9 @@ def blast(
                     message = smartened(message)
                 chunk.append((message, row.line, row.raw, columns.stored(row)))
                 if len(chunk) >= CHUNK:
-                    _flush(producer, chunk, report, rejects, progress)
+                    _flush(producer, chunk, report, rejects, progress, spec.callback_url)
             if chunk:
-                _flush(producer, chunk, report, rejects, progress)
+                _flush(producer, chunk, report, rejects, progress, spec.callback_url)
             if not dry_run:
                 campaigns.record_rows(
                     producer.redis,
@@ -179,6 +182,7 @@ def blast(
                     first_rejects=report.first_rejects,
                     columns=columns.names,
                 )
+                producer.store.campaign_ingested(campaign)
         except (*STOPS, KeyboardInterrupt) as exc:
             # The messages of the chunk in hand were not (all) enqueued: not counted as done.
             report.rows -= len(chunk)
@@ -255,12 +259,15 @@ def _flush(
     report: BlastReport,
     rejects: _Rejects,
     progress: Callable[[int], None] | None,
+    callback_url: str | None = None,
 ) -> None:
     allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
     kept = [entry for entry in chunk if id(entry[0]) in allowed]
     report.suppressed += len(chunk) - len(kept)
     results = (
-        producer.enqueue_valid([e[0] for e in kept], [e[1] for e in kept], [e[3] for e in kept])
+        producer.enqueue_valid(
+            [e[0] for e in kept], [e[1] for e in kept], [e[3] for e in kept], callback_url
+        )
         if kept
         else []
     )
@@ -357,6 +364,23 @@ def _message(
     except ValidationError as exc:
         return None, "; ".join(str(p) for p in validation_problems(exc))
     return message, ""
+
+
+def _callback_url(producer: Producer, spec: BlastSpec) -> str | None:
+    """The URL the campaign's events go to (its own, else its account's or the deployment's;
+    None when none applies), or InvalidInput when its own cannot be used."""
+    settings = producer.settings
+    if spec.callback_url is not None:
+        if problem := callbacks.url_problem(spec.callback_url):
+            raise InvalidInput(f"callback_url: {problem}")
+        if callbacks.secret_for(settings, spec.account) is None:
+            raise InvalidInput(
+                f"callback_url: no status_webhook_secret set for account {spec.account!r} or "
+                "the deployment: callbacks are signed"
+            )
+    if not callbacks.enabled(settings):
+        return None
+    return callbacks.url_for(settings, spec.account, spec.callback_url)
 
 
 def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Path) -> None:

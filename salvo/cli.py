@@ -140,6 +140,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 @click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="transactional")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
+@click.option("--callback-url", help="http(s) URL that receives its status changes, signed")
 @click.pass_context
 def send(
     ctx: click.Context,
@@ -152,6 +153,7 @@ def send(
     lane: str,
     at: str | None,
     expires: str | None,
+    callback_url: str | None,
 ) -> None:
     """Send one message; prints its id."""
     from producer.api import Producer, build_message
@@ -166,6 +168,7 @@ def send(
         lane=lane,
         send_at=_when(at),
         expires_at=_when(expires),
+        callback_url=callback_url,
     )
     producer = Producer(_settings(ctx))
     try:
@@ -196,6 +199,9 @@ def send(
 @click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")
 @click.option("--watch", is_flag=True, help="then a live progress bar until the campaign ends")
 @click.option(
+    "--callback-url", help="http(s) URL for its messages' status changes and campaign.finished"
+)
+@click.option(
     "--smart-encoding/--no-smart-encoding",
     default=None,
     help="GSM-7 look-alikes (default: setting)",
@@ -217,6 +223,7 @@ def blast(
     dry_run: bool,
     smart_encoding: bool | None,
     watch: bool,
+    callback_url: str | None,
 ) -> None:
     """Send a campaign to every row of a CSV with a `phone` column. Exit status 2 when no row
     is enqueued (now or by an earlier run), 0 otherwise; the counts are on the last line."""
@@ -237,6 +244,7 @@ def blast(
         expires_at=_when(expires),
         smart_encoding=smart_encoding,
         phone_column=phone_column,
+        callback_url=callback_url,
     )
     producer = Producer(_settings(ctx))
     try:

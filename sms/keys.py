@@ -179,3 +179,18 @@ def campaign_rows(campaign_id: str) -> str:
     messages list and export in row order without a scan. Written by sms/lua/enqueue.lua in the
     same step as the record; no TTL (like the campaign's hash)."""
     return f"{PREFIX}:camp:{campaign_id}:rows"
+
+
+# Status callbacks (issue 15): events for the customers' URLs (sms/callbacks.py), written by
+# the status-changing scripts (sms/lua/hooks.lua) in the same step as each change, posted and
+# removed by the workers' callback sender (worker/callbacks.py).
+
+#: Hash: event id -> the event as JSON (its URL, type, time and what it reports), from when a
+#: script writes it until it is delivered, or dropped after `status_webhook_max_age`.
+HOOKS = f"{PREFIX}:hooks"
+#: Sorted set: event id -> epoch second it is next tried: now when written, a backoff after a
+#: failure, the end of a sender's claim while a POST is in flight (so a sender that dies leaves
+#: it due again, and another sends it: at least once).
+HOOKS_DUE = f"{PREFIX}:hooks:due"
+#: Hash: event id -> how many times a sender has taken it (its backoff grows with it).
+HOOKS_TRIES = f"{PREFIX}:hooks:tries"

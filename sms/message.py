@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from sms.callbacks import url_problem
 from sms.campaigns import CampaignId
 from sms.phone import parse_e164
 from sms.text import text_problem
@@ -124,6 +125,11 @@ class Message(BaseModel):
     options: Options = Field(default_factory=Options)
     send_at: datetime | None = None
     expires_at: datetime | None = None
+    callback_url: str | None = Field(
+        None,
+        description="http(s) URL that receives this message's status changes, signed "
+        "(else its account's or the deployment's status_webhook_url)",
+    )
 
     @field_validator("account", "body", "campaign", "idempotency_key")
     @classmethod
@@ -140,6 +146,13 @@ class Message(BaseModel):
             if not re.match(r"^https?://[^\s/]+\S*$", url):
                 raise ValueError(f"{url!r} is not an http(s) URL")
         return urls
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if url is not None and not _trusted(info) and (problem := url_problem(url)):
+            raise ValueError(problem)
+        return url
 
     @field_validator("idempotency_key")
     @classmethod
@@ -163,6 +176,8 @@ class Message(BaseModel):
         of a keyed request has the same one, a changed request (new recipient, body, time)
         another. Times count as instants, whatever offset they were written with."""
         data = self.model_dump(mode="json", exclude={"id", "idempotency_key"})
+        if data["callback_url"] is None:
+            del data["callback_url"]  # as before callbacks: keys written then still match
         for name in ("send_at", "expires_at"):
             when: datetime | None = getattr(self, name)
             data[name] = None if when is None else when.timestamp()

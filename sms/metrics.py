@@ -9,6 +9,8 @@ Per account, hash `keys.stats(account)`:
   each accepted message of a lane waited, from when it was due (enqueued, or its `send_at`) to
   the provider's acceptance; the reminder lane's figure is the one users feel;
 - `retries`: sends put back in the schedule after a retryable failure;
+- `callbacks:{outcome}`: status callbacks posted (worker/callbacks.py): `delivered`, `failed`
+  (one try that failed, tried again later), `dropped` (given up after `status_webhook_max_age`);
 - `receipts_dropped`: receipts held for a provider id (see sms/receipts.py) whose hold ended
   with no send recorded under it, dropped by the dispatcher with a warning per provider id.
 """
@@ -19,6 +21,14 @@ import bisect
 
 #: The field counting held receipts the dispatcher dropped when their hold ended.
 RECEIPTS_DROPPED = "receipts_dropped"
+#: The prefix of the fields counting status callbacks by outcome (`callbacks:delivered`).
+CALLBACKS = "callbacks"
+
+
+def callback_field(outcome: str) -> str:
+    """The field counting status callbacks with one outcome (delivered, failed, dropped)."""
+    return f"{CALLBACKS}:{outcome}"
+
 
 LATENCY_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

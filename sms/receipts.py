@@ -28,7 +28,7 @@ from sms import keys
 from sms.message import Status
 from sms.providers.base import Receipt
 from sms.settings import JustCallAccount, Settings
-from sms.store import lua
+from sms.store import HOOKS, lua
 
 #: How far along a status is; a receipt applies only if it moves the rank up. Rank 3 is final.
 RANK: dict[Status, int] = {
@@ -44,7 +44,7 @@ RANK: dict[Status, int] = {
     Status.SUPPRESSED: 3,
 }
 
-RECEIPT = lua("receipt.lua")
+RECEIPT = HOOKS + lua("receipt.lua")
 HOLD_RECEIPT = lua("hold_receipt.lua")
 #: Seconds a receipt that found no message is held for the send it reports to be recorded.
 HOLD = 3600
@@ -139,10 +139,11 @@ class ReceiptStore:
             "1" if campaign else "0",
             _RANKS,
             "" if receipt.at is None else repr(receipt.at),
+            campaign,
         ]
-        answer, status = await self._script(
-            keys=[record, keys.LEASES, counts, ref, keys.stats(account), keys.UNKNOWN], args=args
-        )
+        k = [record, keys.LEASES, counts, ref, keys.stats(account), keys.UNKNOWN]
+        k += [keys.HOOKS, keys.HOOKS_DUE, keys.campaign(campaign) if campaign else record]
+        answer, status = await self._script(keys=k, args=args)
         if answer == "moved":
             return Applied("moved", mid, str(status), receipt.status.value)
         if answer == "stale":

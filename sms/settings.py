@@ -20,6 +20,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -28,6 +29,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from sms.callbacks import check_url
 from sms.errors import ConfigError
 from sms.quiet import parse_window
 
@@ -42,6 +44,8 @@ def _window(value: str | None) -> str | None:
 
 
 QuietHours = Annotated[str | None, AfterValidator(_window)]
+#: A status callback URL (sms/callbacks.py), checked at load time: http or https only.
+CallbackUrl = Annotated[str | None, AfterValidator(check_url)]
 
 #: The URL schemes `redis_url` may use (sms/connect.py).
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
@@ -75,6 +79,13 @@ class AccountBase(BaseModel):
     smart_encoding: bool | None = None
     price_per_segment: float | None = Field(default=None, ge=0, description="per SMS segment")
     price_per_mms: float | None = Field(default=None, ge=0, description="per MMS message")
+    # Status callbacks (README "Status callbacks"): each None falls back to the deployment's.
+    status_webhook_url: CallbackUrl = Field(
+        default=None, description="where this account's messages' status changes are posted"
+    )
+    status_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs this account's callbacks (HMAC-SHA256)"
+    )
 
 
 class JustCallAccount(AccountBase):
@@ -163,6 +174,22 @@ class Settings(BaseSettings):
     receipt_window: int = Field(
         default=300, ge=30, description="seconds a signed receipt's timestamp may be off by"
     )
+    status_webhook_url: CallbackUrl = Field(
+        default=None, description="where every message's status changes are posted"
+    )
+    status_webhook_secret: SecretStr | None = Field(
+        default=None, description="signs callbacks (HMAC-SHA256) for accounts that set none"
+    )
+    status_webhook_backoff: float = Field(
+        default=5.0, gt=0, description="seconds before a failed callback's first retry; doubles"
+    )
+    status_webhook_max_age: float = Field(
+        default=86400.0, gt=0, description="seconds a callback is retried before it is dropped"
+    )
+    status_webhook_timeout: float = Field(default=10.0, gt=0, description="seconds per POST")
+    status_webhook_concurrency: int = Field(
+        default=16, ge=1, le=1024, description="callbacks in flight per worker"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -216,6 +243,25 @@ class Settings(BaseSettings):
             )
         return url
 
+    @model_validator(mode="after")
+    def _callbacks_signed(self) -> Settings:
+        """Every callback URL has a secret to sign with (its account's or the deployment's)."""
+        if self.status_webhook_url and self.status_webhook_secret is None:
+            unsigned = [n for n, a in self.providers.items() if a.status_webhook_secret is None]
+            if unsigned or not self.providers:
+                raise ValueError(
+                    "status_webhook_url needs status_webhook_secret (callbacks are signed)"
+                )
+        for name, account in self.providers.items():
+            if account.status_webhook_url and not (
+                account.status_webhook_secret or self.status_webhook_secret
+            ):
+                raise ValueError(
+                    f"providers.{name}.status_webhook_url needs status_webhook_secret (the "
+                    "account's or the deployment's): callbacks are signed"
+                )
+        return self
+
     def account(
         self, name: str
     ) -> JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount:
@@ -261,5 +307,5 @@ def _explain(exc: ValidationError, source: Path | None) -> str:
             msg = "required but missing"
         elif err["type"] == "extra_forbidden":
             msg = "not a known setting"
-        problems.append(f"{loc}: {msg}")
+        problems.append(f"{loc}: {msg}" if loc else msg)
     return f"{where}: invalid settings: {'; '.join(problems)}"

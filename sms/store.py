@@ -31,9 +31,13 @@ def lua(name: str) -> str:
     return resources.files("sms").joinpath("lua", name).read_text(encoding="utf-8")
 
 
-ENQUEUE = lua("enqueue.lua")
-CLAIM = lua("claim.lua")
-MOVE = lua("move.lua")
+#: The status callbacks' events (sms/callbacks.py), written by each script that changes a
+#: status in the same step: their functions come first in those scripts.
+HOOKS = lua("hooks.lua")
+ENQUEUE = HOOKS + lua("enqueue.lua")
+CLAIM = HOOKS + lua("claim.lua")
+MOVE = HOOKS + lua("move.lua")
+INGESTED = HOOKS + lua("ingested.lua")
 METER = lua("meter.lua")
 RESCHEDULE = lua("reschedule.lua")
 
@@ -127,16 +131,22 @@ def _json(items: list[list[str]]) -> str:
 
 
 def enqueue_item(
-    message: Message, *, due: float | None, line: int | None = None, row: str | None = None
+    message: Message,
+    *,
+    due: float | None,
+    line: int | None = None,
+    row: str | None = None,
+    callback: str | None = None,
 ) -> list[str]:
     """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
-    message in `keys.campaign_rows`, and `row` (its input row as JSON) is kept on its record
-    for the campaign's export."""
+    message in `keys.campaign_rows`, `row` (its input row as JSON) is kept on its record for
+    the campaign's export, and `callback` is the URL its status changes go to."""
     rows = (
         [keys.campaign_rows(message.campaign), str(line), row or ""]
         if line and message.campaign
-        else []
+        else ["", "", ""]
     )
+    hook = [callback, message.to] if callback else []
     return [
         message.id,
         keys.message(message.id),
@@ -153,6 +163,7 @@ def enqueue_item(
         message.sender,
         "" if message.expires_at is None else repr(message.expires_at.timestamp()),
         *rows,
+        *hook,
     ]
 
 
@@ -259,6 +270,7 @@ class Move:
             keys.held_receipts(self.account, self.provider_id) if self.provider_id else "",
             keys.ready(self.account, self.lane) if self.lane else "",
             keys.out(self.account) if leaves else "",
+            *([keys.campaign(self.campaign), self.campaign] if self.campaign else []),
         ]
 
 
@@ -276,8 +288,8 @@ class ScriptCall:
 MOVED_WITH_HELD_RECEIPTS = 2
 
 #: The shared keys each batch script takes in KEYS.
-ENQUEUE_KEYS = [keys.WAKE]
-MOVE_KEYS = [keys.LEASES, keys.UNKNOWN]
+ENQUEUE_KEYS = [keys.WAKE, keys.HOOKS, keys.HOOKS_DUE]
+MOVE_KEYS = [keys.LEASES, keys.UNKNOWN, keys.HOOKS, keys.HOOKS_DUE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +315,14 @@ class Store:
         self._move = client.register_script(MOVE)
         self._meter = client.register_script(METER)
         self._reschedule = client.register_script(RESCHEDULE)
+        self._ingested = client.register_script(INGESTED)
+
+    def campaign_ingested(self, campaign_id: str) -> bool:
+        """A blast wrote all the campaign's rows: `campaign.finished` now when it has a
+        callback URL, nothing is left queued or sending, and it has not finished at this size
+        already (sms/lua/ingested.lua). Whether the event was written."""
+        k = [keys.campaign(campaign_id), keys.campaign_counts(campaign_id)]
+        return bool(self._ingested(keys=[*k, keys.HOOKS, keys.HOOKS_DUE], args=[campaign_id]))
 
     def reschedule(self, record: Record, message: Message, due: float, reason: str) -> str:
         """Store `message` (the record's own, with new times) as the record's data, due at
@@ -323,18 +343,21 @@ class Store:
         dues: Sequence[float | None],
         lines: Sequence[int] | None = None,
         rows: Sequence[str] | None = None,
+        callbacks: Sequence[str | None] | None = None,
     ) -> list[Enqueued]:
         """Write records in one round trip, one answer per message; a message whose key is
         held gets the id of the message that holds it, as a repeat or a conflict. `lines`
-        (a blast's input lines) index each campaign message by its row, and `rows` (each
-        input row as JSON) are kept on the records."""
+        (a blast's input lines) index each campaign message by its row, `rows` (each
+        input row as JSON) are kept on the records, and `callbacks` are the URLs their status
+        changes go to (sms/callbacks.py)."""
         if not messages:
             return []
         at = lines if lines is not None else [None] * len(messages)
         kept = rows if rows is not None else [None] * len(messages)
+        urls = callbacks if callbacks is not None else [None] * len(messages)
         items = [
-            enqueue_item(m, due=d, line=n, row=w)
-            for m, d, n, w in zip(messages, dues, at, kept, strict=True)
+            enqueue_item(m, due=d, line=n, row=w, callback=u)
+            for m, d, n, w, u in zip(messages, dues, at, kept, urls, strict=True)
         ]
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
         return [
@@ -411,7 +434,8 @@ class AsyncStore:
         """claim.lua for the account's `ids`, for `run`."""
         items = _json([claim_item(mid, account) for mid in ids])
         args = [owner, repr(lease), keys.campaign(""), items]
-        return ScriptCall(self._claim, [keys.LEASES, keys.out(account)], args)
+        k = [keys.LEASES, keys.out(account), keys.HOOKS, keys.HOOKS_DUE]
+        return ScriptCall(self._claim, k, args)
 
     def move_call(
         self, moves: Sequence[Move], counters: Mapping[str, Mapping[str, float]] | None = None

@@ -25,6 +25,9 @@ from salvo.local import (
 from sms import keys
 from sms.settings import Settings
 
+#: The session's `status_webhook_secret`: what tests verify callbacks' signatures with.
+CALLBACK_SECRET = "tests-callback-secret"
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -91,7 +94,16 @@ def config_file(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, providers: dict[str, Any]
 ) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "salvo.toml"
-    return write_config(path, redis_url, providers, republish_after=3.0)
+    return write_config(
+        path,
+        redis_url,
+        providers,
+        republish_after=3.0,
+        # Status callbacks can be signed (no URL is set: only tests that name one get any),
+        # and a failed one is tried again after 0.2 s, 0.4 s, ... (tests/test_callbacks.py).
+        status_webhook_secret=CALLBACK_SECRET,
+        status_webhook_backoff=0.2,
+    )
 
 
 @pytest.fixture(scope="session")

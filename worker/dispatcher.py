@@ -1,5 +1,6 @@
 """The dispatcher: meters each account's ready queues onto Celery's lanes (worker/meter.py), and
-sweeps leases, lost publishes and held receipts whose hold has ended.
+sweeps leases, lost publishes and held receipts whose hold has ended. Where callbacks can be
+signed, it runs the callback sender beside it (worker/callbacks.py, a thread of its own).
 
 It runs as a thread in every worker's main process. Metering is one atomic script per account,
 so two dispatchers never take the same id twice; a message published twice is still sent once,
@@ -16,7 +17,7 @@ from typing import cast
 import redis
 from celery import Celery
 
-from sms import keys
+from sms import callbacks, keys
 from sms.connect import sync_client
 from sms.message import Lane, Status
 from sms.metrics import RECEIPTS_DROPPED
@@ -24,6 +25,7 @@ from sms.providers import adapter_for
 from sms.receipts import HOLD, held_of, load
 from sms.settings import Settings
 from sms.store import Move, Store
+from worker.callbacks import CallbackSender
 from worker.meter import Meter
 
 log = logging.getLogger("salvo.dispatcher")
@@ -51,8 +53,12 @@ class Dispatcher(threading.Thread):
         self.stopping = threading.Event()
         self._beat = 0.0
         self._swept = 0.0
+        signed = callbacks.enabled(settings)
+        self.callbacks = CallbackSender(settings, redis_url) if signed else None
 
     def run(self) -> None:
+        if self.callbacks is not None:
+            self.callbacks.start()
         while not self.stopping.is_set():
             try:
                 moved = self.tick()
@@ -159,8 +165,10 @@ class Dispatcher(threading.Thread):
                 self.client.zrem(keys.LEASES, mid)
 
     def stop(self) -> None:
-        """Ask the thread to end after its current round."""
+        """Ask the thread to end after its current round (and the callback sender with it)."""
         self.stopping.set()
+        if self.callbacks is not None:
+            self.callbacks.stop()
 
 
 def sweep_held(client: redis.Redis, now: float, take: int = TAKE) -> int:

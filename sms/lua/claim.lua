@@ -1,6 +1,7 @@
 -- Claim queued messages for sending and read them, in one step: compare-and-set queued ->
 -- sending, with an owner and a lease, answering each claimed record's data.
--- KEYS[1] leases, KEYS[2] the account's `out` set (a claimed message has left Celery's hands).
+-- KEYS[1] leases, KEYS[2] the account's `out` set (a claimed message has left Celery's hands),
+-- KEYS[3] the callback events hash, KEYS[4] their due set (hooks.lua).
 -- ARGV[1] owner, ARGV[2] lease seconds, ARGV[3] the prefix of campaign keys,
 -- ARGV[4] a JSON list, one entry per message: [id, record key, the account's stats key]
 -- Returns one reply per message, in order: {"claimed", attempts, created, data}; {"paused"} when
@@ -20,7 +21,7 @@ local out, leases, left, counts, stats, states = {}, {}, {}, {}, {}, {}
 for i, m in ipairs(items) do
   local id, record = m[1], m[2]
   local f = redis.call('HMGET', record, 'status', 'owner', 'attempts', 'created', 'history',
-    'data', 'campaign', 'expires')
+    'data', 'campaign', 'expires', 'callback')
   local campaign = f[7] or ''
   local state = 'running'
   if f[1] == 'queued' and campaign ~= '' then
@@ -47,6 +48,7 @@ for i, m in ipairs(items) do
   else
     redis.call('HSET', record, 'status', 'sending', 'owner', owner, 'lease', lease,
       'updated', stamp, 'history', (f[5] or '') .. stamp .. ' sending\n')
+    hook_message(KEYS[3], KEYS[4], record, id, f[9], 'queued', 'sending', '', stamp)
     leases[#leases + 1] = lease
     leases[#leases + 1] = id
     if campaign ~= '' then

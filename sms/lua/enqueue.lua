@@ -1,12 +1,14 @@
 -- Write message records, each unless its idempotency key already names another message, and
 -- put each new one in its account's ready queue (sms/lua/meter.lua takes it from there).
--- KEYS[1] the wake list (a dispatcher waiting on it meters at once).
+-- KEYS[1] the wake list (a dispatcher waiting on it meters at once), KEYS[2] the callback
+-- events hash, KEYS[3] their due set (hooks.lua).
 -- ARGV[1]: a JSON list with one entry per message (Python names every key, sms/keys.py):
 --   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
 --    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
 --    fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
---    lane, sender, expires (epoch s, "" = never), and optionally the campaign's rows index key
---    ("" = none), the message's input line and its input row as JSON ("" = none)]
+--    lane, sender, expires (epoch s, "" = never), the campaign's rows index key ("" = none),
+--    the message's input line and its input row as JSON ("" = none), and optionally its
+--    callback URL ("" = none) and recipient]
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
@@ -41,6 +43,10 @@ for _, m in ipairs(items) do
       'campaign', m[5], 'lane', m[6], 'sender', m[13], 'expires', m[14], 'idem', idem,
       'attempts', 0, 'created', now, 'updated', now, 'history', now .. ' queued\n')
     if m[17] and m[17] ~= '' then redis.call('HSET', record, 'row', m[17]) end
+    if m[18] and m[18] ~= '' then
+      redis.call('HSET', record, 'callback', m[18], 'to', m[19])
+      hook_message(KEYS[2], KEYS[3], record, id, m[18], '', 'queued', '', now)
+    end
     if m[8] ~= '' then counts[m[8]] = (counts[m[8]] or 0) + 1 end
     stats[m[9]] = (stats[m[9]] or 0) + 1
     local q = ready[m[12]]

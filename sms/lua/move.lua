@@ -1,14 +1,16 @@
 -- Move messages from one status to another, atomically, recording why.
 -- Each move happens only if its record is in the expected status and, when an owner is given,
 -- held by that owner; releasing a claim and recording its outcome are this one step.
--- KEYS[1] leases, KEYS[2] the set of unknown messages.
+-- KEYS[1] leases, KEYS[2] the set of unknown messages, KEYS[3] the callback events hash,
+-- KEYS[4] their due set (hooks.lua).
 -- ARGV[1]: a JSON list, one entry per move (Python names every key, sms/keys.py):
 --   [id, record key, from status, owner ("" = any), to status, reason, provider id ("" = none),
 --    provider ref key, retention (s, "" = keep), count attempt ("1"/"0"), due (epoch s, "" = none),
 --    campaign counts key ("" = none), the account's stats key,
 --    accepted-this-tenth counter key ("" = not accepted), idempotency key ("" = none),
 --    held-receipts key of the provider id ("" = none), the ready queue of its account and lane
---    ("" = none; needed with a due time), its account's `out` set ("" = none)]
+--    ("" = none; needed with a due time), its account's `out` set ("" = none), and optionally
+--    its campaign's key and id (a campaign whose last waiting message ends may finish)]
 --   The record and the idempotency key (the entry's, else the one the record names) live
 --   `retention` after the message ends.
 -- ARGV[2] (optional): a JSON object of counters to add, {stats key: {field: amount}}, the
@@ -19,7 +21,7 @@
 local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local stamp = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-local out, counts, stats, tallies = {}, {}, {}, {}
+local out, counts, stats, tallies, ended = {}, {}, {}, {}, {}
 -- Sorted-set changes, applied at the end: per set, member -> score, or false to remove
 -- (the last change of a member wins, as if each had been applied in turn).
 local zsets = {}
@@ -38,7 +40,8 @@ end
 for i, m in ipairs(items) do
   local id, record, from, owner, to, reason = m[1], m[2], m[3], m[4], m[5], m[6]
   local pid, keep = m[7], m[9]
-  local f = redis.call('HMGET', record, 'status', 'owner', 'history', 'attempts', 'idem')
+  local f = redis.call('HMGET', record, 'status', 'owner', 'history', 'attempts', 'idem',
+    'callback')
   if f[1] ~= from or (owner ~= '' and f[2] ~= owner) then
     out[i] = 0
   else
@@ -76,6 +79,10 @@ for i, m in ipairs(items) do
         bump(counts, m[12], to, 1)
       end
       bump(stats, m[13], 'status:' .. to, 1)
+      hook_message(KEYS[3], KEYS[4], record, id, f[6], from, to, reason, stamp)
+      if m[12] ~= '' and m[19] and m[19] ~= '' and hook_waits(from) and not hook_waits(to) then
+        ended[m[12]] = {m[19], m[20]}
+      end
     end
     if to == 'unknown' then
       zset(KEYS[2])[id] = tonumber(t[1])
@@ -96,6 +103,9 @@ for _, tbl in ipairs({counts, stats}) do
       redis.call('HINCRBY', key, field, n)
     end
   end
+end
+for key, c in pairs(ended) do
+  hook_campaign(KEYS[3], KEYS[4], c[1], key, c[2], stamp, false)
 end
 if ARGV[2] and ARGV[2] ~= '' then
   for key, fields in pairs(cjson.decode(ARGV[2])) do

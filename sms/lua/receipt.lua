@@ -3,14 +3,17 @@
 -- "delivered", anything after a terminal status) changes nothing.
 -- KEYS[1] record, KEYS[2] leases, KEYS[3] campaign counts (or KEYS[1] when none),
 -- KEYS[4] provider ref to write (or KEYS[1] when none), KEYS[5] the account's stats,
--- KEYS[6] the set of unknown messages (a receipt resolves one)
+-- KEYS[6] the set of unknown messages (a receipt resolves one), KEYS[7] the callback events
+-- hash, KEYS[8] their due set (hooks.lua), KEYS[9] the campaign (or KEYS[1] when none)
 -- ARGV: id, account, new status, reason, provider id ("" = none), retention (s),
---       has_campaign (0/1), ranks (JSON object status -> rank), provider time ("" = none)
+--       has_campaign (0/1), ranks (JSON object status -> rank), provider time ("" = none),
+--       campaign id ("" = none)
 -- Returns {"moved", old status}, {"stale", current status}, {"missing", ""} or
 -- {"foreign", ""} when the record belongs to another account.
-local status = redis.call('HGET', KEYS[1], 'status')
+local f = redis.call('HMGET', KEYS[1], 'status', 'account', 'callback')
+local status = f[1]
 if not status then return {'missing', ''} end
-if redis.call('HGET', KEYS[1], 'account') ~= ARGV[2] then return {'foreign', ''} end
+if f[2] ~= ARGV[2] then return {'foreign', ''} end
 local ranks = cjson.decode(ARGV[8])
 local old, new = ranks[status], ranks[ARGV[3]]
 if old == nil or new == nil or new <= old then return {'stale', status} end
@@ -36,4 +39,8 @@ if ARGV[7] == '1' then
 end
 redis.call('HINCRBY', KEYS[5], 'status:' .. ARGV[3], 1)
 if status == 'unknown' then redis.call('ZREM', KEYS[6], ARGV[1]) end
+hook_message(KEYS[7], KEYS[8], KEYS[1], ARGV[1], f[3], status, ARGV[3], ARGV[4], stamp)
+if ARGV[7] == '1' and hook_waits(status) then
+  hook_campaign(KEYS[7], KEYS[8], KEYS[9], KEYS[3], ARGV[10], stamp, false)
+end
 return {'moved', status}
