@@ -40,13 +40,15 @@ TOLERANCE = 300
 #: The longest wait between two tries of one event.
 MAX_BACKOFF = 3600.0
 
-_URL = re.compile(r"^https?://[^\s/?#]+\S*$", re.IGNORECASE)
+#: http(s), a host, then printable ASCII only (no space or control character; IDN hosts in
+#: their xn-- form, other characters percent-encoded).
+_URL = re.compile(r"^https?://[!-.0-~]+(?:[/?#][!-~]*)?$", re.IGNORECASE)
 
 
 def url_problem(url: str) -> str | None:
     """Why `url` cannot be a callback URL, or None when it can (http or https, with a host)."""
     if not _URL.match(url):
-        return f"{url!r} is not an http(s) URL"
+        return f"{url!r} is not an http(s) URL (printable ASCII, percent-encode the rest)"
     if len(url) > 2000:
         return "longer than 2000 characters"
     return None

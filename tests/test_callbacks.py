@@ -294,6 +294,9 @@ def test_a_callback_url_must_be_http(producer: Producer) -> None:
             sender="+14155550101",
             callback_url="javascript:alert(1)",
         )
+    for bad in ("http://a/\x00", "http://a b/", "http:///x", "http://é.example/"):
+        with pytest.raises(ValueError, match="not an http"):
+            Message(account="carrierx", to="+12025550399", sender="+14155550101", callback_url=bad)
     unchecked = Message(
         account="carrierx", to="+12025550399", sender="+14155550101", body="x"
     ).model_copy(update={"callback_url": "ftp://"})

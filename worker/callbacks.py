@@ -162,7 +162,8 @@ class Poster:
         }
         why = ""
         try:
-            async with self.session.post(stored.url, data=body, headers=headers) as answer:
+            post = self.session.post(stored.url, data=body, headers=headers, allow_redirects=False)
+            async with post as answer:  # a redirect is not an answer: tried again later
                 await answer.read()
                 if 200 <= answer.status < 300:
                     await self.settle(event_id, stored.account, DELIVERED)
