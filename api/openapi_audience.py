@@ -84,9 +84,16 @@ CAMPAIGN_PARAMETERS: list[dict[str, Any]] = [
 _INBOUND: dict[str, Any] = {
     "summary": "A recipient's reply, in its provider's shape: STOP, START and HELP act",
     "tags": ["inbound"],
-    "description": "Authenticated as receipts are. Every reply is kept (GET /v1/inbound).",
+    "description": "Authenticated as receipts are. Every reply is kept (GET /v1/inbound). "
+    "Skycore's postbacks may also come as a form or as XML (text/xml).",
     "security": [],
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {}}}},
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {}},
+            "text/xml": {"schema": {"type": "string"}},
+        },
+    },
     "responses": {
         "200": _answer("Recorded, a repeat, or not a reply (ignored)", "InboundAnswer"),
         "400": _answer("Not this provider's inbound shape", "Error"),

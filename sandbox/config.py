@@ -36,7 +36,7 @@ SWITCHES: dict[str, dict[str, bool]] = {
     "justcall": {},
     "carrierx": {"carrierx_retry_after": False},
     "textingline": {},
-    "skycore": {"enforce_campaign_check": False},
+    "skycore": {"enforce_campaign_check": False, "skycore_inbound_xml": False},
 }
 
 

@@ -17,7 +17,9 @@ Shapes, from shared/providers/NOTES.md ("Inbound messages"):
 - CarrierX: the SMS object with `direction: "inbound"`, numbers as digits; no signature.
 - TextingLine: `{id, type: "messaging.incoming.message.received", createdAt, data}` (inferred).
 - Skycore: the v1 MO postback as a form: `ORIGIN=SMS_MO`, `CODE=N211`, `FROM`, `TO`, `TEXT`,
-  `RECEIVED`, `TRANSACTIONID` (documented for v1; the v2 JSON is not documented).
+  `RECEIVED`, `TRANSACTIONID` (documented for v1; the v2 JSON is not documented). NOTES.md says
+  it comes as a form or as XML; with `skycore_inbound_xml` the same fields are posted as XML, an
+  element each under `<POSTBACK>` (the root's name is inferred).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
+from xml.sax.saxutils import escape
 
 import aiohttp
 
@@ -127,6 +130,10 @@ def payload(
         "RECEIVED": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)),
         "TRANSACTIONID": hex_id(""),
     }
+    if provider.state.config.get("skycore_inbound_xml"):
+        fields = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in form.items())
+        document = f'<?xml version="1.0" encoding="UTF-8"?>\n<POSTBACK>{fields}</POSTBACK>\n'
+        return document.encode(), {"Content-Type": "text/xml; charset=utf-8"}
     return urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -6,7 +6,10 @@ The shapes (shared/providers/NOTES.md, "Inbound messages"): JustCall's account w
 `direction: inbound` (legacy `from_did`/`to_did`); TextingLine's event
 `messaging.incoming.message.received` with the message in `data` (inferred); Skycore's MO
 postback, `ORIGIN=SMS_MO`, `CODE=N211`, `FROM`, `TO`, `TEXT`, `RECEIVED`, `TRANSACTIONID`, as a
-form or as JSON with the same names in any case (the JSON is inferred). A parser answers None
+form, as XML (an element per field, under a root of any name: the XML form is documented, its
+element names are inferred from the form's) or as JSON with the same names in any case (the
+JSON is inferred). XML is read with defusedxml, which refuses entity declarations and DTDs
+(no entity expansion bombs, no external entities). A parser answers None
 for a post that is not an inbound message (a delivery event to the same URL) and raises
 BadInbound for a body it cannot read.
 
@@ -24,8 +27,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 from urllib.parse import parse_qsl
+from xml.etree import ElementTree
 
 import redis
+from defusedxml import DefusedXmlException
+from defusedxml import ElementTree as DefusedET
 
 from sms import keys
 from sms.optout import OptOutList
@@ -176,16 +182,36 @@ def parse_textingline(body: bytes, headers: Mapping[str, str]) -> Inbound | None
     )
 
 
+def _xml(body: bytes) -> dict[str, Any]:
+    """The leaf elements of an XML document by tag (the first of each), their text."""
+    try:
+        root = DefusedET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise BadInbound(f"XML refused: {type(exc).__name__} (no DTDs or entities)") from None
+    except (ElementTree.ParseError, ValueError, LookupError) as exc:
+        # LookupError: an encoding the declaration names that Python does not know.
+        raise BadInbound(f"body is not well-formed XML: {exc}") from None
+    fields: dict[str, Any] = {}
+    for element in root.iter():
+        if len(element) == 0 and isinstance(element.tag, str):
+            name = element.tag.rpartition("}")[2]  # without a namespace
+            fields.setdefault(name, element.text or "")
+    return fields
+
+
 def parse_skycore(body: bytes, headers: Mapping[str, str]) -> Inbound | None:
-    """Skycore's MO postback (form or JSON, names in any case); None for an MT postback."""
-    stripped = body.lstrip()
+    """Skycore's MO postback (form, XML or JSON, names in any case); None for an MT
+    postback."""
+    stripped = body.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
     if stripped.startswith(b"{"):
         raw: dict[str, Any] = _json(body)
+    elif stripped.startswith(b"<"):
+        raw = _xml(stripped)
     else:
         try:
             raw = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
-            raise BadInbound("body is neither JSON nor a form") from None
+            raise BadInbound("body is neither JSON, XML nor a form") from None
     data = {str(k).lower().replace("_", "-"): v for k, v in raw.items()}
     if "origin" not in data:
         raise BadInbound("no ORIGIN: expected an SMS_MO postback")

@@ -459,3 +459,30 @@ def test_a_providers_opted_out_answer_adds_the_number(loop: Loop, sandbox: Sandb
     assert wait_record(loop, body["ids"][0], {"failed"})["status"] == "failed"
     entry = loop.api.get("/v1/optouts/+15005550001?account=textingline")
     assert entry[0] == 200 and entry[1]["source"] == "provider"
+
+
+def test_skycore_replies_posted_as_xml_opt_out_and_malformed_xml_is_a_400(
+    loop: Loop, sandbox: Sandbox, replies: Callable[[str, str], None]
+) -> None:
+    replies("skycore", "skycore")
+    sandbox.configure("skycore", skycore_inbound_xml=True)
+    try:
+        number = phone()
+        answer = reply(sandbox, "skycore", number, "STOP")
+        assert answer["status"] == 200, answer
+        assert answer["answer"]["action"] == "opted_out"
+        assert opted_out(loop, "skycore", number)
+        other = phone()
+        path = f"/v1/inbound/skycore/{SECRET}"
+        broken = f"<POSTBACK><ORIGIN>SMS_MO</ORIGIN><FROM>{other[1:]}</FROM><TEXT>STOP</POSTBACK>"
+        status, body = loop.api.call("POST", path, broken.encode(), {"Content-Type": "text/xml"})
+        assert status == 400, body
+        assert body["error"].startswith(
+            "not a skycore inbound message: body is not well-formed XML"
+        )
+        bomb = '<!DOCTYPE p [<!ENTITY a "STOP">]><p><ORIGIN>SMS_MO</ORIGIN><TEXT>&a;</TEXT></p>'
+        status, body = loop.api.call("POST", path, bomb.encode(), {"Content-Type": "text/xml"})
+        assert status == 400 and "XML refused" in body["error"], body
+        assert not opted_out(loop, "skycore", other)
+    finally:
+        sandbox.configure("skycore", skycore_inbound_xml=False)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -248,9 +249,29 @@ def receipt_bodies() -> st.SearchStrategy[bytes]:
     )
     return st.one_of(
         shaped.map(lambda v: json.dumps(v).encode()),
+        shaped.map(as_xml),  # Skycore's postbacks may come as XML
+        st.binary(max_size=200).map(lambda b: b"<" + b),
+        st.sampled_from(["utf-8", "utf-16", "latin-1", "nope"]).map(
+            lambda e: f'<?xml version="1.0" encoding="{e}"?><p><ORIGIN>SMS_MO</ORIGIN></p>'.encode()
+        ),
         st.binary(max_size=200),
         st.just(b"[" * 5000),
         st.text(max_size=100).map(lambda t: raw_bytes(t)),
+    )
+
+
+def as_xml(value: object) -> bytes:
+    """A receipt-shaped value as an XML postback: an element per key, nested for objects."""
+
+    def element(name: str, inner: object) -> str:
+        if isinstance(inner, dict):
+            body = "".join(element(str(k), v) for k, v in inner.items())
+        else:
+            body = escape(json.dumps(inner) if not isinstance(inner, str) else inner)
+        return f"<{name}>{body}</{name}>"
+
+    return element("POSTBACK", value if isinstance(value, dict) else {"TEXT": value}).encode(
+        "utf-8", "surrogatepass"
     )
 
 

@@ -56,6 +56,11 @@ SKYCORE_FORM = (
     "ORIGIN=SMS_MO&CODE=N211&FROM=12025550123&TO=14155550103&TEXT=stop."
     "&RECEIVED=2026-12-03+10%3A00%3A00&TRANSACTIONID=t78"
 )
+SKYCORE_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<POSTBACK><ORIGIN>SMS_MO</ORIGIN><CODE>N211</CODE>'
+    "<FROM>12025550123</FROM><TO>14155550103</TO><TEXT>Stop &amp; go</TEXT>"
+    "<RECEIVED>2026-12-03 10:00:00</RECEIVED><TRANSACTIONID>t79</TRANSACTIONID></POSTBACK>"
+)
 AT = 1796292000.0  # 2026-12-03T10:00:00Z
 
 
@@ -71,6 +76,13 @@ def _bytes(payload: Any) -> bytes:
         ("textingline", TEXTINGLINE, Inbound("+12025550123", "+14155550102", "Help", AT, "msg_9")),
         ("skycore", SKYCORE_JSON, Inbound("+12025550123", "+14155550103", "Thanks!", AT, "t77")),
         ("skycore", SKYCORE_FORM, Inbound("+12025550123", "+14155550103", "stop.", AT, "t78")),
+        ("skycore", SKYCORE_XML, Inbound("+12025550123", "+14155550103", "Stop & go", AT, "t79")),
+        (
+            "skycore",
+            '\ufeff <mo xmlns="urn:x"><origin>SMS_MO</origin><from>12025550123</from>'
+            "<to>14155550103</to><text>hi</text></mo>",
+            Inbound("+12025550123", "+14155550103", "hi"),
+        ),
     ],
 )
 def test_each_provider_shape_is_read(kind: str, payload: Any, expected: Inbound) -> None:
@@ -84,6 +96,7 @@ def test_each_provider_shape_is_read(kind: str, payload: Any, expected: Inbound)
         ("carrierx", {**CARRIERX, "direction": "outbound"}),
         ("textingline", {**TEXTINGLINE, "type": "messaging.outgoing.message.delivered"}),
         ("skycore", {**SKYCORE_JSON, "origin": "SMS_MT", "code": "N202"}),
+        ("skycore", SKYCORE_XML.replace("SMS_MO", "SMS_MT")),
     ],
 )
 def test_a_delivery_event_is_not_an_inbound_message(kind: str, payload: Any) -> None:
@@ -111,6 +124,21 @@ def test_a_delivery_event_is_not_an_inbound_message(kind: str, payload: Any) -> 
         ),
         ("skycore", "FROM=1&TO=2", "no ORIGIN"),
         ("skycore", {**SKYCORE_JSON, "to": ""}, "no TO"),
+        ("skycore", SKYCORE_XML.replace("</POSTBACK>", ""), "body is not well-formed XML"),
+        ("skycore", "<POSTBACK><ORIGIN>SMS_MO</ORIGIN><FROM>1</POSTBACK>", "not well-formed"),
+        (
+            "skycore",
+            '<!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]><p>&b;</p>',
+            "XML refused: DTDForbidden",
+        ),
+        (
+            "skycore",
+            '<!DOCTYPE p [<!ENTITY x SYSTEM "file:///etc/passwd">]><p><ORIGIN>&x;</ORIGIN></p>',
+            "XML refused",
+        ),
+        ("skycore", "<POSTBACK><CODE>N211</CODE></POSTBACK>", "no ORIGIN"),
+        ("skycore", '<?xml version="1.0" encoding="nope"?><p/>', "unknown encoding: nope"),
+        ("skycore", SKYCORE_XML.replace("12025550123", "12"), "FROM: '12' is not a phone number"),
     ],
 )
 def test_a_malformed_payload_says_what_is_wrong(kind: str, payload: Any, problem: str) -> None:
