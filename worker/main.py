@@ -1,14 +1,28 @@
-"""`salvo worker`: a Celery worker with Salvo's app, tasks and dispatcher."""
+"""`salvo worker`: a Celery worker with Salvo's app, tasks and dispatcher.
+
+A prefork pool child makes its runtime (worker/runtime.py) as it starts (Celery's
+`worker_process_init`), so a child that cannot send fails at once rather than on its first
+task. It then says why on a pipe the worker's main process reads (`StartFailures`), and exits;
+the main process logs it, stops (a warm shutdown: what other children hold finishes) and
+`salvo worker` exits non-zero with that reason. Without this, billiard restarts failing
+children until it gives up and sends its own process SIGTERM, which Celery takes for an
+operator's stop: exit status 0, and a supervisor that restarts on failure would not.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from celery import signals
 
+from sms.errors import SalvoError
 from sms.settings import Settings
 from worker import runtime, tasks
 from worker.app import make_app
@@ -16,13 +30,67 @@ from worker.dispatcher import Dispatcher
 
 log = logging.getLogger("salvo.worker")
 
+#: The exit status of a pool child that could not start.
+EX_CHILD_START = 3
+
+
+class WorkerStartError(SalvoError):
+    """A pool process of the worker could not start: the worker stopped."""
+
+
+class StartFailures:
+    """A pipe from pool children to the main process: each child that cannot start writes
+    one line (below PIPE_BUF, so lines never interleave); a thread in the main process reads
+    them and stops the worker at the first."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()  # inherited by every child forked from here
+        self.first: str | None = None
+
+    def report(self, message: str) -> None:
+        """In a child: say why it cannot start."""
+        line = " ".join(message.split())[:500] + "\n"
+        with contextlib.suppress(OSError):  # the main process is gone: nobody to tell
+            os.write(self._write, line.encode("utf-8", "replace"))
+
+    def watch(self) -> None:
+        """In the main process: on the first report, log it and stop the worker; read (and
+        drop) the reports of the children started meanwhile, until the process ends."""
+
+        def read() -> None:
+            with os.fdopen(self._read, "rb") as pipe:
+                for line in pipe:
+                    if self.first is None:
+                        self.first = line.decode("utf-8", "replace").strip()
+                        log.critical("%s; stopping the worker", self.first)
+                        os.kill(os.getpid(), signal.SIGTERM)  # Celery's warm shutdown
+
+        threading.Thread(target=read, name="salvo-start-failures", daemon=True).start()
+
 
 def run(settings: Settings, redis_url: str, celery_args: Sequence[str]) -> None:
-    """Run a worker in the foreground; `celery_args` are passed to Celery as they are."""
+    """Run a worker in the foreground; `celery_args` are passed to Celery as they are. Exits
+    with Celery's exit status when it is not 0; raises WorkerStartError when a pool process
+    could not start."""
     app = make_app(redis_url)
     tasks.register(app)
     runtime.configure(settings, redis_url)
     holder: dict[str, Dispatcher] = {}
+    failures = StartFailures()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _start_runtime(**_: Any) -> None:
+        # A prefork child: make its runtime now, and if it cannot be made, say why and exit.
+        try:
+            runtime.current()
+        except Exception as exc:
+            message = (
+                f"pool process {os.getpid()} could not start its runtime: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            log.critical(message)
+            failures.report(message)
+            os._exit(EX_CHILD_START)
 
     @signals.worker_ready.connect(weak=False)
     def _start_dispatcher(sender: Any = None, **_: Any) -> None:
@@ -40,7 +108,13 @@ def run(settings: Settings, redis_url: str, celery_args: Sequence[str]) -> None:
     def _close_runtime(**_: Any) -> None:
         runtime.shutdown()
 
-    app.worker_main(argv=worker_argv(settings, celery_args))
+    failures.watch()
+    code = app.start(argv=worker_argv(settings, celery_args))
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # Celery redirected them to its log
+    if failures.first is not None:
+        raise WorkerStartError(f"{failures.first}; the worker stopped")
+    if code:
+        sys.exit(code)
 
 
 def worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
