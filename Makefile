@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint fuzz bench bench-store bench-rate bench-latency bench-fsync chaos clean
+.PHONY: install demo test lint fuzz bench bench-store bench-rate bench-latency bench-fsync bench-ingest chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-latency: $(STAMP)
 
 bench-fsync: $(STAMP)
 	$(BIN)/python -m bench.fsync
+
+bench-ingest: $(STAMP)
+	$(BIN)/python -m bench.ingest
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos

@@ -163,6 +163,20 @@ class Blast(Answer):
     rejects: list[RejectedRow] = Field(description="the first 100 rejected rows")
 
 
+class Ingest(Answer):
+    """The reading of a campaign's file: its state and its rows' counts so far."""
+
+    state: Literal["waiting", "reading", "done", "stopped", "failed", "stalled"]
+    reason: str = Field("", description="why it stopped, failed or stalled")
+    rows: int = Field(0, description="rows read")
+    enqueued: int = 0
+    duplicates: int = Field(0, description="rows whose message an earlier run enqueued")
+    rejected: int = 0
+    suppressed: int = Field(0, description="rows to numbers that opted out")
+    stopped_at: int | None = Field(None, description="the first line not done, when stopped")
+    updated: Time | None = None
+
+
 class Campaign(Answer):
     """A campaign's state, its record and its messages' counts by status."""
 
@@ -176,6 +190,9 @@ class Campaign(Answer):
     rejected: int = 0
     suppressed: int = 0
     counts: dict[str, int]
+    ingest: Ingest | None = Field(
+        None, description="the reading of its file (null for a campaign from before it was kept)"
+    )
 
 
 class Control(Answer):

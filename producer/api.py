@@ -174,11 +174,13 @@ class Producer:
         lines: Sequence[int] | None = None,
         rows: Sequence[str] | None = None,
         callback_url: str | None = None,
+        fingerprints: Sequence[str] | None = None,
     ) -> list[Enqueued]:
         """Record and enqueue messages already validated; what enqueue did with each. `lines`
         (a blast's input lines) index each by its row (`keys.campaign_rows`); `rows` (the
         input rows as JSON) are kept on the records for the export; `callback_url` (a
-        campaign's) gets their status changes unless a message names its own."""
+        campaign's) gets their status changes unless a message names its own; `fingerprints`
+        are the messages' own when the caller has them (sms.message.Stamp)."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
@@ -190,7 +192,7 @@ class Producer:
                 callbacks.url_for(self.settings, m.account, m.callback_url or callback_url)
                 for m in messages
             ]
-        results = self.store.enqueue_many(messages, dues, lines, rows, urls)
+        results = self.store.enqueue_many(messages, dues, lines, rows, urls, fingerprints)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         return results
 

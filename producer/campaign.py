@@ -10,10 +10,13 @@ running the same blast twice, through any door, sends nothing the first run alre
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +30,11 @@ from producer.api import CHUNK, Producer, smartened, validation_problems
 from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
 from sms import callbacks, campaigns
-from sms.errors import InvalidInput, KeyConflict, TemplateError
-from sms.message import Lane, Message, Sender
+from sms.campaigns import IngestState
+from sms.errors import InvalidInput, InvalidMessage, KeyConflict, TemplateError
+from sms.message import Lane, Message, Sender, Stamp
 from sms.phone import InvalidPhoneNumber, parse_e164
-from sms.store import Admission
+from sms.store import Admission, Enqueued
 
 PHONE = "phone"
 #: Rejected rows (line and reason, not the row) kept in the campaign's hash for the dashboard.
@@ -39,6 +43,13 @@ REJECTS_KEPT = 100
 Format = Literal["csv", "jsonl"]
 #: What stops a blast part way: Redis (or the broker on it) out of reach, or an interrupt.
 STOPS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError)
+#: Seconds between two writes of a blast's progress to its campaign's hash, at most.
+PROGRESS_EVERY = 0.5
+
+
+class Interrupted(Exception):
+    """Raised by a blast's `progress` callback to stop it between two chunks (the API's
+    ingest when the process stops): reported as an interrupted blast."""
 
 
 @dataclass
@@ -145,10 +156,12 @@ def blast(
         fh = path.open("rb")
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
-    with fh, _Rejects(rejects_path) as rejects:
+    with fh, _Rejects(rejects_path) as rejects, _Writer(producer, report, rejects, progress) as out:
         rows = _csv_source(fh, path, spec, template, rejects) if fmt == "csv" else jsonl_rows(fh)
+        messages = _RowMessages(spec, template, campaign, producer.settings.default_region, adapter)
         columns = Columns(rejects.columns if fmt == "csv" else None)
-        chunk: list[tuple[Message, int, list[str], str]] = []
+        out.callback_url = spec.callback_url
+        chunk: list[_Entry] = []
         smart = spec.smart_encoding
         if smart is None:
             smart = producer.settings.smart_encoding_for(spec.account)
@@ -156,9 +169,11 @@ def blast(
             if not dry_run:
                 _start_campaign(producer, campaign, spec, path)
                 callbacks.open_campaign(producer.redis, campaign, hook)
+                campaigns.record_ingest(producer.redis, campaign, IngestState.READING)
+                out.recording = True
             for row in rows:
                 report.rows += 1
-                message, reason = _row_message(row, spec, template, campaign, producer, adapter)
+                message, reason = messages.of(row)
                 if message is None:
                     _reject(report, rejects, row.line, reason, row.raw)
                     continue
@@ -168,11 +183,21 @@ def blast(
                     continue
                 if smart:
                     message = smartened(message)
-                chunk.append((message, row.line, row.raw, columns.stored(row)))
+                entry = (
+                    message,
+                    row.line,
+                    row.raw,
+                    columns.stored(row),
+                    messages.fingerprint(message),
+                )
+                chunk.append(entry)
                 if len(chunk) >= CHUNK:
-                    _flush(producer, chunk, report, rejects, progress, spec.callback_url)
+                    out.write(chunk)
+                    chunk = []
             if chunk:
-                _flush(producer, chunk, report, rejects, progress, spec.callback_url)
+                out.write(chunk)
+                chunk = []
+            out.settle()
             if not dry_run:
                 campaigns.record_rows(
                     producer.redis,
@@ -183,13 +208,18 @@ def blast(
                     columns=columns.names,
                 )
                 producer.store.campaign_ingested(campaign)
-        except (*STOPS, KeyboardInterrupt) as exc:
-            # The messages of the chunk in hand were not (all) enqueued: not counted as done.
-            report.rows -= len(chunk)
-            report.stopped_at = chunk[0][1] if chunk else None
+                out.record(IngestState.DONE)
+        except (*STOPS, KeyboardInterrupt, Interrupted) as exc:
+            # The messages of the chunks in hand were not (all) enqueued: not counted as done.
+            undone = out.stop() + chunk
+            report.rows -= len(undone)
+            report.stopped_at = undone[0][1] if undone else None
             report.stopped = (
-                "interrupted" if isinstance(exc, KeyboardInterrupt) else f"Redis unreachable: {exc}"
+                f"Redis unreachable: {exc}" if isinstance(exc, STOPS) else "interrupted"
             )
+            if out.recording:
+                with contextlib.suppress(*STOPS):
+                    out.record(IngestState.STOPPED, report.stopped, report.stopped_at)
         report.rejects_path = rejects_path if report.rejected else None
     if not report.rejected:
         rejects_path.unlink(missing_ok=True)
@@ -205,25 +235,8 @@ def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row:
         report.first_rejects.append((line, reason))
 
 
-def _row_message(
-    row: Row,
-    spec: BlastSpec,
-    template: Template,
-    campaign: str,
-    producer: Producer,
-    adapter: Any,
-) -> tuple[Message | None, str]:
-    """The message of one row, or None and why it is rejected."""
-    if row.values is None:
-        return None, row.reason
-    message, reason = _message(
-        row.values, spec, template, campaign, producer.settings.default_region
-    )
-    if message is not None:
-        problems = adapter.validate(message)
-        if problems:
-            return None, "; ".join(str(p) for p in problems)
-    return message, reason
+#: JSON as `Columns.stored` writes it (one encoder for every row, not one per call).
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Columns:
@@ -245,43 +258,198 @@ class Columns:
     def stored(self, row: Row) -> str:
         """The row as JSON, compact."""
         if self.header is not None:
-            return json.dumps(row.raw, ensure_ascii=False, separators=(",", ":"))
+            return _compact(row.raw)
         values = row.values or {}
         for name in values:
             if name not in self.seen and len(self.seen) < self.MAX_COLUMNS:
                 self.seen[name] = None
-        return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+        return _compact(values)
 
 
-def _flush(
-    producer: Producer,
-    chunk: list[tuple[Message, int, list[str], str]],
-    report: BlastReport,
-    rejects: _Rejects,
-    progress: Callable[[int], None] | None,
-    callback_url: str | None = None,
-) -> None:
+#: One valid row on its way to Redis: its message, input line, fields as read, the row as kept
+#: on its record (`Columns.stored`), the message's fingerprint.
+_Entry = tuple[Message, int, list[str], str, str]
+#: What writing a chunk did: how many rows were suppressed, the entries kept, and their answers.
+_Written = tuple[int, list[_Entry], list[Enqueued]]
+
+
+class _RowMessages:
+    """Each row's message, or why it is rejected. The first valid row's message is validated
+    in full and becomes the campaign's `Stamp`: the account, sender, campaign, lane and times
+    are the same for every row, so later rows check only what is theirs (number, body, key)."""
+
+    def __init__(
+        self,
+        spec: BlastSpec,
+        template: Template,
+        campaign: str,
+        region: str | None,
+        adapter: Any,
+    ) -> None:
+        self.spec = spec
+        self.template = template
+        self.campaign = campaign
+        self.region = region
+        self.adapter = adapter
+        self.stamp: Stamp | None = None
+
+    def of(self, row: Row) -> tuple[Message | None, str]:
+        """The message of one row, or None and why it is rejected."""
+        if row.values is None:
+            return None, row.reason
+        message, reason = self._message(row.values)
+        if message is not None:
+            problems = self.adapter.validate(message)
+            if problems:
+                return None, "; ".join(str(p) for p in problems)
+        return message, reason
+
+    def fingerprint(self, message: Message) -> str:
+        """`message.fingerprint()`, cheaper through the stamp."""
+        return message.fingerprint() if self.stamp is None else self.stamp.fingerprint(message)
+
+    def _message(self, values: dict[str, str | None]) -> tuple[Message | None, str]:
+        spec = self.spec
+        phone = values.get(PHONE)
+        if phone is None:
+            return None, "phone: missing"
+        try:
+            to = parse_e164(phone, self.region)
+        except InvalidPhoneNumber as exc:
+            return None, f"phone: {exc.reason} ({phone!r})"
+        try:
+            body = self.template.render(values)
+        except TemplateError as exc:
+            return None, f"template: {exc}"
+        key = (values.get(spec.key_column) or "").strip() if spec.key_column != PHONE else to
+        if not key:
+            return None, f"{spec.key_column}: empty key"
+        if self.stamp is not None:
+            try:
+                return self.stamp.message(to, body, f"{self.campaign}:{key}"), ""
+            except InvalidMessage as exc:
+                return None, "; ".join(str(p) for p in exc.problems)
+        try:
+            message = Message(
+                account=spec.account,
+                to=to,
+                sender=spec.sender,
+                body=body,
+                campaign=self.campaign,
+                idempotency_key=f"{self.campaign}:{key}",
+                lane=spec.lane,
+                send_at=spec.send_at,
+                expires_at=spec.expires_at,
+            )
+        except ValidationError as exc:
+            return None, "; ".join(str(p) for p in validation_problems(exc))
+        self.stamp = Stamp(message)
+        return message, ""
+
+
+def _write(producer: Producer, chunk: list[_Entry], callback_url: str | None) -> _Written:
+    """Leave out the rows to numbers that opted out and enqueue the rest: a round trip each."""
     allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
     kept = [entry for entry in chunk if id(entry[0]) in allowed]
-    report.suppressed += len(chunk) - len(kept)
-    results = (
-        producer.enqueue_valid(
-            [e[0] for e in kept], [e[1] for e in kept], [e[3] for e in kept], callback_url
-        )
-        if kept
-        else []
+    if not kept:
+        return len(chunk), kept, []
+    results = producer.enqueue_valid(
+        [e[0] for e in kept],
+        [e[1] for e in kept],
+        [e[3] for e in kept],
+        callback_url,
+        [e[4] for e in kept],
     )
-    for (message, line, row, _), result in zip(kept, results, strict=True):
-        if result.admission is Admission.NEW:
-            report.enqueued += 1
-        elif result.admission is Admission.REPEAT:
-            report.duplicates += 1
-        else:
-            conflict = KeyConflict(line, message.idempotency_key or "", result.id)
-            _reject(report, rejects, line, f"conflict: {conflict}", row)
-    if progress:
-        progress(len(chunk))
-    chunk.clear()
+    return len(chunk) - len(kept), kept, results
+
+
+class _Writer:
+    """Writes a blast's chunks to Redis in a thread of its own, one chunk at a time, while the
+    next chunk is read and validated: the server runs enqueue.lua on one chunk as this
+    process parses the next. Each chunk's answer is counted (and its conflicts written to the
+    rejects file) in the blast's own thread, before the next chunk goes out."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        report: BlastReport,
+        rejects: _Rejects,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.producer = producer
+        self.report = report
+        self.rejects = rejects
+        self.progress = progress
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="salvo-blast")
+        self._pending: tuple[Future[_Written], list[_Entry]] | None = None
+        self.recording = False  # whether progress goes to the campaign's hash (not a dry run)
+        self.callback_url: str | None = None  # the campaign's own, for enqueue_valid
+        self._recorded = 0.0
+
+    def record(self, state: IngestState, reason: str = "", stopped_at: int | None = None) -> None:
+        """Write the ingest's state and counts to the campaign's hash."""
+        report = self.report
+        counts = {name: getattr(report, name) for name in campaigns.INGEST_COUNTS}
+        campaigns.record_ingest(
+            self.producer.redis,
+            report.campaign,
+            state,
+            counts,
+            reason=reason,
+            stopped_at=stopped_at,
+        )
+        self._recorded = time.monotonic()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def write(self, chunk: list[_Entry]) -> None:
+        """Count the chunk before (its errors are raised here), then send this one."""
+        self.settle()
+        future = self._pool.submit(_write, self.producer, chunk, self.callback_url)
+        self._pending = (future, chunk)
+
+    def settle(self) -> None:
+        """Wait for the chunk in flight and count what became of its rows."""
+        if self._pending is None:
+            return
+        future, chunk = self._pending
+        written = future.result()
+        self._pending = None
+        self._count(chunk, written)
+
+    def stop(self) -> list[_Entry]:
+        """After a stop: wait for the chunk in flight; its entries if it was not written."""
+        if self._pending is None:
+            return []
+        future, chunk = self._pending
+        self._pending = None
+        try:
+            written = future.result()
+        except Exception:
+            return chunk
+        self._count(chunk, written)
+        return []
+
+    def _count(self, chunk: list[_Entry], written: _Written) -> None:
+        report = self.report
+        suppressed, kept, results = written
+        report.suppressed += suppressed
+        for (message, line, row, _, _), result in zip(kept, results, strict=True):
+            if result.admission is Admission.NEW:
+                report.enqueued += 1
+            elif result.admission is Admission.REPEAT:
+                report.duplicates += 1
+            else:
+                conflict = KeyConflict(line, message.idempotency_key or "", result.id)
+                _reject(report, self.rejects, line, f"conflict: {conflict}", row)
+        if self.recording and time.monotonic() - self._recorded >= PROGRESS_EVERY:
+            self.record(IngestState.READING)
+        if self.progress:
+            self.progress(len(chunk))
 
 
 def phone_header(header: list[str], path: Path, column: str | None) -> list[str]:
@@ -326,44 +494,6 @@ def _csv_source(
             f"column (columns: {', '.join(header)})"
         )
     return csv_rows(records, header)
-
-
-def _message(
-    values: dict[str, str | None],
-    spec: BlastSpec,
-    template: Template,
-    campaign: str,
-    region: str | None,
-) -> tuple[Message | None, str]:
-    phone = values.get(PHONE)
-    if phone is None:
-        return None, "phone: missing"
-    try:
-        to = parse_e164(phone, region)
-    except InvalidPhoneNumber as exc:
-        return None, f"phone: {exc.reason} ({phone!r})"
-    try:
-        body = template.render(values)
-    except TemplateError as exc:
-        return None, f"template: {exc}"
-    key = (values.get(spec.key_column) or "").strip() if spec.key_column != PHONE else to
-    if not key:
-        return None, f"{spec.key_column}: empty key"
-    try:
-        message = Message(
-            account=spec.account,
-            to=to,
-            sender=spec.sender,
-            body=body,
-            campaign=campaign,
-            idempotency_key=f"{campaign}:{key}",
-            lane=spec.lane,
-            send_at=spec.send_at,
-            expires_at=spec.expires_at,
-        )
-    except ValidationError as exc:
-        return None, "; ".join(str(p) for p in validation_problems(exc))
-    return message, ""
 
 
 def _callback_url(producer: Producer, spec: BlastSpec) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +103,9 @@ class Tally:
         self.forced: Counter[str] = Counter()
         self.seen: set[str] = set()
         self.pending: list[Message] = []
-        self.due: list[float] = []  # epoch second each message to send may go
+        #: epoch second a message to send may go -> how many: flat in the file's size, as
+        #: the due times are few (now, or the end of a zone's quiet hours)
+        self.due: Counter[float] = Counter()
 
     def __call__(self, message: Message) -> None:
         """Count one valid message."""
@@ -156,7 +158,7 @@ class Tally:
             else:
                 self.gsm7 += 1
         due = next_send_time(message.to, self.window, message.lane.value, self.lanes, self.start)
-        self.due.append(due.timestamp())
+        self.due[due.timestamp()] += 1
 
     def finish(self, report: Report) -> Report:
         """Fill `report` with what was tallied."""
@@ -166,7 +168,7 @@ class Tally:
         if self.lookups:
             report.duplicates = self.duplicates
             report.suppressed = self.suppressed
-        report.to_send = len(self.due)
+        report.to_send = self.due.total()
         report.gsm7, report.ucs2, report.mms = self.gsm7, self.ucs2, self.mms
         report.ucs2_characters = self.forced.most_common(TOP_CHARACTERS)
         report.segments = self.smart_segments if self.smart else self.plain_segments
@@ -176,7 +178,7 @@ class Tally:
         report.cost = cost(report.segments, self.mms, price, mms_price)
         report.rate, report.rate_source = self._rate()
         start = self.start.timestamp()
-        report.held_for_quiet_hours = sum(1 for due in self.due if due > start)
+        report.held_for_quiet_hours = sum(n for due, n in self.due.items() if due > start)
         if report.rate is not None:
             report.seconds = completion(self.due, report.rate, start)
         return report
@@ -202,13 +204,14 @@ def cost(segments: int, mms: int, per_segment: float | None, per_mms: float | No
     return round(segments * (per_segment or 0.0) + mms * (per_mms or 0.0), 6)
 
 
-def completion(dues: Sequence[float], rate: float, start: float) -> float:
+def completion(dues: Mapping[float, int], rate: float, start: float) -> float:
     """Seconds from `start` until the last message has gone, each paced `1/rate` after the one
-    before and none before its due time (quiet hours)."""
+    before and none before its due time (quiet hours); `dues` counts the messages due at each
+    time."""
     at = start
     gap = 1.0 / rate
     for due in sorted(dues):
-        at = max(at, due) + gap
+        at = max(at, due) + gap * dues[due]
     return round(at - start, 3)
 
 

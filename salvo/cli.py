@@ -343,10 +343,23 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
     else:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items()))
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
+        if ingest := data.get("ingest"):
+            click.echo(f"  {ingest_line(ingest)}")
         if data.get("rejected"):
             click.echo(f"  rejected rows: {data['rejected']}")
         if data.get("suppressed"):
             click.echo(f"  suppressed rows (opted out): {data['suppressed']}")
+
+
+def ingest_line(ingest: dict[str, Any]) -> str:
+    """A campaign's ingest in one line: `ingest reading: 120000 rows read, ...`."""
+    where = f" at line {ingest['stopped_at']}" if ingest.get("stopped_at") else ""
+    why = f" ({ingest['reason']})" if ingest.get("reason") else ""
+    return (
+        f"ingest {ingest['state']}{where}{why}: {ingest['rows']} rows read, "
+        f"{ingest['enqueued']} enqueued, {ingest['duplicates']} already enqueued, "
+        f"{ingest['rejected']} rejected, {ingest['suppressed']} suppressed"
+    )
 
 
 def _control(ctx: click.Context, action: str, campaign: str) -> None:

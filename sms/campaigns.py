@@ -60,6 +60,26 @@ def shown_state(
     return CampaignState.SCHEDULED if state is CampaignState.RUNNING and ahead else state
 
 
+class IngestState(StrEnum):
+    """Where the reading of a campaign's file is: `waiting` for its turn (an upload), `reading`
+    (rows being read and enqueued), `done`, `stopped` (Redis out of reach or interrupted: the
+    rows before `stopped_at` are counted; run it again, or an upload's ingest tries again by
+    itself) or `failed` (with the reason; nothing more will be read)."""
+
+    WAITING = "waiting"
+    READING = "reading"
+    DONE = "done"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+#: The ingest counts a campaign's hash keeps (as `ingest_<name>`), updated with every chunk.
+INGEST_COUNTS = ("rows", "enqueued", "duplicates", "rejected", "suppressed")
+#: Seconds a `reading` ingest may go without writing progress before it shows as stalled
+#: (the process reading it ended without saying so).
+STALLED_AFTER = 300.0
+
+
 def is_valid_id(campaign_id: str) -> bool:
     """Whether `campaign_id` follows the id rule."""
     return bool(_ID.match(campaign_id))
@@ -106,6 +126,9 @@ class Campaign:
     counts: dict[str, int] = field(default_factory=dict)
     columns: tuple[str, ...] = ()  # its input's column names (a CSV's header)
     changed: dict[str, float] = field(default_factory=dict)  # state -> when it was entered
+    #: The reading of its file: state, reason, counts and when it last moved (None: never
+    #: recorded, a campaign from before ingest progress was kept).
+    ingest: dict[str, Any] | None = None
 
     @classmethod
     def from_hashes(
@@ -132,6 +155,7 @@ class Campaign:
             counts={k: int(v) for k, v in raw.items()},
             columns=tuple(json.loads(meta["columns"])) if meta.get("columns") else (),
             changed=changed,
+            ingest=_ingest(meta),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,7 +172,52 @@ class Campaign:
             "rejected": self.rejected,
             "suppressed": self.suppressed,
             "counts": self.counts,
+            "ingest": self.ingest,
         }
+
+
+def _ingest(meta: dict[str, str]) -> dict[str, Any] | None:
+    """A campaign's ingest as its hash holds it, `stalled` when a `reading` one has not moved
+    for STALLED_AFTER seconds."""
+    state = meta.get("ingest")
+    if not state:
+        return None
+    updated = float(meta.get("ingest_at") or 0)
+    reason = meta.get("ingest_reason", "")
+    if state == IngestState.READING and time.time() - updated > STALLED_AFTER:
+        state = "stalled"
+        reason = (
+            f"no progress for {STALLED_AFTER:g} s: the process reading the file ended; send the "
+            "same file again to finish (rows already enqueued are not sent twice)"
+        )
+    out: dict[str, Any] = {"state": state, "reason": reason}
+    for name in INGEST_COUNTS:
+        out[name] = int(meta.get(f"ingest_{name}") or 0)
+    stopped_at = meta.get("ingest_stopped_at")
+    out["stopped_at"] = int(stopped_at) if stopped_at else None
+    out["updated"] = iso(updated) if updated else None
+    return out
+
+
+def record_ingest(
+    client: redis.Redis,
+    campaign_id: str,
+    state: IngestState,
+    counts: dict[str, int] | None = None,
+    *,
+    reason: str = "",
+    stopped_at: int | None = None,
+) -> None:
+    """Record where the reading of a campaign's file is, with its counts so far."""
+    fields: dict[str, str | int] = {
+        "ingest": state.value,
+        "ingest_reason": reason,
+        "ingest_at": repr(time.time()),
+        "ingest_stopped_at": "" if stopped_at is None else stopped_at,
+    }
+    for name in INGEST_COUNTS:
+        fields[f"ingest_{name}"] = (counts or {}).get(name, 0)
+    client.hset(keys.campaign(check_id(campaign_id)), mapping=cast(Any, fields))
 
 
 def create(

@@ -137,16 +137,19 @@ def enqueue_item(
     line: int | None = None,
     row: str | None = None,
     callback: str | None = None,
+    fingerprint: str | None = None,
 ) -> list[str]:
     """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
     message in `keys.campaign_rows`, `row` (its input row as JSON) is kept on its record for
-    the campaign's export, and `callback` is the URL its status changes go to."""
+    the campaign's export, `callback` is the URL its status changes go to, and `fingerprint`
+    is `message.fingerprint()` when the caller has it (sms.message.Stamp). Always 19 strings:
+    enqueue.lua reads its arguments 19 at a time."""
     rows = (
         [keys.campaign_rows(message.campaign), str(line), row or ""]
         if line and message.campaign
         else ["", "", ""]
     )
-    hook = [callback, message.to] if callback else []
+    hook = [callback, message.to] if callback else ["", ""]
     return [
         message.id,
         keys.message(message.id),
@@ -158,7 +161,7 @@ def enqueue_item(
         keys.campaign_counts(message.campaign) if message.campaign else "",
         keys.stats(message.account),
         "" if due is None else repr(due),
-        message.fingerprint() if message.idempotency_key else "",
+        (fingerprint or message.fingerprint()) if message.idempotency_key else "",
         keys.ready(message.account, message.lane.value),
         message.sender,
         "" if message.expires_at is None else repr(message.expires_at.timestamp()),
@@ -344,22 +347,25 @@ class Store:
         lines: Sequence[int] | None = None,
         rows: Sequence[str] | None = None,
         callbacks: Sequence[str | None] | None = None,
+        fingerprints: Sequence[str] | None = None,
     ) -> list[Enqueued]:
         """Write records in one round trip, one answer per message; a message whose key is
         held gets the id of the message that holds it, as a repeat or a conflict. `lines`
         (a blast's input lines) index each campaign message by its row, `rows` (each
         input row as JSON) are kept on the records, and `callbacks` are the URLs their status
-        changes go to (sms/callbacks.py)."""
+        changes go to (sms/callbacks.py); `fingerprints` are the messages' own, when the
+        caller has them."""
         if not messages:
             return []
         at = lines if lines is not None else [None] * len(messages)
         kept = rows if rows is not None else [None] * len(messages)
         urls = callbacks if callbacks is not None else [None] * len(messages)
+        prints = fingerprints if fingerprints is not None else [None] * len(messages)
         items = [
-            enqueue_item(m, due=d, line=n, row=w, callback=u)
-            for m, d, n, w, u in zip(messages, dues, at, kept, urls, strict=True)
+            enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f)
+            for m, d, n, w, u, f in zip(messages, dues, at, kept, urls, prints, strict=True)
         ]
-        flat = self._enqueue(keys=ENQUEUE_KEYS, args=[_json(items)])
+        flat = self._enqueue(keys=ENQUEUE_KEYS, args=[arg for item in items for arg in item])
         return [
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)
         ]

@@ -275,3 +275,27 @@ def test_a_blast_prints_its_figures_before_sending(doors: Doors, tmp_path: Path)
     assert lines[2].startswith("segments: 3 ")
     again = cli_blast(doors, path)[1].splitlines()
     assert again[0].endswith("0 rejected, 3 duplicates, 0 suppressed (opted out); 0 to send")
+
+
+def test_a_blast_records_its_ingest_for_status_and_http_alike(doors: Doors, tmp_path: Path) -> None:
+    path = people(tmp_path / "people.csv", rows=1500)
+    with path.open("a") as fh:
+        fh.write("not-a-number,X\n")
+    code, out, err = cli_blast(doors, path, "--campaign", f"ingest-{uuid.uuid4().hex[:8]}")
+    assert code == 0, err
+    cid = out.splitlines()[-1].split()[1].rstrip(":")
+    shown = run_cli(doors.config, "status", cid, "--json")
+    status, campaign = doors.api.get(f"/v1/campaigns/{cid}")
+    assert status == 200
+    assert json.loads(shown.stdout)["ingest"] == campaign["ingest"]
+    ingest = campaign["ingest"]
+    assert ingest["state"] == "done" and ingest["stopped_at"] is None
+    assert [ingest[n] for n in ("rows", "enqueued", "duplicates", "rejected", "suppressed")] == [
+        1501,
+        1500,
+        0,
+        1,
+        0,
+    ]
+    line = run_cli(doors.config, "status", cid).stdout.splitlines()[1]
+    assert line.strip().startswith("ingest done: 1501 rows read, 1500 enqueued")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from pydantic import ValidationError
 
-from producer.api import Producer
+from producer.api import Producer, smartened, validation_problems
 from sms import keys
-from sms.errors import IdempotencyConflict
-from sms.message import Message
+from sms.errors import IdempotencyConflict, InvalidMessage
+from sms.message import Message, Stamp
 from sms.store import Admission, Enqueued, Store
 from tests.helpers import run_cli
 
@@ -100,3 +101,34 @@ def test_the_cli_says_repeat_and_fails_on_a_conflict(config_file: Path) -> None:
     assert moved.returncode == 1
     assert f"already names message {mid} with different content" in " ".join(moved.stderr.split())
     assert "Traceback" not in moved.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"send_at": datetime(2030, 1, 2, 3, 4, tzinfo=timezone(timedelta(hours=2)))}],
+)
+def test_a_stamps_messages_have_the_fingerprint_and_the_checks_of_a_message(
+    extra: dict[str, object],
+) -> None:
+    """A blast makes its rows' messages from one validated prototype (sms.message.Stamp):
+    each has what a Message made from scratch has, fingerprint and refusals alike."""
+    stamp = Stamp(message(campaign="c1", **extra))
+    for to, body in [
+        ("+14155551235", 'Hi "Bob" \\ é \u2019 \n\t'),
+        ("+447400123456", ""),
+        ("+14155551236", "\u2028 ok 😀"),
+    ]:
+        made = stamp.message(to, body, f"c1:{to}")
+        fresh = message(to=to, body=body, campaign="c1", idempotency_key=f"c1:{to}", **extra)
+        assert made.model_dump(exclude={"id"}) == fresh.model_dump(exclude={"id"})
+        assert stamp.fingerprint(made) == made.fingerprint() == fresh.fingerprint()
+        smart = smartened(made)
+        assert stamp.fingerprint(smart) == smart.fingerprint()
+    ids = {stamp.message("+14155551235", "x", f"c1:{n}").id for n in range(2000)}
+    assert len(ids) == 2000 and all(len(i) == 32 for i in ids)
+    for body, key in [("a\x00b", "c1:k"), ("ok", "c1:\x07"), ("ok", "k" * 201), ("\x01", "")]:
+        with pytest.raises(ValidationError) as full:
+            message(body=body, idempotency_key=key)
+        with pytest.raises(InvalidMessage) as stamped:
+            stamp.message("+14155551235", body, key)
+        assert stamped.value.problems == validation_problems(full.value)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pickle
 
+import phonenumbers
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sms.phone import InvalidPhoneNumber, digits_only, mask, parse_e164, region_of
+from sms.phone import InvalidPhoneNumber, _fast_e164, digits_only, mask, parse_e164, region_of
 
 
 @pytest.mark.parametrize(
@@ -157,3 +160,61 @@ def test_region_of(e164: str, expected: str | None) -> None:
 def test_region_of_requires_e164() -> None:
     with pytest.raises(InvalidPhoneNumber):
         region_of("4155551234")
+
+
+def _full_parse(text: str) -> str | None:
+    """What phonenumbers itself makes of a number: its E.164, or None when it is not valid."""
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if number.extension or not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _examples() -> list[str]:
+    """phonenumbers' example number of every type in every region, as E.164."""
+    out = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(11):  # PhoneNumberType: fixed line ... voicemail
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                out.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    return sorted(set(out))
+
+
+EXAMPLES = _examples()
+
+
+def test_the_fast_path_agrees_with_phonenumbers_on_every_example_and_its_neighbours() -> None:
+    """Numbers already in E.164 skip phonenumbers' parse: whenever the fast path answers, its
+    answer is phonenumbers' own; it answers for nearly every valid example (the others, with a
+    leading zero, a national prefix or a non-geographic code, take the full parse)."""
+    answered = 0
+    for example in EXAMPLES:
+        for text in (
+            example,
+            example[:-1],
+            example + "5",
+            example[:-1] + "0",
+            example[:4] + "9" * 8,
+        ):
+            fast = _fast_e164(text)
+            if fast is not None:
+                assert fast == text == _full_parse(text), text
+        answered += _fast_e164(example) is not None
+    assert answered > 0.8 * len(EXAMPLES)
+
+
+@given(
+    code=st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+    national=st.text(alphabet="0123456789", min_size=1, max_size=14),
+)
+@settings(max_examples=3000, deadline=None)
+def test_the_fast_path_never_says_other_than_phonenumbers(code: int, national: str) -> None:
+    text = f"+{code}{national}"
+    fast = _fast_e164(text)
+    if fast is not None:
+        assert fast == text == _full_parse(text)
+        assert parse_e164(text) == text

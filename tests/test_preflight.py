@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,7 +118,7 @@ def test_no_price_no_cost_and_no_rate_no_time() -> None:
     assert cost(10, 0, None, None) is None
     assert cost(10, 2, 0.01, None) is None
     assert cost(0, 2, None, 0.5) == 1.0
-    assert completion([100.0, 100.0, 50.0], 2.0, 0.0) == 101.0
+    assert completion(Counter([100.0, 100.0, 50.0]), 2.0, 0.0) == 101.0
 
 
 def test_the_figures_before_a_blast_are_the_preflights_for_a_small_file(

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -71,6 +71,7 @@ class Campaign:
     rate: float | None  # messages finished per second lately
     rejects: list[tuple[int, str]]  # the first rejected rows: line and reason
     times: dict[str, float]  # state -> when it was last entered
+    ingest: dict[str, Any] | None = None  # the reading of its file (sms.campaigns)
 
     @property
     def waiting(self) -> int:
@@ -123,6 +124,7 @@ def campaign_from(
         rate=rate,
         rejects=rejected_rows(meta.get("rejects")),
         times=record.changed,
+        ingest=record.ingest,
     )
 
 

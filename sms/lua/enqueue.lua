@@ -2,34 +2,31 @@
 -- put each new one in its account's ready queue (sms/lua/meter.lua takes it from there).
 -- KEYS[1] the wake list (a dispatcher waiting on it meters at once), KEYS[2] the callback
 -- events hash, KEYS[3] their due set (hooks.lua).
--- ARGV[1]: a JSON list with one entry per message (Python names every key, sms/keys.py):
---   [id, record key, data, account, campaign, lane, idempotency key ("" = none),
---    campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
---    fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
---    lane, sender, expires (epoch s, "" = never), the campaign's rows index key ("" = none),
---    the message's input line and its input row as JSON ("" = none), and optionally its
---    callback URL ("" = none) and recipient]
+-- ARGV: 19 arguments per message, one message after another (Python names every key,
+-- sms/keys.py; passed as plain arguments, nothing to decode):
+--   id, record key, data, account, campaign, lane, idempotency key ("" = none),
+--   campaign counts key ("" = none), the account's stats key, due (epoch s, "" = now),
+--   fingerprint of the message (no spaces; "" = none), the ready queue key of its account and
+--   lane, sender, expires (epoch s, "" = never), the campaign's rows index key ("" = none),
+--   the message's input line and its input row as JSON ("" = none), its callback URL
+--   ("" = none) and recipient
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
 -- written, the earlier message's otherwise) and 1 when written, 0 for a repeat (same
 -- fingerprint, or either one unknown), -1 for a conflict (a different fingerprint).
-local items = cjson.decode(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
 local out, counts, stats, ready, rows = {}, {}, {}, {}, {}
+local history, due_now = now .. ' queued\n', tonumber(t[1])
+local a = ARGV
 
-for _, m in ipairs(items) do
-  local id, record, idem, print_ = m[1], m[2], m[7], m[11] or ''
+for i = 0, #a - 1, 19 do
+  local id, idem, print_ = a[i + 1], a[i + 7], a[i + 11]
   local holder, held_print = false, ''
-  if idem ~= '' then
-    local held = redis.call('GET', idem)
-    if held then
-      holder, held_print = string.match(held, '^(%S+) ?(%S*)$')
-    else
-      -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
-      redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_))
-    end
+  -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
+  if idem ~= '' and not redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_), 'NX') then
+    holder, held_print = string.match(redis.call('GET', idem), '^(%S+) ?(%S*)$')
   end
   if holder then
     out[#out + 1] = holder
@@ -39,24 +36,29 @@ for _, m in ipairs(items) do
       out[#out + 1] = 0
     end
   else
-    redis.call('HSET', record, 'status', 'queued', 'data', m[3], 'account', m[4],
-      'campaign', m[5], 'lane', m[6], 'sender', m[13], 'expires', m[14], 'idem', idem,
-      'attempts', 0, 'created', now, 'updated', now, 'history', now .. ' queued\n')
-    if m[17] and m[17] ~= '' then redis.call('HSET', record, 'row', m[17]) end
-    if m[18] and m[18] ~= '' then
-      redis.call('HSET', record, 'callback', m[18], 'to', m[19])
-      hook_message(KEYS[2], KEYS[3], record, id, m[18], '', 'queued', '', now)
+    local record = a[i + 2]
+    redis.call('HSET', record, 'status', 'queued', 'data', a[i + 3], 'account', a[i + 4],
+      'campaign', a[i + 5], 'lane', a[i + 6], 'sender', a[i + 13], 'expires', a[i + 14],
+      'idem', idem, 'attempts', 0, 'created', now, 'updated', now, 'history', history)
+    if a[i + 17] ~= '' then redis.call('HSET', record, 'row', a[i + 17]) end
+    if a[i + 18] ~= '' then
+      redis.call('HSET', record, 'callback', a[i + 18], 'to', a[i + 19])
+      hook_message(KEYS[2], KEYS[3], record, id, a[i + 18], '', 'queued', '', now)
     end
-    if m[8] ~= '' then counts[m[8]] = (counts[m[8]] or 0) + 1 end
-    stats[m[9]] = (stats[m[9]] or 0) + 1
-    local q = ready[m[12]]
-    if not q then q = {}; ready[m[12]] = q end
-    q[#q + 1] = (m[10] ~= '' and tonumber(m[10])) or tonumber(t[1])
+    local key = a[i + 8]
+    if key ~= '' then counts[key] = (counts[key] or 0) + 1 end
+    key = a[i + 9]
+    stats[key] = (stats[key] or 0) + 1
+    key = a[i + 12]
+    local q = ready[key]
+    if not q then q = {}; ready[key] = q end
+    q[#q + 1] = (a[i + 10] ~= '' and tonumber(a[i + 10])) or due_now
     q[#q + 1] = id
-    if m[15] and m[15] ~= '' then
-      local r = rows[m[15]]
-      if not r then r = {}; rows[m[15]] = r end
-      r[#r + 1] = tonumber(m[16])
+    key = a[i + 15]
+    if key ~= '' then
+      local r = rows[key]
+      if not r then r = {}; rows[key] = r end
+      r[#r + 1] = tonumber(a[i + 16])
       r[#r + 1] = id
     end
     out[#out + 1] = id
