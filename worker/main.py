@@ -125,11 +125,10 @@ def worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
     calls in flight are bounded by each account's `max_in_flight`. A process runs Python on one
     core at a time: run one `salvo worker` per core (or more replicas) to use more.
 
-    Celery's worker events are off too (`--without-heartbeat --without-gossip
-    --without-mingle`): nothing of Salvo reads them (workers count each other through the
-    dispatchers' own heartbeats in Redis, sms/keys.py `WORKERS`), and with a Redis broker every
-    worker otherwise publishes a heartbeat every two seconds that every other worker receives
-    and decodes.
+    Celery's gossip and mingle are off (`--without-gossip --without-mingle`): nothing of Salvo
+    reads them (workers count each other through the dispatchers' own heartbeats in Redis,
+    sms/keys.py `WORKERS`), and gossip has every worker receive and decode every other worker's
+    events. Celery's heartbeat events stay on: Flower lists workers by them.
     """
     argv = ["worker", *celery_args]
 
@@ -142,7 +141,7 @@ def worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
         argv += ["--pool", "threads"]
     if not given("-c", "--concurrency"):
         argv += ["--concurrency", str(settings.worker_concurrency)]
-    for flag in ("--without-heartbeat", "--without-gossip", "--without-mingle"):
+    for flag in ("--without-gossip", "--without-mingle"):
         if not given(flag):
             argv.append(flag)
     return argv
