@@ -66,15 +66,22 @@ async def process_batch(rt: Runtime, account: str, lane: str, ids: list[str]) ->
 async def _send_one(
     rt: Runtime, account: str, lane: str, mid: str, owner: str, result: BatchResult
 ) -> None:
-    """Token, claim with read, call, outcome: one message.
+    """Token, claim with read, checks, call, outcome: one message.
 
-    The claim comes after the token and right before the call, so a worker that dies holds (and
-    leaves to the lease sweeper as `unknown`) only the messages it had in flight.
+    Two places per account bound the work in hand: one among the sends being prepared (token,
+    claim, send-time checks) and one among the provider calls in flight (`max_in_flight` of
+    each). A call's place is held for the call alone, so the round trips of the next sends'
+    preparation overlap the calls in flight and never keep a call's place empty. The claim
+    comes after the token, and the call as soon as a place is free, so a worker that dies holds
+    (and leaves to the lease sweeper as `unknown`) at most the calls it had in flight and the
+    sends it had prepared.
     """
     settings = rt.settings.providers[account]
     loop = asyncio.get_running_loop()
     priority = TRANSACTIONAL if lane == Lane.TRANSACTIONAL.value else BULK
-    async with rt.in_flight(account).hold(priority):
+    preparing = rt.preparing(account)
+    await preparing.acquire(priority)
+    try:
         wait = await rt.pacer.take(account, loop.time() + TOKEN_WAIT, priority)
         if wait > 0:
             await _back(rt, account, lane, mid, Status.QUEUED, wait, owner="")
@@ -102,7 +109,14 @@ async def _send_one(
             await _back(rt, account, lane, mid, Status.SENDING, wait, owner=owner)
             result.statuses["waiting"] += 1
             return
+        calls = rt.in_flight(account)
+        await calls.acquire(priority)
+    finally:
+        preparing.release()
+    try:
         action, counters = await _call(rt, msg, claimed.attempts, claimed.created)
+    finally:
+        calls.release()
     move = Move(
         msg.id,
         account,

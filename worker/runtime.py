@@ -66,6 +66,7 @@ class Runtime:
         }
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._limits: dict[str, PriorityGate] = {}
+        self._preparing: dict[str, PriorityGate] = {}
         _tune_gc()
         self._thread = threading.Thread(target=self._serve, name="salvo-loop", daemon=True)
         self._thread.start()
@@ -90,6 +91,16 @@ class Runtime:
         if gate is None:
             gate = PriorityGate(self.settings.providers[account].max_in_flight)
             self._limits[account] = gate
+        return gate
+
+    def preparing(self, account: str) -> PriorityGate:
+        """Bounds this process's sends of one account between their token and their call
+        (token, claim, send-time checks, waiting for a call's place) to `max_in_flight`;
+        transactional sends first."""
+        gate = self._preparing.get(account)
+        if gate is None:
+            gate = PriorityGate(self.settings.providers[account].max_in_flight)
+            self._preparing[account] = gate
         return gate
 
     def receipt_url(self, account: str, message_id: str) -> str | None:
