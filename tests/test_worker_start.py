@@ -35,6 +35,20 @@ from salvo.cli import main
 sys.exit(main())
 """
 
+#: Runs `salvo` after connecting a receiver that ends every pool child as it starts, before
+#: Salvo's own receiver runs: a child that crashes, not one whose runtime fails.
+CRASHING = """
+import os, sys
+from celery import signals
+
+@signals.worker_process_init.connect(weak=False)
+def crash(**_):
+    os._exit(7)
+
+from salvo.cli import main
+sys.exit(main())
+"""
+
 
 def worker(tmp_path: Path, config: Path, script: str | None) -> subprocess.Popen[str]:
     entry = ["-c", script] if script else ["-m", "salvo.cli"]
@@ -62,6 +76,21 @@ def test_a_pool_child_that_cannot_start_ends_the_worker_with_a_failure(
     assert last.startswith("error: pool process "), out
     assert "could not start its runtime: OSError: [Errno 24] Too many open files" in last
     assert last.endswith("the worker stopped")
+    assert "Traceback" not in out
+
+
+def test_pool_children_that_crash_as_they_start_end_the_worker_with_a_failure(
+    tmp_path: Path, unit_url: str, sandbox_url: str
+) -> None:
+    config = write_config(tmp_path / "salvo.toml", unit_url, sandbox_accounts(sandbox_url))
+    proc = worker(tmp_path, config, CRASHING)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, out
+    last = out.strip().splitlines()[-1]
+    assert last == "error: the worker stopped: WorkerLostError: Could not start worker processes"
     assert "Traceback" not in out
 
 

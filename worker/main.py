@@ -20,7 +20,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from celery import signals
+import click
+from celery import Celery, signals
 
 from sms.errors import SalvoError
 from sms.settings import Settings
@@ -109,12 +110,49 @@ def run(settings: Settings, redis_url: str, celery_args: Sequence[str]) -> None:
         runtime.shutdown()
 
     failures.watch()
-    code = app.start(argv=worker_argv(settings, celery_args))
+    unrecoverable = Unrecoverable()
+    logging.getLogger("celery.worker").addFilter(unrecoverable)
+    code = celery_main(app, worker_argv(settings, celery_args))
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # Celery redirected them to its log
     if failures.first is not None:
         raise WorkerStartError(f"{failures.first}; the worker stopped")
+    if unrecoverable.error is not None:
+        raise WorkerStartError(f"the worker stopped: {unrecoverable.error}")
     if code:
         sys.exit(code)
+
+
+def celery_main(app: Celery, argv: list[str]) -> int:
+    """Celery's command line on `app`; the worker's exit status. (Celery's own `app.start`
+    drops the status its command line returns, so a worker that failed exited 0.)"""
+    from celery.bin.celery import celery as command
+
+    command.params[0].default = app
+    try:
+        code = command.main(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    finally:
+        command.params[0].default = None
+    return code if isinstance(code, int) else 0
+
+
+class Unrecoverable(logging.Filter):
+    """Keeps the error that ended a worker (Celery logs it as "Unrecoverable error" with its
+    traceback; e.g. every pool process exited as it started) to say it in one line, and drops
+    the traceback from the log unless the log level is DEBUG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Unrecoverable error") and record.exc_info:
+            exc = record.exc_info[1]
+            self.error = f"{type(exc).__name__}: {exc}"
+            if logging.getLogger("celery").getEffectiveLevel() > logging.DEBUG:
+                record.exc_info, record.exc_text = None, None
+        return True
 
 
 def worker_argv(settings: Settings, celery_args: Sequence[str]) -> list[str]:
