@@ -25,6 +25,7 @@ from api import (
     dashboard,
     health,
     inbound,
+    ingest,
     messages,
     metrics,
     openapi,
@@ -84,9 +85,11 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         app[REDIS] = async_client(redis_url, decode_responses=True)
         app[RECEIPTS] = ReceiptStore(app[REDIS], retention=settings.idempotency_retention)
         app[metrics.REGISTRY] = metrics.registry_for(app)
+        ingests = await asyncio.to_thread(ingest.setup, app, settings, app[PRODUCER])
         if not settings.api_keys:
             log.warning("no api_keys configured: every /v1 request but receipts is refused")
         yield
+        await asyncio.to_thread(ingests.close)
         await app[REDIS].aclose()
         await asyncio.to_thread(app[PRODUCER].close)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import secrets
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -25,12 +26,21 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from api import models
+from api.ingest import INGESTS, Job
 from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
 from api.uploads import JSONL_TYPES, Refused, check_type, open_upload
-from producer.campaign import PHONE, BlastReport, BlastSpec, Format, blast
+from producer.campaign import (
+    PHONE,
+    BlastReport,
+    BlastSpec,
+    Format,
+    blast,
+    campaign_id_for,
+    check_file,
+)
 from producer.preflight import Report, Tally, figures, flag, preflight
 from producer.template import Template
-from sms import callbacks, campaigns
+from sms import callbacks, campaigns, keys
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
 from sms.text import text_problem
@@ -166,11 +176,14 @@ def first_rejects(path: Path) -> list[dict[str, Any]]:
 
 
 async def post_campaign(request: web.Request) -> web.Response:
-    """Stream the upload, run the blast; 202 with the campaign id and its counts."""
+    """Stream the upload and store it; 202 with the campaign id, its ingest read in the
+    background (api/ingest.py). With wait=true (or dry_run=true), read it first: 202 with the
+    counts (200 with the preflight's)."""
     spec, fmt, problems = read_spec(request)
     try:
         dry_run = flag(request.query.get("dry_run"), "dry_run")
         smart = flag(request.query.get("smart_encoding"), "smart_encoding")
+        wait = flag(request.query.get("wait"), "wait")
     except ValueError as exc:
         name, _, reason = str(exc).partition(": ")
         return invalid([*problems, problem(name, reason)])
@@ -183,6 +196,8 @@ async def post_campaign(request: web.Request) -> web.Response:
         return error(415, str(exc))
     fmt = cast(Format, request.query.get("format") or upload.format)
     spec = replace(spec, smart_encoding=smart)
+    if not dry_run and not wait:
+        return await ingest_later(request, spec, fmt, upload.read)
     tmp = Path(tempfile.mkdtemp(prefix="salvo-upload-"))
     try:
         path = tmp / f"upload.{fmt}"
@@ -241,6 +256,64 @@ async def post_campaign(request: web.Request) -> web.Response:
         answer["error"] = f"blast stopped: {report.stopped}; upload the same file again to finish"
         return web.json_response(answer, status=503, headers={"Retry-After": "5"})
     return web.json_response(answer, status=202)
+
+
+async def ingest_later(
+    request: web.Request, spec: BlastSpec, fmt: Format, read: Callable[[int], Awaitable[bytes]]
+) -> web.Response:
+    """Store the upload in the spool and answer 202 at once; a thread reads it (api/ingest.py).
+    What would stop the blast before its first row (the header, the template) is a 422 now."""
+    settings, producer = request.app[SETTINGS], request.app[PRODUCER]
+    ingests = request.app[INGESTS]
+    path = ingests.spool / f".upload-{secrets.token_hex(8)}.{fmt}"
+    try:
+        limit, stall = settings.api_max_upload, settings.api_body_timeout
+        try:
+            content = await receive(request, path, limit, stall, read)
+        except TooLarge:
+            return error(413, f"upload larger than {limit:,} bytes")
+        except Stalled:
+            return error(408, f"upload stalled: no data for {stall:g} s")
+        spec = replace(spec, source=f"upload sha256:{content}")
+        try:
+            await asyncio.to_thread(check_file, producer, path, spec, fmt)
+        except InvalidInput as exc:
+            return invalid([problem("file", str(exc).replace(str(path), "upload"))])
+        except TemplateError as exc:
+            return invalid([problem("template", str(exc).replace(str(path), "upload"))])
+        cid = campaign_id_for(path, spec, content)
+        where = f"/v1/campaigns/{cid}"
+        elsewhere = await request.app[REDIS].exists(keys.campaign_ingest_lease(cid))
+        held = ingests.reserve(cid, content)
+        if held is not None or elsewhere:
+            if held == content:  # the same file again while it is read: the same answer
+                return await ingest_answer(request, cid)
+            if held is None:
+                ingests.release(cid)
+            return error(
+                409,
+                f"campaign {cid!r} is being read from another upload: send this one when that "
+                f"ingest is done (GET {where})",
+            )
+        job = Job(cid, ingests.spool / f"{cid}.{fmt}", fmt, content, replace(spec, campaign=cid))
+        try:
+            await asyncio.to_thread(ingests.store, job, path)
+        except BaseException:
+            ingests.release(cid)
+            raise
+        return await ingest_answer(request, cid)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def ingest_answer(request: web.Request, cid: str) -> web.Response:
+    """202: the campaign's id, where to follow it, and its ingest so far."""
+    campaign = await campaigns.read_async(request.app[REDIS], cid)
+    where = f"/v1/campaigns/{cid}"
+    answer = models.Upload.model_validate(
+        {"campaign": cid, "status": where, "ingest": campaign.ingest}
+    )
+    return web.json_response(answer.json_body(), status=202, headers={"Location": where})
 
 
 async def get_campaign(request: web.Request) -> web.Response:

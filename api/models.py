@@ -177,6 +177,15 @@ class Ingest(Answer):
     updated: Time | None = None
 
 
+class Upload(Answer):
+    """An upload stored and queued to be read in the background: its campaign, where to follow
+    it, and its ingest so far."""
+
+    campaign: str
+    status: str = Field(description="the campaign's URL (also the Location header)")
+    ingest: Ingest
+
+
 class Campaign(Answer):
     """A campaign's state, its record and its messages' counts by status."""
 
@@ -238,6 +247,8 @@ COMPONENTS: tuple[type[BaseModel], ...] = (
     CampaignList,
     RejectedRow,
     Blast,
+    Ingest,
+    Upload,
     Campaign,
     Control,
     ReceiptAnswer,

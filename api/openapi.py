@@ -270,7 +270,12 @@ DOCUMENT: dict[str, Any] = {
                     "a `phone` column, JSONL one object per line with a `phone` key; other "
                     "columns or keys fill the template's {fields}. Without a campaign id, the "
                     "id is derived from the file and the parameters, as `salvo blast` derives "
-                    "it, so the same file sent again through either sends nothing twice."
+                    "it, so the same file sent again through either sends nothing twice. The "
+                    "answer comes once the file is stored (202 with the campaign's URL): the "
+                    "API reads it in the background, and `GET /v1/campaigns/{id}` shows its "
+                    "`ingest` (rows read, enqueued, rejected...). A header the blast cannot "
+                    "use is a 422 at once. `wait=true` answers when every row is read, with "
+                    "the counts, as `dry_run=true` does."
                 ),
                 "security": SECURED,
                 "parameters": [
@@ -295,6 +300,12 @@ DOCUMENT: dict[str, Any] = {
                         "callback_url",
                         "http(s) URL for its messages' status changes and campaign.finished",
                     ),
+                    _query(
+                        "wait",
+                        "true: answer once every row is read, with the counts (default false: "
+                        "answer once the file is stored)",
+                        enum=["true", "false"],
+                    ),
                 ],
                 "requestBody": {
                     "required": True,
@@ -317,13 +328,29 @@ DOCUMENT: dict[str, Any] = {
                 },
                 "responses": {
                     "200": _answer("dry_run=true: what the blast would do", "Preflight"),
-                    "202": _answer("Enqueued; counts of rows, repeats and rejects", "Blast"),
+                    "202": {
+                        "description": (
+                            "Stored, to be read in the background (Upload; follow it at "
+                            "`Location`), or with wait=true read: counts of rows, repeats and "
+                            "rejects (Blast)"
+                        ),
+                        "headers": {
+                            "Location": {
+                                "description": "the campaign's URL (not with wait=true)",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                        "content": {JSON: {"schema": {"oneOf": [_ref("Upload"), _ref("Blast")]}}},
+                    },
+                    "409": _answer("Another upload of this campaign is being read", "Error"),
                     "401": UNAUTHORIZED,
                     "408": _answer("The upload stalled", "Error"),
                     "413": TOO_LARGE,
                     "415": _answer("Not sent as a file: how to send one", "Error"),
                     "422": INVALID,
-                    "503": _answer("Redis out of reach: stopped at a line; send again", "Blast"),
+                    "503": _answer(
+                        "Redis out of reach (wait=true: stopped at a line); send again", "Blast"
+                    ),
                 },
             },
         },

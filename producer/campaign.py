@@ -226,6 +226,22 @@ def blast(
     return report
 
 
+def check_file(producer: Producer, path: Path, spec: BlastSpec, fmt: Format | None = None) -> None:
+    """What would stop a blast of the file before its first row (a CSV's header against the
+    spec and the template, the callback URL), raised as blast raises it (InvalidInput,
+    TemplateError); nothing is read past the header."""
+    fmt = fmt or source_format(path)
+    _callback_url(producer, spec)
+    template = Template(spec.template)
+    if fmt == "csv":
+        try:
+            fh = path.open("rb")
+        except OSError as exc:
+            raise InvalidInput(f"{path}: {exc.strerror}") from None
+        with fh:
+            _csv_source(fh, path, spec, template, _Rejects(path.with_suffix(".unused")))
+
+
 def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row: list[str]) -> None:
     report.rejected += 1
     kind = reason.split(":")[0]

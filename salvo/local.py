@@ -206,12 +206,19 @@ class ApiServer:
 
 
 @contextlib.contextmanager
-def api_process(config: Path, log: Path | None = None) -> Iterator[ApiServer]:
-    """`salvo api` on a free loopback port for the block; its log (stderr) to `log` if given."""
+def api_process(
+    config: Path, log: Path | None = None, upload_dir: Path | None = None
+) -> Iterator[ApiServer]:
+    """`salvo api` on a free loopback port for the block; its log (stderr) to `log` if given.
+    Its uploads wait in `upload_dir` (default: a temporary directory for the block, never the
+    data directory)."""
     cmd = [sys.executable, "-m", "salvo.cli", "--config", str(config), "api", "--port", "0"]
     with contextlib.ExitStack() as stack:
-        err: Any = stack.enter_context(log.open("w")) if log is not None else subprocess.DEVNULL
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        err: Any = stack.enter_context(log.open("a")) if log is not None else subprocess.DEVNULL
+        if upload_dir is None:
+            upload_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="salvo-up-")))
+        env = {**os.environ, "SALVO_UPLOAD_DIR": str(upload_dir)}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
         stack.callback(stop_process, proc)
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -50,6 +50,12 @@ def campaign_counts(campaign_id: str) -> str:
     return f"{PREFIX}:camp:{campaign_id}:counts"
 
 
+def campaign_ingest_lease(campaign_id: str) -> str:
+    """String: the lease of the process reading a campaign's uploaded file (a random token),
+    renewed with each chunk; one process reads a file at a time (api/ingest.py)."""
+    return f"{PREFIX}:camp:{campaign_id}:ingest-lease"
+
+
 def campaign_paused(campaign_id: str) -> str:
     """Set: ids of a paused campaign's messages that a worker set aside until it resumes."""
     return f"{PREFIX}:camp:{campaign_id}:paused"

@@ -141,6 +141,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     data_dir: Path | None = None
+    upload_dir: Path | None = Field(
+        default=None, description="where uploads wait to be read (default: uploads/ in data_dir)"
+    )
     providers: dict[str, Account] = Field(default_factory=dict)
     batch_size: int = Field(default=100, ge=1, le=1000)
     idempotency_retention: int = Field(default=7 * 24 * 3600, ge=60, description="seconds")

@@ -200,7 +200,7 @@ def blast(loop: Loop, account: str, numbers: list[str]) -> dict[str, Any]:
     csv = "phone,name\n" + "".join(f"{n},x\n" for n in numbers)
     query = (
         f"?account={account}&from={SENDERS[account.split('_')[0]].replace('+', '%2B')}"
-        f"&template=Hello+%7Bname%7D&campaign=c{uuid.uuid4().hex[:12]}"
+        f"&template=Hello+%7Bname%7D&campaign=c{uuid.uuid4().hex[:12]}&wait=true"
     )
     status, body = loop.api.call(
         "POST", "/v1/campaigns" + query, csv.encode(), {"Content-Type": "text/csv"}

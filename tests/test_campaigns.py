@@ -8,6 +8,8 @@ Everything here works on database 1, where no worker looks: what is enqueued sta
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -61,7 +63,8 @@ def people(path: Path, rows: int = 300) -> Path:
 
 
 def upload(doors: Doors, data: bytes, **params: str) -> tuple[int, Any]:
-    query = {"account": "carrierx", "from": SENDER, "template": "Hi {name}", **params}
+    query = {"account": "carrierx", "from": SENDER, "template": "Hi {name}", "wait": "true"}
+    query.update(params)
     path = "/v1/campaigns?" + urllib.parse.urlencode(query)
     return doors.api.call("POST", path, data, {"Content-Type": "text/csv"})
 
@@ -299,3 +302,91 @@ def test_a_blast_records_its_ingest_for_status_and_http_alike(doors: Doors, tmp_
     ]
     line = run_cli(doors.config, "status", cid).stdout.splitlines()[1]
     assert line.strip().startswith("ingest done: 1501 rows read, 1500 enqueued")
+
+
+COUNTED = ("rows", "enqueued", "duplicates", "rejected", "suppressed")
+
+
+def ingest_of(api: Api, cid: str, until: tuple[str, ...], timeout: float = 300) -> dict[str, Any]:
+    """The campaign's ingest once its state is one of `until` (polled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, campaign = api.get(f"/v1/campaigns/{cid}")
+        assert status == 200, campaign
+        ingest: dict[str, Any] = campaign["ingest"]
+        if ingest["state"] in until:
+            return ingest
+        assert time.monotonic() < deadline, ingest
+        time.sleep(0.2)
+
+
+def cli_counts(out: str) -> list[int]:
+    """rows, enqueued, already enqueued, rejected, suppressed from the blast's last line."""
+    last = out.splitlines()[-1]
+    return [
+        int(n) for n in re.findall(r"(\d+) (?:rows|enqueued|already|rejected|suppressed)", last)
+    ]
+
+
+def big_file(path: Path, rows: int) -> Path:
+    people(path, rows=rows)
+    with path.open("a") as fh:
+        fh.write("not-a-number,X\n,\n+1 312 555 0100,Dup\n")
+    return path
+
+
+def test_a_large_upload_answers_at_once_and_reaches_the_counts_of_the_cli(
+    doors: Doors, tmp_path: Path
+) -> None:
+    path = big_file(tmp_path / "big.csv", 30_000)
+    tag = uuid.uuid4().hex[:8]
+    status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"up-{tag}")
+    assert status == 202, body
+    cid = body["campaign"]
+    assert body["status"] == f"/v1/campaigns/{cid}"
+    # The answer came before the file was read: 30,003 rows take seconds, the answer did not
+    # wait for them (its ingest is waiting or reading, with fewer rows counted).
+    assert body["ingest"]["state"] in ("waiting", "reading")
+    assert body["ingest"]["rows"] < 30_003
+    ingest = ingest_of(doors.api, cid, ("done", "failed", "stopped"))
+    assert ingest["state"] == "done", ingest
+    code, out, err = cli_blast(doors, path, "--campaign", f"cli-{tag}")
+    assert code == 0, err
+    assert [ingest[n] for n in COUNTED] == cli_counts(out) == [30_003, 30_001, 0, 2, 0]
+    # The same upload again is a replay: nothing enqueued twice.
+    status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"up-{tag}")
+    assert status == 202, body
+    again = ingest_of(doors.api, cid, ("done",))
+    assert (again["enqueued"], again["duplicates"]) == (0, 30_001)
+
+
+def test_an_upload_cut_by_a_restart_is_resumed_by_the_next_api(
+    tmp_path: Path, unit_url: str, sandbox_url: str
+) -> None:
+    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
+    config = write_config(tmp_path / "salvo.toml", unit_url, providers, api_keys=[KEY])
+    spool = tmp_path / "uploads"
+    path = big_file(tmp_path / "big.csv", 60_000)
+    cid = f"restart-{uuid.uuid4().hex[:8]}"
+    with api_process(config, tmp_path / "api.log", upload_dir=spool) as server:
+        api = Api(server.url, KEY)
+        status, body = upload(Doors(config, api), path.read_bytes(), wait="false", campaign=cid)
+        assert status == 202, body
+        ingest_of(api, cid, ("reading",))
+    # Stopped while reading (SIGTERM): the blast stopped after a chunk, the job is kept.
+    campaign = campaigns.read(redis.Redis.from_url(unit_url, decode_responses=True), cid)
+    assert campaign.ingest is not None
+    if campaign.ingest["state"] != "done":
+        assert campaign.ingest["state"] == "stopped"
+        assert campaign.ingest["reason"] == "interrupted"
+        assert (spool / f"{cid}.json").exists()
+    with api_process(config, tmp_path / "api.log", upload_dir=spool) as server:
+        api = Api(server.url, KEY)
+        ingest = ingest_of(api, cid, ("done", "failed"))
+    assert ingest["state"] == "done", ingest
+    assert ingest["rows"] == 60_003 and ingest["enqueued"] + ingest["duplicates"] == 60_001
+    counts = redis.Redis.from_url(unit_url, decode_responses=True).hgetall(
+        keys.campaign_counts(cid)
+    )
+    assert int(counts["total"]) == 60_001  # nothing enqueued twice
+    assert not list(spool.iterdir())  # the job's files are gone

@@ -322,6 +322,7 @@ def test_an_upload_with_invalid_utf8_counts_every_row(api: Api) -> None:
             "from": "+14155550101",
             "template": "Hi {name}",
             "campaign": f"h{uuid.uuid4().hex[:12]}",
+            "wait": "true",
         }
     )
     rows = b"phone,name\n+13125550001,A\n+13125550002,Jos\xe9\n+13125550003,C\n,,\n"

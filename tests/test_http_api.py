@@ -192,7 +192,8 @@ def test_an_unknown_message_is_not_found(api: Api) -> None:
 def upload(
     api: Api, data: bytes | IO[bytes], content_type: str = "text/csv", **params: str
 ) -> tuple[int, Any]:
-    query = {"account": "carrierx", "from": CARRIERX, "template": "Hi {name}", **params}
+    query = {"account": "carrierx", "from": CARRIERX, "template": "Hi {name}", "wait": "true"}
+    query.update(params)
     path = "/v1/campaigns?" + urllib.parse.urlencode(query)
     return api.call("POST", path, data, {"Content-Type": content_type})
 
