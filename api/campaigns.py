@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import json
 import secrets
 import shutil
 import tempfile
@@ -160,12 +161,20 @@ async def receive(
     return digest.hexdigest()
 
 
-def first_rejects(path: Path) -> list[dict[str, Any]]:
-    """The first rejected rows of a rejects file, as line and reason."""
+def first_rejects(path: Path, fmt: Format = "csv") -> list[dict[str, Any]]:
+    """The first rejected rows of a rejects file (CSV, or JSONL for a JSONL input), as line
+    and reason."""
     if not path.exists():
         return []
     out: list[dict[str, Any]] = []
     with path.open(newline="", encoding="utf-8") as fh:
+        if fmt == "jsonl":
+            for text in fh:
+                if len(out) >= REJECTS_SHOWN:
+                    break
+                entry = json.loads(text)
+                out.append({"line": int(entry["line"]), "reason": entry["reason"]})
+            return out
         rows = csv.reader(fh)
         next(rows, None)
         for row in rows:
@@ -217,7 +226,7 @@ async def post_campaign(request: web.Request) -> web.Response:
                 checked = await asyncio.to_thread(
                     preflight, producer, path, spec, rejects_path=rejects, fmt=fmt
                 )
-                shown = await asyncio.to_thread(first_rejects, rejects)
+                shown = await asyncio.to_thread(first_rejects, rejects, fmt)
                 found = {**checked.as_dict(), "dry_run": True, "rejects": shown}
                 del found["rejects_path"]
                 return web.json_response(found)
@@ -236,7 +245,7 @@ async def post_campaign(request: web.Request) -> web.Response:
             return invalid([problem("file", str(exc).replace(str(path), "upload"))])
         except TemplateError as exc:
             return invalid([problem("template", str(exc).replace(str(path), "upload"))])
-        shown = await asyncio.to_thread(first_rejects, rejects)
+        shown = await asyncio.to_thread(first_rejects, rejects, fmt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     answer: dict[str, Any] = {

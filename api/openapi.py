@@ -394,6 +394,37 @@ DOCUMENT: dict[str, Any] = {
                 },
             }
         },
+        "/v1/campaigns/{id}/rejects": {
+            "get": {
+                "operationId": "getCampaignRejects",
+                "tags": ["campaigns"],
+                "summary": "Every rejected row of a campaign: a rejects file to fix and send again",
+                "description": (
+                    "CSV (default): the header `line,reason` and the campaign's own columns, "
+                    "then each rejected row's line, reason and fields as they were read. "
+                    "JSONL: one object per rejected row, its own keys (a CSV row's fields by "
+                    "column) with `line` and `reason`; a row that cannot be read so is under "
+                    "`row`. In the order of the lines, streamed."
+                ),
+                "security": SECURED,
+                "parameters": [
+                    _path("id"),
+                    _query("format", "csv (default) or jsonl", enum=["csv", "jsonl"]),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The rejects file",
+                        "content": {
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "401": UNAUTHORIZED,
+                    "404": ERROR,
+                    "422": INVALID,
+                },
+            }
+        },
         **{
             f"/v1/campaigns/{{id}}/{action}": {
                 "post": {

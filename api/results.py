@@ -4,12 +4,14 @@ of its input rows, cursor-paginated (producer/results.py reads them through the 
 from __future__ import annotations
 
 import asyncio
+from typing import cast
+from urllib.parse import quote
 
 from aiohttp import web
 
 from api import models
 from api.shared import PRODUCER, error, invalid, problem
-from producer import results
+from producer import rejects, results
 from sms import campaigns
 from sms.errors import NotFound
 from sms.message import Status
@@ -100,8 +102,44 @@ async def list_campaigns(request: web.Request) -> web.Response:
     return web.json_response(answer.json_body())
 
 
+async def campaign_rejects(request: web.Request) -> web.StreamResponse:
+    """`GET /v1/campaigns/{id}/rejects?format=csv|jsonl`: every rejected row of the campaign
+    (producer/rejects.py), streamed a page at a time."""
+    cid = request.match_info["id"]
+    fmt = request.query.get("format", "csv")
+    if fmt not in ("csv", "jsonl"):
+        return invalid([problem("format", "csv or jsonl")])
+    return await stream_rejects(request, cid, cast(rejects.Format, fmt))
+
+
+async def stream_rejects(request: web.Request, cid: str, fmt: rejects.Format) -> web.StreamResponse:
+    """A campaign's rejects file as the answer (404 for no campaign)."""
+    producer = request.app[PRODUCER]
+    chunks = rejects.chunks(producer.redis, cid, fmt)
+    try:
+        first = await asyncio.to_thread(next, chunks, None)
+    except NotFound as exc:
+        return error(404, str(exc))
+    kind = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": kind,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(cid)}.rejects.{fmt}",
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    chunk = first
+    while chunk is not None:
+        await response.write(chunk.encode())
+        chunk = await asyncio.to_thread(next, chunks, None)
+    await response.write_eof()
+    return response
+
+
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_get("/v1/campaigns", list_campaigns)
     app.router.add_get("/v1/messages", messages_by_campaign)
     app.router.add_get("/v1/campaigns/{id}/messages", campaign_messages)
+    app.router.add_get("/v1/campaigns/{id}/rejects", campaign_rejects)

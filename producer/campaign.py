@@ -27,6 +27,9 @@ from kombu.exceptions import OperationalError
 from pydantic import TypeAdapter, ValidationError
 
 from producer.api import CHUNK, Producer, smartened, validation_problems
+from producer.rejects import Entry as RejectEntry
+from producer.rejects import json_row
+from producer.rejects import keep as keep_rejects
 from producer.sources import Row, csv_header, csv_records, csv_rows, jsonl_rows
 from producer.template import Template
 from sms import callbacks, campaigns
@@ -151,12 +154,16 @@ def blast(
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)
     report = BlastReport(campaign)
-    rejects_path = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
+    rejects_path = rejects_path or path.with_name(f"{path.stem}.rejects.{fmt}")
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InvalidInput(f"{path}: {exc.strerror}") from None
-    with fh, _Rejects(rejects_path) as rejects, _Writer(producer, report, rejects, progress) as out:
+    with (
+        fh,
+        _Rejects(rejects_path, fmt) as rejects,
+        _Writer(producer, report, rejects, progress) as out,
+    ):
         rows = _csv_source(fh, path, spec, template, rejects) if fmt == "csv" else jsonl_rows(fh)
         messages = _RowMessages(spec, template, campaign, producer.settings.default_region, adapter)
         columns = Columns(rejects.columns if fmt == "csv" else None)
@@ -171,11 +178,14 @@ def blast(
                 callbacks.open_campaign(producer.redis, campaign, hook)
                 campaigns.record_ingest(producer.redis, campaign, IngestState.READING)
                 out.recording = True
+                rejects.keep = True
             for row in rows:
                 report.rows += 1
                 message, reason = messages.of(row)
                 if message is None:
                     _reject(report, rejects, row.line, reason, row.raw)
+                    if len(rejects.kept) >= CHUNK:
+                        out.keep_rejects()
                     continue
                 if sink is not None:
                     sink(message)
@@ -402,8 +412,15 @@ class _Writer:
         self.callback_url: str | None = None  # the campaign's own, for enqueue_valid
         self._recorded = 0.0
 
+    def keep_rejects(self) -> None:
+        """Write the rejected rows not written yet to the campaign's (producer/rejects.py)."""
+        kept, self.rejects.kept = self.rejects.kept, []
+        keep_rejects(self.producer.redis, self.report.campaign, kept)
+
     def record(self, state: IngestState, reason: str = "", stopped_at: int | None = None) -> None:
-        """Write the ingest's state and counts to the campaign's hash."""
+        """Write the rejected rows not written yet, then the ingest's state and counts to the
+        campaign's hash."""
+        self.keep_rejects()
         report = self.report
         counts = {name: getattr(report, name) for name in campaigns.INGEST_COUNTS}
         campaigns.record_ingest(
@@ -541,13 +558,19 @@ def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Pa
 
 
 class _Rejects:
-    """The rejects file, opened on the first rejected row: line, reason, then the row. For a
-    CSV the header names the file's own columns after `line` and `reason`, so the fixed file
-    can be fed back as it is (the two extra columns are ignored)."""
+    """The rejects file, opened on the first rejected row, in the input's format, so the fixed
+    file can be fed back as it is: a CSV's has the header `line,reason` and the file's own
+    columns, each row its line, reason and fields (the two extra columns are ignored); a JSONL
+    file's has one object per row, its own keys with `line` and `reason` (a line that is not
+    an object is under `row`), as `GET /v1/campaigns/{id}/rejects` gives them
+    (producer/rejects.py)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fmt: Format = "csv") -> None:
         self.path = path
+        self.fmt = fmt
         self.columns: list[str] = ["row"]
+        self.keep = False  # whether rejected rows are also kept for Redis (a real blast)
+        self.kept: list[RejectEntry] = []  # those not written to Redis yet
         self._fh: IO[str] | None = None
         self._csv: Any = None
 
@@ -555,11 +578,19 @@ class _Rejects:
         return self
 
     def write(self, line: int, reason: str, row: list[str]) -> None:
+        kept: list[str] | str = row if self.fmt == "csv" else row[0] if row else ""
         if self._fh is None:
             self._fh = self.path.open("w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._fh)
-            self._csv.writerow(["line", "reason", *self.columns])
-        self._csv.writerow([line, reason, *row])
+            if self.fmt == "csv":
+                self._csv.writerow(["line", "reason", *self.columns])
+        if self.fmt == "csv":
+            self._csv.writerow([line, reason, *row])
+        else:
+            entry = json_row(line, reason, kept, [])
+            self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        if self.keep:
+            self.kept.append((line, reason, kept))
 
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:

@@ -50,6 +50,12 @@ def campaign_counts(campaign_id: str) -> str:
     return f"{PREFIX}:camp:{campaign_id}:counts"
 
 
+def campaign_rejects(campaign_id: str) -> str:
+    """Sorted set: each rejected row of a campaign's blasts as the JSON `[line, reason, row]`
+    -> its line (producer/rejects.py); the same row rejected again is the same member."""
+    return f"{PREFIX}:camp:{campaign_id}:rejects"
+
+
 def campaign_ingest_lease(campaign_id: str) -> str:
     """String: the lease of the process reading a campaign's uploaded file (a random token),
     renewed with each chunk; one process reads a file at a time (api/ingest.py)."""

@@ -4,6 +4,7 @@ and the reason, the rest of the file unaffected; a blast that has to stop says w
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from pathlib import Path
 
@@ -40,8 +41,12 @@ def run(producer: Producer, path: Path, data: bytes) -> tuple[BlastReport, list[
     report = blast(producer, path, spec(), rejects_path=path.with_suffix(".rejects.csv"))
     assert report.rows == report.enqueued + report.duplicates + report.rejected
     rejects = path.with_suffix(".rejects.csv")
-    rows = list(csv.reader(rejects.open(encoding="utf-8")))[1:] if rejects.exists() else []
-    return report, rows
+    if not rejects.exists():
+        return report, []
+    if path.suffix == ".jsonl":  # a JSONL file's rejects are JSONL: each row with line, reason
+        entries = [json.loads(text) for text in rejects.read_text(encoding="utf-8").splitlines()]
+        return report, [[str(e["line"]), e["reason"]] for e in entries]
+    return report, list(csv.reader(rejects.open(encoding="utf-8")))[1:]
 
 
 def test_a_quoted_field_longer_than_the_csv_modules_limit_derails_nothing(
@@ -194,3 +199,32 @@ def test_the_rejects_file_can_be_fixed_and_fed_back(producer: Producer, tmp_path
     rejects.write_text(fixed)
     again = blast(producer, rejects, spec())
     assert (again.rows, again.enqueued, again.rejected) == (1, 1, 0)
+
+
+def test_a_jsonl_files_rejects_are_jsonl_each_row_with_its_line_and_reason(
+    producer: Producer, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.jsonl"
+    path.write_text(
+        f'{{"phone": "{number(801)}", "name": "Ok"}}\n'
+        '{"phone": "+1 312 BAD", "name": "Fix me", "tier": 2}\n'
+        "not json\n"
+    )
+    report = blast(producer, path, spec())
+    assert (report.rows, report.enqueued, report.rejected) == (3, 1, 2)
+    assert report.rejects_path == tmp_path / "people.rejects.jsonl"
+    first, second = (json.loads(t) for t in report.rejects_path.read_text().splitlines())
+    assert first == {
+        "phone": "+1 312 BAD",
+        "name": "Fix me",
+        "tier": 2,
+        "line": 2,
+        "reason": "phone: contains letters ('+1 312 BAD')",
+    }
+    assert second["row"] == "not json" and second["line"] == 3
+    assert second["reason"].startswith("malformed JSON")
+    # Fixed, the rejects file blasts as it is (its line and reason are only more keys).
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(json.dumps({**first, "phone": number(802)}) + "\n")
+    again = blast(producer, fixed, spec())
+    assert (again.rows, again.enqueued) == (1, 1)

@@ -7,6 +7,8 @@ Everything here works on database 1, where no worker looks: what is enqueued sta
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
@@ -390,3 +392,56 @@ def test_an_upload_cut_by_a_restart_is_resumed_by_the_next_api(
     )
     assert int(counts["total"]) == 60_001  # nothing enqueued twice
     assert not list(spool.iterdir())  # the job's files are gone
+
+
+def test_every_rejected_row_is_downloadable_as_the_clis_rejects_file(
+    doors: Doors, tmp_path: Path
+) -> None:
+    """More rows rejected than the campaign's record lists: all of them over HTTP, as CSV (the
+    CLI's rejects file, byte for byte) and JSONL, and the fixed file blasts as it is."""
+    path = tmp_path / "mixed.csv"
+    lines = ["phone,name"]
+    for i in range(600):
+        lines.append(f"+1312{5_100_000 + i:07d},Ok {i}")
+        lines.append(f'+1312555{i:04d}x,"Bad, {i}"')  # letters in the number: rejected
+    path.write_text("\n".join(lines) + "\n")
+    tag = uuid.uuid4().hex[:8]
+    status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"rj-{tag}")
+    assert status == 202, body
+    ingest = ingest_of(doors.api, f"rj-{tag}", ("done", "failed", "stopped"))
+    assert (ingest["state"], ingest["rejected"], ingest["enqueued"]) == ("done", 600, 600)
+    status, text = doors.api.get(f"/v1/campaigns/rj-{tag}/rejects")
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["line", "reason", "phone", "name"]
+    assert [int(r[0]) for r in rows[1:]] == [3 + 2 * i for i in range(600)]
+    assert rows[1][1:] == ["phone: contains letters ('+13125550000x')", "+13125550000x", "Bad, 0"]
+    rejects = tmp_path / "cli.rejects.csv"
+    code, _, err = cli_blast(doors, path, "--campaign", f"rj-cli-{tag}", "--rejects", str(rejects))
+    assert code == 0, err
+    assert rejects.read_bytes() == text.encode()  # the same file through either door
+    status, text = doors.api.get(f"/v1/campaigns/rj-{tag}/rejects?format=jsonl")
+    assert status == 200
+    first = json.loads(text.splitlines()[0])
+    assert first == {
+        "phone": "+13125550000x",
+        "name": "Bad, 0",
+        "line": 3,
+        "reason": "phone: contains letters ('+13125550000x')",
+    }
+    assert len(text.splitlines()) == 600
+    assert doors.api.get(f"/v1/campaigns/rj-{tag}/rejects?format=xml")[0] == 422
+    assert doors.api.get("/v1/campaigns/no-such-campaign/rejects")[0] == 404
+    # Fixed (the letter dropped), the downloaded file blasts as it is: every row enqueued.
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(rows_text := text_of(rows).replace("x,", ","))
+    assert rows_text.count("\n") == 601
+    code, out, err = cli_blast(doors, fixed, "--campaign", f"rj-fixed-{tag}")
+    assert code == 0, err
+    assert cli_counts(out) == [600, 600, 0, 0, 0]
+
+
+def text_of(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()

@@ -473,6 +473,7 @@ def test_the_document_is_served_and_names_every_route(server: ApiServer) -> None
         "/v1/campaigns",
         "/v1/campaigns/{id}",
         "/v1/campaigns/{id}/messages",
+        "/v1/campaigns/{id}/rejects",
         "/v1/campaigns/{id}/pause",
         "/v1/campaigns/{id}/resume",
         "/v1/campaigns/{id}/cancel",

@@ -30,6 +30,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/", signed_in(campaigns.campaign_list))
     r.add_get("/campaigns/{id}", signed_in(campaigns.campaign_page))
     r.add_get("/campaigns/{id}/results.csv", signed_in(results.export))
+    r.add_get("/campaigns/{id}/rejects.csv", signed_in(results.rejects_file))
     r.add_post("/campaigns/{id}/{action:pause|resume|cancel}", signed_in(campaigns.control))
     r.add_get("/accounts", signed_in(accounts.accounts_page))
     r.add_get("/reminders", signed_in(reminders.reminders_page))

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from api.results import stream_rejects
 from api.shared import PRODUCER
 from producer import results
 from producer.api import Producer
@@ -24,6 +25,14 @@ from sms.errors import NotFound
 async def reasons(producer: Producer, campaign_id: str) -> Counter[tuple[str, str]]:
     """How many of the campaign's messages are in each (status, reason)."""
     return await asyncio.to_thread(results.reasons, producer.redis, campaign_id)
+
+
+async def rejects_file(request: web.Request) -> web.StreamResponse:
+    """`rejects.csv`: every rejected row of the campaign, as `GET /v1/campaigns/{id}/rejects`."""
+    answer = await stream_rejects(request, request.match_info["id"], "csv")
+    if answer.status == 404:
+        raise web.HTTPNotFound(text="no such campaign")
+    return answer
 
 
 async def export(request: web.Request) -> web.StreamResponse:
