@@ -37,12 +37,22 @@ for i = 0, #a - 1, 19 do
     end
   else
     local record = a[i + 2]
-    redis.call('HSET', record, 'status', 'queued', 'data', a[i + 3], 'account', a[i + 4],
+    -- One HSET for the whole record: each call is also one more command in the AOF.
+    local fields = {record, 'status', 'queued', 'data', a[i + 3], 'account', a[i + 4],
       'campaign', a[i + 5], 'lane', a[i + 6], 'sender', a[i + 13], 'expires', a[i + 14],
-      'idem', idem, 'attempts', 0, 'created', now, 'updated', now, 'history', history)
-    if a[i + 17] ~= '' then redis.call('HSET', record, 'row', a[i + 17]) end
+      'idem', idem, 'attempts', 0, 'created', now, 'updated', now, 'history', history}
+    if a[i + 17] ~= '' then
+      fields[#fields + 1] = 'row'
+      fields[#fields + 1] = a[i + 17]
+    end
     if a[i + 18] ~= '' then
-      redis.call('HSET', record, 'callback', a[i + 18], 'to', a[i + 19])
+      fields[#fields + 1] = 'callback'
+      fields[#fields + 1] = a[i + 18]
+      fields[#fields + 1] = 'to'
+      fields[#fields + 1] = a[i + 19]
+    end
+    redis.call('HSET', unpack(fields))
+    if a[i + 18] ~= '' then
       hook_message(KEYS[2], KEYS[3], record, id, a[i + 18], '', 'queued', '', now)
     end
     local key = a[i + 8]
