@@ -17,8 +17,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/salvo demo
 
+# Each test process starts its own server, sandbox and worker; TEST_WORKERS=1 runs them in one.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The property tests of tests/test_fuzz.py for ten minutes (`make test` runs them briefly).
 fuzz: $(STAMP)
