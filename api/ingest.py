@@ -39,7 +39,7 @@ from producer.preflight import Tally
 from sms import campaigns, keys
 from sms.campaigns import IngestState
 from sms.embedded import default_data_dir
-from sms.errors import InvalidInput, TemplateError
+from sms.errors import ConfigError, InvalidInput, TemplateError
 from sms.message import Lane
 from sms.settings import Settings
 
@@ -104,7 +104,12 @@ class Ingests:
     def __init__(self, producer: Producer, spool: Path) -> None:
         self.producer = producer
         self.spool = spool
-        self.spool.mkdir(parents=True, exist_ok=True)
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"upload_dir {spool}: {exc.strerror}; set upload_dir to a writable directory"
+            ) from None
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="salvo-ingest")
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -175,6 +180,13 @@ class Ingests:
         self._stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def _pause(self, job: Job, why: str, tries: int) -> int:
+        """Wait before trying a job again (5, 10, 30, then every 60 s; less when stopping)."""
+        wait = RETRY_AFTER[min(tries, len(RETRY_AFTER) - 1)]
+        log.warning("ingest of campaign %s stopped (%s): again in %g s", job.campaign, why, wait)
+        self._stopping.wait(wait)
+        return tries + 1
+
     def _run(self, job: Job) -> None:
         try:
             self._read(job)
@@ -191,7 +203,12 @@ class Ingests:
         lease, token = keys.campaign_ingest_lease(job.campaign), secrets.token_hex(8)
         tries = 0
         while not self._stopping.is_set():
-            if not with_redis(lambda: redis.set(lease, token, nx=True, px=LEASE_MS)):
+            try:
+                leased = redis.set(lease, token, nx=True, px=LEASE_MS)
+            except STOPS as exc:
+                tries = self._pause(job, f"Redis unreachable: {exc}", tries)
+                continue
+            if not leased:
                 log.info("campaign %s is read by another process: left to it", job.campaign)
                 return
 
@@ -224,15 +241,7 @@ class Ingests:
                 return
             if not report.stopped.startswith("Redis"):
                 return  # interrupted: the process is stopping, the job stays for the next
-            wait = RETRY_AFTER[min(tries, len(RETRY_AFTER) - 1)]
-            tries += 1
-            log.warning(
-                "ingest of campaign %s stopped (%s): again in %g s",
-                job.campaign,
-                report.stopped,
-                wait,
-            )
-            self._stopping.wait(wait)
+            tries = self._pause(job, report.stopped, tries)
 
 
 def failed(redis: Any, campaign: str, reason: str) -> None:
