@@ -204,7 +204,10 @@ class Ingests:
         tries = 0
         while not self._stopping.is_set():
             try:
-                leased = redis.set(lease, token, nx=True, px=LEASE_MS)
+                # Ours still, when Redis went away before it could be given back.
+                leased = redis.set(lease, token, nx=True, px=LEASE_MS) or (
+                    redis.get(lease) == token and redis.pexpire(lease, LEASE_MS)
+                )
             except STOPS as exc:
                 tries = self._pause(job, f"Redis unreachable: {exc}", tries)
                 continue

@@ -28,6 +28,7 @@ from producer.campaign import BlastSpec, blast
 from salvo.local import api_process, sandbox_accounts, write_config
 from sms import campaigns, keys
 from sms.campaigns import CampaignState
+from sms.embedded import spawn
 from sms.errors import Conflict, InvalidMessage, NotFound
 from sms.settings import Settings
 from tests.api_client import Api
@@ -445,3 +446,39 @@ def text_of(rows: list[list[str]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
+
+
+def test_an_upload_read_while_redis_goes_away_is_finished_when_it_comes_back(
+    tmp_path: Path, sandbox_url: str
+) -> None:
+    """The API's reading thread tries again by itself (5 s, then 10 s, ...): nothing to send
+    again, and nothing enqueued twice."""
+    proc, url = spawn(tmp_path / "redis", own_session=True)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
+        config = write_config(tmp_path / "salvo.toml", url, providers, api_keys=[KEY])
+        path = big_file(tmp_path / "big.csv", 20_000)
+        cid = f"outage-{uuid.uuid4().hex[:8]}"
+        with api_process(config, tmp_path / "api.log", upload_dir=tmp_path / "up") as server:
+            api = Api(server.url, KEY)
+            status, body = upload(Doors(config, api), path.read_bytes(), wait="false", campaign=cid)
+            assert status == 202, body
+            proc.kill()
+            proc.wait()
+            proc, _ = spawn(tmp_path / "redis", port=port, own_session=True)
+            deadline = time.monotonic() + 120
+            while True:
+                status, campaign = api.get(f"/v1/campaigns/{cid}")
+                if status == 200 and campaign["ingest"]["state"] == "done":
+                    break
+                assert time.monotonic() < deadline, (status, campaign)
+                time.sleep(0.5)
+        ingest = campaign["ingest"]
+        assert ingest["rows"] == 20_003
+        assert ingest["enqueued"] + ingest["duplicates"] == 20_001
+        total = redis.Redis.from_url(url).hget(keys.campaign_counts(cid), "total")
+        assert int(total or 0) == 20_001  # nothing enqueued twice
+    finally:
+        proc.kill()
+        proc.wait()
