@@ -39,7 +39,7 @@ from producer.campaign import (
     campaign_id_for,
     check_file,
 )
-from producer.preflight import Report, Tally, figures, flag, preflight
+from producer.preflight import Report, Tally, estimate, figures, flag, preflight
 from producer.template import Template
 from sms import callbacks, campaigns, keys
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
@@ -306,21 +306,34 @@ async def ingest_later(
             )
         job = Job(cid, ingests.spool / f"{cid}.{fmt}", fmt, content, replace(spec, campaign=cid))
         try:
+            found = await asyncio.to_thread(
+                estimate, producer, path, spec, fmt=fmt, content=content
+            )
             await asyncio.to_thread(ingests.store, job, path)
         except BaseException:
             ingests.release(cid)
             raise
-        return await ingest_answer(request, cid)
+        figures_now = {
+            **found.report.as_dict(),
+            "exact": found.exact,
+            "sampled": found.sampled,
+        }
+        for name in ("rejects_path", "valid", "reasons"):  # of the sample, not the upload
+            figures_now.pop(name, None)
+        return await ingest_answer(request, cid, figures_now)
     finally:
         path.unlink(missing_ok=True)
 
 
-async def ingest_answer(request: web.Request, cid: str) -> web.Response:
-    """202: the campaign's id, where to follow it, and its ingest so far."""
+async def ingest_answer(
+    request: web.Request, cid: str, estimated: dict[str, Any] | None = None
+) -> web.Response:
+    """202: the campaign's id, where to follow it, its ingest so far, and (for a new upload)
+    the preflight's figures estimated before sending, as `salvo blast` prints them first."""
     campaign = await campaigns.read_async(request.app[REDIS], cid)
     where = f"/v1/campaigns/{cid}"
     answer = models.Upload.model_validate(
-        {"campaign": cid, "status": where, "ingest": campaign.ingest}
+        {"campaign": cid, "status": where, "ingest": campaign.ingest, "estimate": estimated}
     )
     return web.json_response(answer.json_body(), status=202, headers={"Location": where})
 

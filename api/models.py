@@ -184,6 +184,14 @@ class Upload(Answer):
     campaign: str
     status: str = Field(description="the campaign's URL (also the Location header)")
     ingest: Ingest
+    estimate: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "the preflight's figures before sending (what `salvo blast` prints first): rows, "
+            "rejected, duplicates, suppressed, to_send, encoding, segments, cost, rate and "
+            "seconds, of the whole file when `exact`, else scaled from its first `sampled` rows"
+        ),
+    )
 
 
 class Campaign(Answer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.openapi import ERROR, INVALID, SECURED, TOO_LARGE, UNAUTHORIZED, _answer, _path, _query
+from producer.preflight import COUNTS
 
 ACCOUNT = _query("account", "provider account name (may be left out when opt-outs are global)")
 PHONE = _path("phone")
@@ -38,23 +39,7 @@ PREFLIGHT = {
     "properties": {
         "campaign": {"type": "string"},
         "dry_run": {"type": "boolean"},
-        **{
-            name: {"type": "integer"}
-            for name in (
-                "rows",
-                "valid",
-                "rejected",
-                "duplicates",
-                "suppressed",
-                "to_send",
-                "gsm7",
-                "ucs2",
-                "mms",
-                "segments",
-                "segments_saved",
-                "held_for_quiet_hours",
-            )
-        },
+        **{name: {"type": "integer"} for name in COUNTS},
         "smart_encoding": {"type": "boolean"},
         "cost": {"type": "number", "nullable": True},
         "rate": {"type": "number", "nullable": True},

@@ -312,22 +312,26 @@ def _head(path: Path, dest: Path, fmt: Format, rows: int) -> tuple[int, int]:
     return read, size - header
 
 
+#: A report's counts of rows, messages and segments (what scales with the file).
+COUNTS = (
+    "rows",
+    "valid",
+    "rejected",
+    "duplicates",
+    "suppressed",
+    "to_send",
+    "gsm7",
+    "ucs2",
+    "mms",
+    "segments",
+    "segments_saved",
+    "held_for_quiet_hours",
+)
+
+
 def _scale(report: Report, tally: Tally, factor: float) -> None:
     """Scale a sample's counts to the whole file."""
-    for name in (
-        "rows",
-        "valid",
-        "rejected",
-        "duplicates",
-        "suppressed",
-        "to_send",
-        "gsm7",
-        "ucs2",
-        "mms",
-        "segments",
-        "segments_saved",
-        "held_for_quiet_hours",
-    ):
+    for name in COUNTS:
         setattr(report, name, round(getattr(report, name) * factor))
     report.reasons = {k: round(n * factor) for k, n in report.reasons.items()}
     report.ucs2_characters = [(c, round(n * factor)) for c, n in report.ucs2_characters]

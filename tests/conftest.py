@@ -6,6 +6,7 @@ server: each one works on fresh ids, so a worker that outlives a test sees nothi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,12 +77,36 @@ def sandbox(sandbox_url: str, redis_url: str) -> Iterator[Sandbox]:
     box = Sandbox(sandbox_url)
     for provider in ("justcall", "carrierx", "textingline", "skycore"):
         box.configure(provider, **DEFAULT_FAULTS)
-    box.reset()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     for account in ("justcall", "carrierx", "textingline", "skycore"):
         client.delete(keys.learnt_rate(account), keys.cooldown(account), keys.bucket(account))
+    settle(client)
     client.close()
+    box.reset()
     yield box
+
+
+#: The longest the sandbox fixture waits for earlier tests' sends to end.
+SETTLE = 10.0
+
+
+def settle(client: redis.Redis) -> None:
+    """Wait (at most SETTLE seconds) until the session worker has nothing due, metered or in a
+    call on the sandboxed accounts, so an earlier test's sends do not reach this test's ledger.
+    Messages due later (scheduled, quiet hours, held) are left waiting."""
+    deadline = time.monotonic() + SETTLE
+    accounts = ("justcall", "carrierx", "textingline", "skycore")
+    while time.monotonic() < deadline:
+        now = time.time()
+        pipe = client.pipeline(transaction=False)
+        pipe.zcard(keys.LEASES)
+        for account in accounts:
+            pipe.zcard(keys.out(account))
+            for lane in ("transactional", "bulk"):
+                pipe.zcount(keys.ready(account, lane), "-inf", now)
+        if not any(pipe.execute()):
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

@@ -351,10 +351,16 @@ def test_a_large_upload_answers_at_once_and_reaches_the_counts_of_the_cli(
     # wait for them (its ingest is waiting or reading, with fewer rows counted).
     assert body["ingest"]["state"] in ("waiting", "reading")
     assert body["ingest"]["rows"] < 30_003
+    # It carries the figures `salvo blast` prints before sending, estimated from the first rows.
+    estimate = body["estimate"]
+    assert (estimate["exact"], estimate["sampled"]) == (False, 2000)
+    assert 27_000 < estimate["rows"] < 33_000, estimate
+    assert estimate["segments"] >= estimate["to_send"] > 0
     ingest = ingest_of(doors.api, cid, ("done", "failed", "stopped"))
     assert ingest["state"] == "done", ingest
     code, out, err = cli_blast(doors, path, "--campaign", f"cli-{tag}")
     assert code == 0, err
+    assert f"about {estimate['rows']} rows" in out.splitlines()[0], out
     assert [ingest[n] for n in COUNTED] == cli_counts(out) == [30_003, 30_001, 0, 2, 0]
     # The same upload again is a replay: nothing enqueued twice.
     status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"up-{tag}")

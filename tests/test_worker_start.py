@@ -62,36 +62,34 @@ def worker(tmp_path: Path, config: Path, script: str | None) -> subprocess.Popen
     )
 
 
-def test_a_pool_child_that_cannot_start_ends_the_worker_with_a_failure(
-    tmp_path: Path, unit_url: str, sandbox_url: str
-) -> None:
+def failed_start(tmp_path: Path, unit_url: str, sandbox_url: str, script: str) -> str:
+    """Run a prefork worker through `script` until it ends; its output's last line, once it
+    has checked that the worker ended with status 1 and printed no traceback."""
     config = write_config(tmp_path / "salvo.toml", unit_url, sandbox_accounts(sandbox_url))
-    proc = worker(tmp_path, config, STARVED)
+    proc = worker(tmp_path, config, script)
     try:
         out, _ = proc.communicate(timeout=90)
     finally:
         proc.kill()
     assert proc.returncode == 1, out
-    last = out.strip().splitlines()[-1]
-    assert last.startswith("error: pool process "), out
+    assert "Traceback" not in out
+    return out.strip().splitlines()[-1]
+
+
+def test_a_pool_child_that_cannot_start_ends_the_worker_with_a_failure(
+    tmp_path: Path, unit_url: str, sandbox_url: str
+) -> None:
+    last = failed_start(tmp_path, unit_url, sandbox_url, STARVED)
+    assert last.startswith("error: pool process "), last
     assert "could not start its runtime: OSError: [Errno 24] Too many open files" in last
     assert last.endswith("the worker stopped")
-    assert "Traceback" not in out
 
 
 def test_pool_children_that_crash_as_they_start_end_the_worker_with_a_failure(
     tmp_path: Path, unit_url: str, sandbox_url: str
 ) -> None:
-    config = write_config(tmp_path / "salvo.toml", unit_url, sandbox_accounts(sandbox_url))
-    proc = worker(tmp_path, config, CRASHING)
-    try:
-        out, _ = proc.communicate(timeout=90)
-    finally:
-        proc.kill()
-    assert proc.returncode == 1, out
-    last = out.strip().splitlines()[-1]
+    last = failed_start(tmp_path, unit_url, sandbox_url, CRASHING)
     assert last == "error: the worker stopped: WorkerLostError: Could not start worker processes"
-    assert "Traceback" not in out
 
 
 def test_a_worker_whose_children_start_stops_with_status_0(
