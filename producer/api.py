@@ -31,7 +31,7 @@ from sms.optout import OptOutList, applies
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
-from sms.store import Admission, Enqueued, Record, Store
+from sms.store import Admission, Enqueued, Record, Store, enqueue_items
 from worker.app import make_app
 
 CHUNK = 1000
@@ -181,6 +181,19 @@ class Producer:
         input rows as JSON) are kept on the records for the export; `callback_url` (a
         campaign's) gets their status changes unless a message names its own; `fingerprints`
         are the messages' own when the caller has them (sms.message.Stamp)."""
+        items = self.enqueue_items(messages, lines, rows, callback_url, fingerprints)
+        return self.enqueue_prepared(messages, items)
+
+    def enqueue_items(
+        self,
+        messages: Sequence[Message],
+        lines: Sequence[int] | None = None,
+        rows: Sequence[str] | None = None,
+        callback_url: str | None = None,
+        fingerprints: Sequence[str] | None = None,
+    ) -> list[list[str]]:
+        """enqueue.lua's entry of each message (the arguments of `enqueue_valid`), made apart
+        from the round trip so that a blast makes the next chunk's while this one is written."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
@@ -192,7 +205,16 @@ class Producer:
                 callbacks.url_for(self.settings, m.account, m.callback_url or callback_url)
                 for m in messages
             ]
-        results = self.store.enqueue_many(messages, dues, lines, rows, urls, fingerprints)
+        return enqueue_items(messages, dues, lines, rows, urls, fingerprints)
+
+    def enqueue_prepared(
+        self, messages: Sequence[Message], items: Sequence[list[str]]
+    ) -> list[Enqueued]:
+        """Record and enqueue `messages` from their entries (`enqueue_items`), in one round
+        trip; what enqueue did with each."""
+        if not messages:
+            return []
+        results = self.store.enqueue_entries(items)
         self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
         return results
 

@@ -373,20 +373,15 @@ class _RowMessages:
         return message, ""
 
 
-def _write(producer: Producer, chunk: list[_Entry], callback_url: str | None) -> _Written:
-    """Leave out the rows to numbers that opted out and enqueue the rest: a round trip each."""
+def _write(producer: Producer, chunk: list[_Entry], items: list[list[str]]) -> _Written:
+    """Leave out the rows to numbers that opted out and enqueue the rest from their entries
+    (made in the blast's thread): a round trip each."""
     allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
-    kept = [entry for entry in chunk if id(entry[0]) in allowed]
+    kept = [i for i, entry in enumerate(chunk) if id(entry[0]) in allowed]
     if not kept:
-        return len(chunk), kept, []
-    results = producer.enqueue_valid(
-        [e[0] for e in kept],
-        [e[1] for e in kept],
-        [e[3] for e in kept],
-        callback_url,
-        [e[4] for e in kept],
-    )
-    return len(chunk) - len(kept), kept, results
+        return len(chunk), [], []
+    results = producer.enqueue_prepared([chunk[i][0] for i in kept], [items[i] for i in kept])
+    return len(chunk) - len(kept), [chunk[i] for i in kept], results
 
 
 class _Writer:
@@ -440,9 +435,18 @@ class _Writer:
         self._pool.shutdown(wait=True)
 
     def write(self, chunk: list[_Entry]) -> None:
-        """Count the chunk before (its errors are raised here), then send this one."""
+        """Make the chunk's entries for enqueue.lua here, while the chunk before is written
+        (the writer's thread then only waits for the server); count the chunk before (its
+        errors are raised here), then send this one."""
+        items = self.producer.enqueue_items(
+            [e[0] for e in chunk],
+            [e[1] for e in chunk],
+            [e[3] for e in chunk],
+            self.callback_url,
+            [e[4] for e in chunk],
+        )
         self.settle()
-        future = self._pool.submit(_write, self.producer, chunk, self.callback_url)
+        future = self._pool.submit(_write, self.producer, chunk, items)
         self._pending = (future, chunk)
 
     def settle(self) -> None:

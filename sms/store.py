@@ -170,6 +170,30 @@ def enqueue_item(
     ]
 
 
+def enqueue_items(
+    messages: Sequence[Message],
+    dues: Sequence[float | None],
+    lines: Sequence[int] | None = None,
+    rows: Sequence[str] | None = None,
+    callbacks: Sequence[str | None] | None = None,
+    fingerprints: Sequence[str] | None = None,
+) -> list[list[str]]:
+    """`enqueue_item` of each message, the optional sequences read as None where not given."""
+    none: list[None] = [None] * len(messages)
+    return [
+        enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f)
+        for m, d, n, w, u, f in zip(
+            messages,
+            dues,
+            lines if lines is not None else none,
+            rows if rows is not None else none,
+            callbacks if callbacks is not None else none,
+            fingerprints if fingerprints is not None else none,
+            strict=True,
+        )
+    ]
+
+
 class Admission(StrEnum):
     """What enqueueing did with a message, by its idempotency key."""
 
@@ -355,16 +379,14 @@ class Store:
         input row as JSON) are kept on the records, and `callbacks` are the URLs their status
         changes go to (sms/callbacks.py); `fingerprints` are the messages' own, when the
         caller has them."""
-        if not messages:
+        return self.enqueue_entries(
+            enqueue_items(messages, dues, lines, rows, callbacks, fingerprints)
+        )
+
+    def enqueue_entries(self, items: Sequence[list[str]]) -> list[Enqueued]:
+        """`enqueue_many` from the messages' entries (`enqueue_items`), in one round trip."""
+        if not items:
             return []
-        at = lines if lines is not None else [None] * len(messages)
-        kept = rows if rows is not None else [None] * len(messages)
-        urls = callbacks if callbacks is not None else [None] * len(messages)
-        prints = fingerprints if fingerprints is not None else [None] * len(messages)
-        items = [
-            enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f)
-            for m, d, n, w, u, f in zip(messages, dues, at, kept, urls, prints, strict=True)
-        ]
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[arg for item in items for arg in item])
         return [
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)
