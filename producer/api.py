@@ -168,21 +168,9 @@ class Producer:
             return smartened(message)
         return message
 
-    def enqueue_valid(
-        self,
-        messages: Sequence[Message],
-        lines: Sequence[int] | None = None,
-        rows: Sequence[str] | None = None,
-        callback_url: str | None = None,
-        fingerprints: Sequence[str] | None = None,
-    ) -> list[Enqueued]:
-        """Record and enqueue messages already validated; what enqueue did with each. `lines`
-        (a blast's input lines) index each by its row (`keys.campaign_rows`); `rows` (the
-        input rows as JSON) are kept on the records for the export; `callback_url` (a
-        campaign's) gets their status changes unless a message names its own; `fingerprints`
-        are the messages' own when the caller has them (sms.message.Stamp)."""
-        items = self.enqueue_items(messages, lines, rows, callback_url, fingerprints)
-        return self.enqueue_prepared(messages, items)
+    def enqueue_valid(self, messages: Sequence[Message]) -> list[Enqueued]:
+        """Record and enqueue messages already validated; what enqueue did with each."""
+        return self.enqueue_prepared(messages, self.enqueue_items(messages))
 
     def enqueue_items(
         self,
@@ -192,8 +180,12 @@ class Producer:
         callback_url: str | None = None,
         fingerprints: Sequence[str] | None = None,
     ) -> list[list[str]]:
-        """enqueue.lua's entry of each message (the arguments of `enqueue_valid`), made apart
-        from the round trip so that a blast makes the next chunk's while this one is written."""
+        """enqueue.lua's entry of each message, made apart from the round trip so that a blast
+        makes the next chunk's while this one is written. `lines` (a blast's input lines) index
+        each by its row (`keys.campaign_rows`); `rows` (the input rows as JSON) are kept on the
+        records for the export; `callback_url` (a campaign's) gets their status changes unless
+        a message names its own; `fingerprints` are the messages' own when the caller has them
+        (sms.message.Stamp)."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None

@@ -404,7 +404,7 @@ class _Writer:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="salvo-blast")
         self._pending: tuple[Future[_Written], list[_Entry]] | None = None
         self.recording = False  # whether progress goes to the campaign's hash (not a dry run)
-        self.callback_url: str | None = None  # the campaign's own, for enqueue_valid
+        self.callback_url: str | None = None  # the campaign's own, for enqueue_items
         self._recorded = 0.0
 
     def keep_rejects(self) -> None:

@@ -178,7 +178,10 @@ def enqueue_items(
     callbacks: Sequence[str | None] | None = None,
     fingerprints: Sequence[str] | None = None,
 ) -> list[list[str]]:
-    """`enqueue_item` of each message, the optional sequences read as None where not given."""
+    """`enqueue_item` of each message, the optional sequences read as None where not given:
+    `lines` (a blast's input lines) index each campaign message by its row, `rows` (each input
+    row as JSON) are kept on the records, `callbacks` are the URLs their status changes go to
+    (sms/callbacks.py), and `fingerprints` are the messages' own, when the caller has them."""
     none: list[None] = [None] * len(messages)
     return [
         enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f)
@@ -365,26 +368,16 @@ class Store:
         )
 
     def enqueue_many(
-        self,
-        messages: Sequence[Message],
-        dues: Sequence[float | None],
-        lines: Sequence[int] | None = None,
-        rows: Sequence[str] | None = None,
-        callbacks: Sequence[str | None] | None = None,
-        fingerprints: Sequence[str] | None = None,
+        self, messages: Sequence[Message], dues: Sequence[float | None]
     ) -> list[Enqueued]:
         """Write records in one round trip, one answer per message; a message whose key is
-        held gets the id of the message that holds it, as a repeat or a conflict. `lines`
-        (a blast's input lines) index each campaign message by its row, `rows` (each
-        input row as JSON) are kept on the records, and `callbacks` are the URLs their status
-        changes go to (sms/callbacks.py); `fingerprints` are the messages' own, when the
-        caller has them."""
-        return self.enqueue_entries(
-            enqueue_items(messages, dues, lines, rows, callbacks, fingerprints)
-        )
+        held gets the id of the message that holds it, as a repeat or a conflict."""
+        return self.enqueue_entries(enqueue_items(messages, dues))
 
     def enqueue_entries(self, items: Sequence[list[str]]) -> list[Enqueued]:
-        """`enqueue_many` from the messages' entries (`enqueue_items`), in one round trip."""
+        """Write records from their entries (`enqueue_items`) in one round trip, one answer per
+        message; a message whose key is held gets the id of the message that holds it, as a
+        repeat or a conflict."""
         if not items:
             return []
         flat = self._enqueue(keys=ENQUEUE_KEYS, args=[arg for item in items for arg in item])
