@@ -37,6 +37,7 @@ def build_all(
 ) -> tuple[list[Message], list[dict[str, Any]]]:
     """Validate every item; the messages, or every problem found (blocking: run in a thread)."""
     messages: list[Message] = []
+    at: list[int] = []  # each message's index among the items
     problems: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -58,9 +59,13 @@ def build_all(
         except InvalidMessage as exc:
             found += [problem(p.field, p.problem, index) for p in exc.problems]
         else:
-            found += [problem(p.field, p.problem, index) for p in producer.problems(message)]
             messages.append(message)
+            at.append(index)
         problems += found
+    # The provider's checks and the opt-out list, for every message in one round trip.
+    for index, refused in zip(at, producer.problems_many(messages), strict=True):
+        problems += [problem(p.field, p.problem, index) for p in refused]
+    problems.sort(key=lambda p: p.get("index", -1))
     return messages, problems
 
 
