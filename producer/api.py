@@ -110,12 +110,6 @@ class Producer:
             if m.to not in out_by_account[m.account] or not self.suppresses(m.account, m.lane)
         ]
 
-    def check(self, message: Message, where: str = "") -> None:
-        """Raise InvalidMessage if `message` would be refused."""
-        problems = self.problems(message)
-        if problems:
-            raise InvalidMessage(problems, where)
-
     def send(self, message: Message) -> str:
         """Enqueue one message; returns its id (the earlier one's, for a repeated key).
         IdempotencyConflict when its key names a message with different content."""

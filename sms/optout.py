@@ -131,12 +131,9 @@ class OptOutList:
         found = cast(list[str | None], self.redis.hmget(self.key(account), list(phones)))
         return {p for p, raw in zip(phones, found, strict=True) if raw is not None}
 
-    def refusal(self, account: str, phone: str) -> str | None:
-        """Why a message to `phone` through `account` is refused, if it opted out."""
-        return self.refusals([(account, phone)])[0]
-
     def refusals(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
-        """`refusal` of each (account, phone), in one round trip for them all."""
+        """Why a message to each `phone` through its `account` is refused, if it opted out; in
+        one round trip for them all."""
         if not pairs:
             return []
         pipe = self.redis.pipeline(transaction=False)
