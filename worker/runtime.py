@@ -87,20 +87,19 @@ class Runtime:
 
     def in_flight(self, account: str) -> PriorityGate:
         """Bounds this process's concurrent calls to one account; transactional sends first."""
-        gate = self._limits.get(account)
-        if gate is None:
-            gate = PriorityGate(self.settings.providers[account].max_in_flight)
-            self._limits[account] = gate
-        return gate
+        return self._gate(self._limits, account)
 
     def preparing(self, account: str) -> PriorityGate:
         """Bounds this process's sends of one account between their token and their call
         (token, claim, send-time checks, waiting for a call's place) to `max_in_flight`;
         transactional sends first."""
-        gate = self._preparing.get(account)
+        return self._gate(self._preparing, account)
+
+    def _gate(self, gates: dict[str, PriorityGate], account: str) -> PriorityGate:
+        """The account's gate in `gates`, of `max_in_flight` places, made on first use."""
+        gate = gates.get(account)
         if gate is None:
-            gate = PriorityGate(self.settings.providers[account].max_in_flight)
-            self._preparing[account] = gate
+            gate = gates[account] = PriorityGate(self.settings.providers[account].max_in_flight)
         return gate
 
     def receipt_url(self, account: str, message_id: str) -> str | None:
