@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from salvo.local import sandbox_accounts, write_config
+from sms.settings import Settings
+from worker.main import worker_argv
 
 #: Runs `salvo` as the console script does, after connecting a receiver that leaves a pool
 #: child no file descriptor to open (every free one below a limit is taken, then the limit set
@@ -106,3 +108,16 @@ def test_a_worker_whose_children_start_stops_with_status_0(
         proc.kill()
     assert proc.returncode == 0, out
     assert "could not start" not in out
+
+
+def test_celery_runs_without_gossip_and_mingle_unless_the_user_says_otherwise(
+    settings: Settings,
+) -> None:
+    argv = worker_argv(settings, ["-n", "one@%h"])
+    assert argv[:3] == ["worker", "-n", "one@%h"]
+    assert argv.count("--without-gossip") == argv.count("--without-mingle") == 1
+    assert "--without-heartbeat" not in argv  # Flower lists workers by their heartbeats
+    given = worker_argv(settings, ["--without-gossip", "--pool", "solo", "-c", "1"])
+    assert given.count("--without-gossip") == 1
+    assert given.count("--pool") == 1 and "solo" in given
+    assert "--concurrency" not in given

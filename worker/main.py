@@ -36,7 +36,8 @@ EX_CHILD_START = 3
 
 
 class WorkerStartError(SalvoError):
-    """A pool process of the worker could not start: the worker stopped."""
+    """The worker stopped on an error: a pool process could not start, or Celery's worker
+    ended on one it could not recover from."""
 
 
 class StartFailures:
