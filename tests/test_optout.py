@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 import redis
 
+from producer.api import Producer
+from sms.errors import InvalidMessage, NotFound
+from sms.message import Message, Status
 from sms.optout import OptOutList, applies
 from sms.providers.base import OutcomeKind
+from sms.settings import Settings
+from tests.helpers import SENDERS
 from tests.test_adapters import FACTORIES
 
 A = "+12025550123"
@@ -128,3 +133,28 @@ def test_import_survives_lines_the_csv_module_refuses(r: redis.Redis) -> None:
     report = optouts.import_csv(name, io.StringIO(text))
     assert report.added == 1 and optouts.suppressed(name, [A, B]) == {A}
     assert report.invalid and report.invalid[0][0] == 3
+
+
+def test_send_many_refuses_an_opted_out_number_by_its_place_after_writing_the_chunks_before(
+    settings: Settings, unit_url: str
+) -> None:
+    # The opt-out list is read a chunk (1,000) at a time: the refused message is still named by
+    # its place in the whole list, and the chunk before it is written.
+    producer = Producer(settings, redis_url=unit_url)
+    opted, other = "+12025550198", "+12025550197"
+    body = f"chunked {uuid.uuid4().hex[:8]}"
+    messages = [
+        Message(account="carrierx", to=other, sender=SENDERS["carrierx"], body=body)
+        for _ in range(1000)
+    ]
+    messages.append(Message(account="carrierx", to=opted, sender=SENDERS["carrierx"], body=body))
+    producer.optouts.add("carrierx", opted)
+    try:
+        with pytest.raises(InvalidMessage, match=r"message 1000\b.*opted out"):
+            producer.send_many(messages)
+        assert producer.status(messages[999].id).status is Status.QUEUED
+        with pytest.raises(NotFound):
+            producer.status(messages[1000].id)
+    finally:
+        producer.optouts.remove("carrierx", opted)
+        producer.close()
