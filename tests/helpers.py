@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import redis
 import redis.asyncio as aredis
 
 from producer.api import Producer
+from salvo.local import SandboxControl
 from sms.message import TERMINAL, Message, Status
 from sms.providers.base import Receipt
 from sms.receipts import ReceiptStore
@@ -71,6 +73,17 @@ def wait_for(producer: Producer, ids: list[str], timeout: float = 60.0) -> list[
             pending = Counter(r.status.value for r in records)
             raise AssertionError(f"not finished within {timeout}s: {pending}")
         time.sleep(0.1)
+
+
+def sent_when_due(producer: Producer, sandbox: SandboxControl, mid: str, due: datetime) -> None:
+    """`mid`, due at `due` (a few seconds ahead), is not sent half a second on, then is sent
+    once, and not before it was due."""
+    time.sleep(0.5)
+    assert sandbox.ledger() == []
+    (record,) = wait_for(producer, [mid])
+    assert record.status is Status.SENT
+    (entry,) = sandbox.ledger()
+    assert entry["received_at"] >= due.timestamp() - 0.05
 
 
 @dataclass(frozen=True)
