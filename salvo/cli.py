@@ -414,7 +414,10 @@ def cancel(ctx: click.Context, ident: str) -> None:
     finally:
         producer.close()
     if record is None:
-        _control(ctx, "cancel", ident)
+        try:
+            _control(ctx, "cancel", ident)
+        except NotFound:
+            raise NotFound(f"no message or campaign with id {ident!r}") from None
         return
     click.echo(f"message {record.id}: queued -> {record.status.value}; it will not be sent")
 

@@ -169,7 +169,11 @@ def test_cancelling_a_scheduled_campaign_ends_its_messages_now(
 
 
 def test_controls_name_an_unknown_campaign(config_file: Path) -> None:
-    for action in ("pause", "resume", "cancel"):
+    for action in ("pause", "resume"):
         done = run_cli(config_file, action, "no-such-campaign")
         assert done.returncode == 1
         assert "no campaign with id 'no-such-campaign'" in done.stderr
+    # cancel takes a message id as well as a campaign's
+    done = run_cli(config_file, "cancel", "no-such-campaign")
+    assert done.returncode == 1
+    assert "no message or campaign with id 'no-such-campaign'" in done.stderr
