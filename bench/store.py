@@ -30,7 +30,7 @@ from bench.runs import build_messages
 from salvo.local import redis_server
 from sms import keys
 from sms.message import Message, Status
-from sms.store import AsyncStore, MeterLimits, Move, Store, enqueue_item
+from sms.store import AsyncStore, MeterLimits, Move, Store
 
 BATCH = 100  # ids per worker batch, as Settings.batch_size
 CHUNK = 1000  # messages per enqueue call, as the producer's chunk
@@ -98,10 +98,9 @@ def measure(url: str, n: int) -> list[tuple[str, float, float]]:
         for s in range(0, n, CHUNK):
             pipe = sync.pipeline(transaction=False)
             for m in baseline[s : s + CHUNK]:
-                item = enqueue_item(m, due=None)
                 pipe.hset(
                     keys.message(m.id),
-                    mapping={"status": "queued", "data": item[2], "account": m.account},
+                    mapping={"status": "queued", "data": m.model_dump_json(), "account": m.account},
                 )
             pipe.execute()
 

@@ -31,7 +31,7 @@ from sms.optout import OptOutList, applies
 from sms.providers import adapter_for
 from sms.providers.base import Adapter
 from sms.settings import Settings
-from sms.store import Admission, Enqueued, Record, Store, enqueue_items
+from sms.store import Admission, Enqueued, Entry, Record, Store, enqueue_items
 from worker.app import make_app
 
 CHUNK = 1000
@@ -173,13 +173,14 @@ class Producer:
         rows: Sequence[str] | None = None,
         callback_url: str | None = None,
         fingerprints: Sequence[str] | None = None,
-    ) -> list[list[str]]:
+        data: Sequence[str] | None = None,
+    ) -> list[Entry]:
         """enqueue.lua's entry of each message, made apart from the round trip so that a blast
         makes the next chunk's while this one is written. `lines` (a blast's input lines) index
         each by its row (`keys.campaign_rows`); `rows` (the input rows as JSON) are kept on the
         records for the export; `callback_url` (a campaign's) gets their status changes unless
-        a message names its own; `fingerprints` are the messages' own when the caller has them
-        (sms.message.Stamp)."""
+        a message names its own; `fingerprints` and `data` (their JSON) are the messages' own
+        when the caller has them (sms.message.Stamp)."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
@@ -191,10 +192,10 @@ class Producer:
                 callbacks.url_for(self.settings, m.account, m.callback_url or callback_url)
                 for m in messages
             ]
-        return enqueue_items(messages, dues, lines, rows, urls, fingerprints)
+        return enqueue_items(messages, dues, lines, rows, urls, fingerprints, data)
 
     def enqueue_prepared(
-        self, messages: Sequence[Message], items: Sequence[list[str]]
+        self, messages: Sequence[Message], items: Sequence[Entry]
     ) -> list[Enqueued]:
         """Record and enqueue `messages` from their entries (`enqueue_items`), in one round
         trip; what enqueue did with each."""

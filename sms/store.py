@@ -7,6 +7,7 @@ blocking client (producer, CLI); `AsyncStore` is the worker's, on its event loop
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -130,6 +131,45 @@ def _json(items: list[list[str]]) -> str:
     return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
 
 
+class Entry(NamedTuple):
+    """One message's entry for enqueue.lua: the fields it shares with the messages around it
+    (`head`, the same tuple object for every message alike) and its own, joined by `SEP`."""
+
+    head: tuple[str, ...]
+    own: str
+
+
+#: What joins a message's own fields for enqueue.lua. None of the fields before the id can
+#: hold it (control characters are refused in idempotency keys, numbers are E.164, JSON escapes
+#: them); the id comes last, so it can.
+SEP = "\x1f"
+
+
+@functools.lru_cache(maxsize=256)
+def _head(
+    account: str,
+    campaign: str,
+    lane: str,
+    sender: str,
+    expires: str,
+    indexed: bool,
+    callback: str,
+) -> tuple[str, ...]:
+    """The fields enqueue.lua takes once for a group of messages alike (the keys named here)."""
+    return (
+        account,
+        campaign,
+        lane,
+        keys.campaign_counts(campaign) if campaign else "",
+        keys.stats(account),
+        keys.ready(account, lane),
+        sender,
+        expires,
+        keys.campaign_rows(campaign) if indexed else "",
+        callback,
+    )
+
+
 def enqueue_item(
     message: Message,
     *,
@@ -138,36 +178,62 @@ def enqueue_item(
     row: str | None = None,
     callback: str | None = None,
     fingerprint: str | None = None,
-) -> list[str]:
+    data: str | None = None,
+) -> Entry:
     """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
     message in `keys.campaign_rows`, `row` (its input row as JSON) is kept on its record for
-    the campaign's export, `callback` is the URL its status changes go to, and `fingerprint`
-    is `message.fingerprint()` when the caller has it (sms.message.Stamp). Always 19 strings:
-    enqueue.lua reads its arguments 19 at a time."""
-    rows = (
-        [keys.campaign_rows(message.campaign), str(line), row or ""]
-        if line and message.campaign
-        else ["", "", ""]
-    )
-    hook = [callback, message.to] if callback else ["", ""]
-    return [
-        message.id,
-        keys.message(message.id),
-        message.model_dump_json(),
+    the campaign's export, `callback` is the URL its status changes go to, `fingerprint` is
+    `message.fingerprint()` and `data` its `model_dump_json()` when the caller has them
+    (sms.message.Stamp)."""
+    campaign = message.campaign or ""
+    indexed = bool(line and campaign)
+    key = message.idempotency_key
+    idem = keys.idempotency(key) if key else ""
+    if SEP in idem:
+        raise ValueError(f"idempotency key {key!r} holds a control character")
+    expires = message.expires_at
+    head = _head(
         message.account,
-        message.campaign or "",
+        campaign,
         message.lane.value,
-        keys.idempotency(message.idempotency_key) if message.idempotency_key else "",
-        keys.campaign_counts(message.campaign) if message.campaign else "",
-        keys.stats(message.account),
-        "" if due is None else repr(due),
-        (fingerprint or message.fingerprint()) if message.idempotency_key else "",
-        keys.ready(message.account, message.lane.value),
         message.sender,
-        "" if message.expires_at is None else repr(message.expires_at.timestamp()),
-        *rows,
-        *hook,
-    ]
+        "" if expires is None else repr(expires.timestamp()),
+        indexed,
+        callback or "",
+    )
+    own = SEP.join(
+        (
+            idem,
+            (fingerprint or message.fingerprint()) if key else "",
+            "" if due is None else repr(due),
+            str(line) if indexed else "",
+            message.to if callback else "",
+            (row or "") if indexed else "",
+            message.model_dump_json() if data is None else data,
+            message.id,
+        )
+    )
+    return Entry(head, own)
+
+
+def enqueue_args(entries: Sequence[Entry]) -> list[str]:
+    """enqueue.lua's arguments for `entries`, in order: the record keys' prefix, then each run
+    of entries with the same head as one group (its size, its head, its entries' own fields)."""
+    args = [keys.message("")]
+    head: tuple[str, ...] | None = None
+    at = 0
+    for entry in entries:
+        if entry.head is not head and entry.head != head:
+            if head is not None:
+                args[at] = str(len(args) - at - 1 - len(head))
+            head = entry.head
+            at = len(args)
+            args.append("")
+            args.extend(head)
+        args.append(entry.own)
+    if head is not None:
+        args[at] = str(len(args) - at - 1 - len(head))
+    return args
 
 
 def enqueue_items(
@@ -177,21 +243,24 @@ def enqueue_items(
     rows: Sequence[str] | None = None,
     callbacks: Sequence[str | None] | None = None,
     fingerprints: Sequence[str] | None = None,
-) -> list[list[str]]:
+    data: Sequence[str] | None = None,
+) -> list[Entry]:
     """`enqueue_item` of each message, the optional sequences read as None where not given:
     `lines` (a blast's input lines) index each campaign message by its row, `rows` (each input
     row as JSON) are kept on the records, `callbacks` are the URLs their status changes go to
-    (sms/callbacks.py), and `fingerprints` are the messages' own, when the caller has them."""
+    (sms/callbacks.py), `fingerprints` and `data` are the messages' own, when the caller has
+    them."""
     none: list[None] = [None] * len(messages)
     return [
-        enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f)
-        for m, d, n, w, u, f in zip(
+        enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f, data=j)
+        for m, d, n, w, u, f, j in zip(
             messages,
             dues,
             lines if lines is not None else none,
             rows if rows is not None else none,
             callbacks if callbacks is not None else none,
             fingerprints if fingerprints is not None else none,
+            data if data is not None else none,
             strict=True,
         )
     ]
@@ -374,13 +443,13 @@ class Store:
         held gets the id of the message that holds it, as a repeat or a conflict."""
         return self.enqueue_entries(enqueue_items(messages, dues))
 
-    def enqueue_entries(self, items: Sequence[list[str]]) -> list[Enqueued]:
+    def enqueue_entries(self, items: Sequence[Entry]) -> list[Enqueued]:
         """Write records from their entries (`enqueue_items`) in one round trip, one answer per
         message; a message whose key is held gets the id of the message that holds it, as a
         repeat or a conflict."""
         if not items:
             return []
-        flat = self._enqueue(keys=ENQUEUE_KEYS, args=[arg for item in items for arg in item])
+        flat = self._enqueue(keys=ENQUEUE_KEYS, args=enqueue_args(items))
         return [
             Enqueued(str(flat[i]), _ADMISSIONS[int(flat[i + 1])]) for i in range(0, len(flat), 2)
         ]

@@ -6,14 +6,25 @@ import asyncio
 import multiprocessing
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
+import pytest
 import redis
 import redis.asyncio as aredis
 
 from sms import keys
 from sms.message import Message, Status
-from sms.store import Admission, AsyncStore, Enqueued, Move, Store
+from sms.store import (
+    SEP,
+    Admission,
+    AsyncStore,
+    Enqueued,
+    Move,
+    Store,
+    enqueue_args,
+    enqueue_items,
+)
 from tests.helpers import async_test
 
 RETENTION = 3600
@@ -194,6 +205,54 @@ def test_one_enqueue_call_with_a_key_twice_writes_the_first_message_only(r: redi
         Enqueued(other.id, Admission.NEW),
     ]
     assert not r.exists(keys.message(second.id))
+
+
+def test_one_enqueue_call_groups_messages_alike_and_keeps_each_ones_fields(
+    r: redis.Redis,
+) -> None:
+    """enqueue.lua takes what messages share once per run of them (sms.store.enqueue_args) and
+    each one's own fields joined: runs of different accounts, campaigns, times and callbacks
+    in one call, an id holding the separator, a row and a line, all read back as written."""
+    store = Store(r, retention=RETENTION)
+    camp = f"c{uuid.uuid4().hex[:8]}"
+    expires = datetime(2030, 1, 2, tzinfo=UTC)
+    ms = [
+        message(campaign=camp, idempotency_key=f"{camp}:1"),
+        message(campaign=camp, idempotency_key=f"{camp}:2", to="+14155551235"),
+        message(account="justcall", expires_at=expires),
+        message(id=f"odd{SEP}id{SEP}", campaign=camp, idempotency_key=f"{camp}:3"),
+        message(campaign=camp, idempotency_key=f"{camp}:1"),  # a repeat, in the same call
+    ]
+    entries = enqueue_items(
+        ms,
+        [None, 1e12, None, None, None],
+        [2, 3, None, 5, 6],
+        ['["a"]', '["b"]', None, '["c"]', '["d"]'],
+    )
+    args = enqueue_args(entries)
+    assert args[1:3] == ["2", ms[0].account]  # the first two share one head
+    answers = store.enqueue_entries(entries)
+    assert [a.admission for a in answers] == [Admission.NEW] * 4 + [Admission.REPEAT]
+    assert answers[4].id == ms[0].id
+    for m, row in zip(ms[:4], ['["a"]', '["b"]', "", '["c"]'], strict=True):
+        record = store.get(m.id)
+        assert record.message == m and record.status is Status.QUEUED and record.row == row
+    assert r.hget(keys.message(ms[2].id), "expires") == repr(expires.timestamp())
+    assert r.hget(keys.message(ms[0].id), "expires") is None  # none: nothing written
+    assert r.zscore(keys.ready("textingline", "bulk"), ms[1].id) == 1e12
+    assert r.zrange(keys.campaign_rows(camp), 0, -1, withscores=True) == [
+        (ms[0].id, 2.0),
+        (ms[1].id, 3.0),
+        (ms[3].id, 5.0),
+    ]
+    assert r.hget(keys.campaign_counts(camp), "queued") == "3"
+
+
+def test_an_idempotency_key_holding_the_separator_is_refused_before_the_call() -> None:
+    m = Message.model_construct(**message(idempotency_key="k").__dict__)
+    bad = m.model_copy(update={"idempotency_key": f"a{SEP}b"})
+    with pytest.raises(ValueError, match="control character"):
+        enqueue_items([bad], [None])
 
 
 def test_one_claim_call_answers_each_message_for_itself(unit_url: str, r: redis.Redis) -> None:
