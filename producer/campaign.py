@@ -37,7 +37,7 @@ from sms.campaigns import IngestState
 from sms.errors import InvalidInput, InvalidMessage, KeyConflict, TemplateError
 from sms.message import Lane, Message, Sender, Stamp
 from sms.phone import InvalidPhoneNumber, parse_e164
-from sms.store import Admission, Enqueued
+from sms.store import Admission, Enqueued, Entry
 
 PHONE = "phone"
 #: Rejected rows (line and reason, not the row) kept in the campaign's hash for the dashboard.
@@ -199,6 +199,7 @@ def blast(
                     row.raw,
                     columns.stored(row),
                     messages.fingerprint(message),
+                    messages.data(message),
                 )
                 chunk.append(entry)
                 if len(chunk) >= CHUNK:
@@ -263,6 +264,8 @@ def _reject(report: BlastReport, rejects: _Rejects, line: int, reason: str, row:
 
 #: JSON as `Columns.stored` writes it (one encoder for every row, not one per call).
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: One string as `_compact` writes it.
+_string = json.encoder.encode_basestring
 
 
 class Columns:
@@ -284,7 +287,8 @@ class Columns:
     def stored(self, row: Row) -> str:
         """The row as JSON, compact."""
         if self.header is not None:
-            return _compact(row.raw)
+            # `_compact(row.raw)`, a list of strings, written directly: the same text.
+            return "[" + ",".join(map(_string, row.raw)) + "]"
         values = row.values or {}
         for name in values:
             if name not in self.seen and len(self.seen) < self.MAX_COLUMNS:
@@ -293,8 +297,8 @@ class Columns:
 
 
 #: One valid row on its way to Redis: its message, input line, fields as read, the row as kept
-#: on its record (`Columns.stored`), the message's fingerprint.
-_Entry = tuple[Message, int, list[str], str, str]
+#: on its record (`Columns.stored`), the message's fingerprint and its JSON.
+_Entry = tuple[Message, int, list[str], str, str, str]
 #: What writing a chunk did: how many rows were suppressed, the entries kept, and their answers.
 _Written = tuple[int, list[_Entry], list[Enqueued]]
 
@@ -333,6 +337,10 @@ class _RowMessages:
     def fingerprint(self, message: Message) -> str:
         """`message.fingerprint()`, cheaper through the stamp."""
         return message.fingerprint() if self.stamp is None else self.stamp.fingerprint(message)
+
+    def data(self, message: Message) -> str:
+        """`message.model_dump_json()`, cheaper through the stamp."""
+        return message.model_dump_json() if self.stamp is None else self.stamp.data(message)
 
     def _message(self, values: dict[str, str | None]) -> tuple[Message | None, str]:
         spec = self.spec
@@ -373,7 +381,7 @@ class _RowMessages:
         return message, ""
 
 
-def _write(producer: Producer, chunk: list[_Entry], items: list[list[str]]) -> _Written:
+def _write(producer: Producer, chunk: list[_Entry], items: list[Entry]) -> _Written:
     """Leave out the rows to numbers that opted out and enqueue the rest from their entries
     (made in the blast's thread): a round trip each."""
     allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
@@ -444,6 +452,7 @@ class _Writer:
             [e[3] for e in chunk],
             self.callback_url,
             [e[4] for e in chunk],
+            [e[5] for e in chunk],
         )
         self.settle()
         future = self._pool.submit(_write, self.producer, chunk, items)
@@ -475,7 +484,7 @@ class _Writer:
         report = self.report
         suppressed, kept, results = written
         report.suppressed += suppressed
-        for (message, line, row, _, _), result in zip(kept, results, strict=True):
+        for (message, line, row, *_), result in zip(kept, results, strict=True):
             if result.admission is Admission.NEW:
                 report.enqueued += 1
             elif result.admission is Admission.REPEAT:

@@ -202,8 +202,14 @@ def _digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(_fingerprint_text(data).encode()).hexdigest()[:32]
 
 
-#: One string as the fingerprint's JSON writes it (json.dumps with ensure_ascii=False).
+#: One string as the fingerprint's JSON writes it (json.dumps with ensure_ascii=False), and as
+#: pydantic writes it in `model_dump_json` (the same escapes: quote, backslash, and control
+#: characters, \n \r \t \b \f short and the others as lower-case \u00XX).
 _dumps = json.encoder.encode_basestring
+#: The fields of a stamp's message that are its own, in `Message`'s order.
+_OWN = ("id", "to", "body", "idempotency_key")
+_new_message = Message.__new__
+_set = object.__setattr__
 
 
 class Stamp:
@@ -228,6 +234,9 @@ class Stamp:
         first, second = (encoded["to"], encoded["body"])[:: 1 if self._to_first else -1]
         self._head, rest = text.split(first)
         self._middle, self._tail = rest.split(second)
+        self._values = dict(prototype.__dict__)
+        self._fields_set = prototype.__pydantic_fields_set__ | set(_OWN)
+        self._data = _data_parts(prototype)
 
     def message(self, to: str, body: str, key: str) -> Message:
         """The prototype with a new id, `to` (already E.164), `body` and `key`; InvalidMessage
@@ -244,8 +253,39 @@ class Stamp:
         if not self._ids:
             pool = os.urandom(16 * self.IDS).hex()
             self._ids = [pool[i : i + 32] for i in range(0, len(pool), 32)]
-        update = {"id": self._ids.pop(), "to": to, "body": body, "idempotency_key": key}
-        return self.prototype.model_copy(update=update)
+        # What `prototype.model_copy(update=...)` makes, without its generic steps: every
+        # field the prototype's, validated once, but these four.
+        values = self._values.copy()
+        values["id"] = self._ids.pop()
+        values["to"] = to
+        values["body"] = body
+        values["idempotency_key"] = key
+        message = _new_message(Message)
+        _set(message, "__dict__", values)
+        _set(message, "__pydantic_extra__", None)
+        _set(message, "__pydantic_fields_set__", set(self._fields_set))
+        _set(message, "__pydantic_private__", None)
+        return message
+
+    def data(self, message: Message) -> str:
+        """`message.model_dump_json()` for one of this stamp's messages (its body smartened
+        or not): the prototype's JSON with its own four fields in their places."""
+        parts = self._data
+        if parts is None or message.idempotency_key is None:
+            return message.model_dump_json()
+        return "".join(
+            (
+                parts[0],
+                _dumps(message.id),
+                parts[1],
+                _dumps(message.to),
+                parts[2],
+                _dumps(message.body),
+                parts[3],
+                _dumps(message.idempotency_key),
+                parts[4],
+            )
+        )
 
     def fingerprint(self, message: Message) -> str:
         """`message.fingerprint()` for one of this stamp's messages (its body smartened or
@@ -253,3 +293,19 @@ class Stamp:
         first, second = (message.to, message.body) if self._to_first else (message.body, message.to)
         text = "".join((self._head, _dumps(first), self._middle, _dumps(second), self._tail))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _data_parts(prototype: Message) -> tuple[str, ...] | None:
+    """The prototype's `model_dump_json()` cut around its own fields (`_OWN`, in that order),
+    or None if the cut is not sure (a marker found elsewhere than in its own field)."""
+    marks = {name: f"\ue000{name}\ue000" for name in _OWN}
+    text = prototype.model_copy(update=marks).model_dump_json()
+    parts = []
+    for name in _OWN:
+        encoded = _dumps(marks[name])
+        if text.count(encoded) != 1:
+            return None
+        head, text = text.split(encoded)
+        parts.append(head)
+    parts.append(text)
+    return tuple(parts)
