@@ -185,35 +185,20 @@ def enqueue_item(
     the campaign's export, `callback` is the URL its status changes go to, `fingerprint` is
     `message.fingerprint()` and `data` its `model_dump_json()` when the caller has them
     (sms.message.Stamp)."""
-    campaign = message.campaign or ""
-    indexed = bool(line and campaign)
-    key = message.idempotency_key
-    idem = keys.idempotency(key) if key else ""
-    if SEP in idem:
-        raise ValueError(f"idempotency key {key!r} holds a control character")
+    return enqueue_items([message], [due], [line], [row], [callback], [fingerprint], [data])[0]
+
+
+def _head_of(message: Message, indexed: bool, callback: str) -> tuple[str, ...]:
     expires = message.expires_at
-    head = _head(
+    return _head(
         message.account,
-        campaign,
+        message.campaign or "",
         message.lane.value,
         message.sender,
         "" if expires is None else repr(expires.timestamp()),
         indexed,
-        callback or "",
+        callback,
     )
-    own = SEP.join(
-        (
-            idem,
-            (fingerprint or message.fingerprint()) if key else "",
-            "" if due is None else repr(due),
-            str(line) if indexed else "",
-            message.to if callback else "",
-            (row or "") if indexed else "",
-            message.model_dump_json() if data is None else data,
-            message.id,
-        )
-    )
-    return Entry(head, own)
 
 
 def enqueue_args(entries: Sequence[Entry]) -> list[str]:
@@ -239,31 +224,54 @@ def enqueue_args(entries: Sequence[Entry]) -> list[str]:
 def enqueue_items(
     messages: Sequence[Message],
     dues: Sequence[float | None],
-    lines: Sequence[int] | None = None,
-    rows: Sequence[str] | None = None,
+    lines: Sequence[int | None] | None = None,
+    rows: Sequence[str | None] | None = None,
     callbacks: Sequence[str | None] | None = None,
-    fingerprints: Sequence[str] | None = None,
-    data: Sequence[str] | None = None,
+    fingerprints: Sequence[str | None] | None = None,
+    data: Sequence[str | None] | None = None,
 ) -> list[Entry]:
     """`enqueue_item` of each message, the optional sequences read as None where not given:
     `lines` (a blast's input lines) index each campaign message by its row, `rows` (each input
     row as JSON) are kept on the records, `callbacks` are the URLs their status changes go to
     (sms/callbacks.py), `fingerprints` and `data` are the messages' own, when the caller has
-    them."""
+    them. Messages alike in a row (a blast's) share one head, made once."""
     none: list[None] = [None] * len(messages)
-    return [
-        enqueue_item(m, due=d, line=n, row=w, callback=u, fingerprint=f, data=j)
-        for m, d, n, w, u, f, j in zip(
-            messages,
-            dues,
-            lines if lines is not None else none,
-            rows if rows is not None else none,
-            callbacks if callbacks is not None else none,
-            fingerprints if fingerprints is not None else none,
-            data if data is not None else none,
-            strict=True,
+    out: list[Entry] = []
+    alike: tuple[object, ...] = ()
+    head: tuple[str, ...] = ()
+    for m, due, line, row, url, fingerprint, json_ in zip(
+        messages,
+        dues,
+        lines if lines is not None else none,
+        rows if rows is not None else none,
+        callbacks if callbacks is not None else none,
+        fingerprints if fingerprints is not None else none,
+        data if data is not None else none,
+        strict=True,
+    ):
+        campaign = m.campaign
+        indexed = bool(line and campaign)
+        shared = (m.account, campaign, m.lane, m.sender, m.expires_at, indexed, url)
+        if shared != alike:
+            alike, head = shared, _head_of(m, indexed, url or "")
+        key = m.idempotency_key
+        idem = keys.idempotency(key) if key else ""
+        if SEP in idem:
+            raise ValueError(f"idempotency key {key!r} holds a control character")
+        own = SEP.join(
+            (
+                idem,
+                (fingerprint or m.fingerprint()) if key else "",
+                "" if due is None else repr(due),
+                str(line) if indexed else "",
+                m.to if url else "",
+                (row or "") if indexed else "",
+                m.model_dump_json() if json_ is None else json_,
+                m.id,
+            )
         )
-    ]
+        out.append(Entry(head, own))
+    return out
 
 
 class Admission(StrEnum):

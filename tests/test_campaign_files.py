@@ -228,3 +228,29 @@ def test_a_jsonl_files_rejects_are_jsonl_each_row_with_its_line_and_reason(
     fixed.write_text(json.dumps({**first, "phone": number(802)}) + "\n")
     again = blast(producer, fixed, spec())
     assert (again.rows, again.enqueued) == (1, 1)
+
+
+def test_a_blast_raises_the_collectors_first_threshold_and_the_last_one_puts_it_back() -> None:
+    """Blasts run with fewer collections (producer.campaign._RareCollections), however many
+    run at once; the threshold before is put back when the last ends, and a threshold of 0
+    (collection off) is left as it is."""
+    import gc
+
+    from producer.campaign import BLAST_GC_THRESHOLD, _RareCollections
+
+    before = gc.get_threshold()
+    rare = _RareCollections()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with rare:
+            assert gc.get_threshold() == (BLAST_GC_THRESHOLD, 10, 10)
+            with rare:  # a second blast at once
+                assert gc.get_threshold()[0] == BLAST_GC_THRESHOLD
+            assert gc.get_threshold()[0] == BLAST_GC_THRESHOLD  # the first still runs
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(0, 10, 10)
+        with rare:
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold() == (0, 10, 10)
+    finally:
+        gc.set_threshold(*before)
