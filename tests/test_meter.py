@@ -168,3 +168,14 @@ def test_while_the_workers_have_plenty_in_hand_bulk_waits_for_a_batchs_worth(
     assert (got.transactional, got.bulk) == ([reminder[0].id], [])  # a reminder never waits
     r.delete(keys.out(acct))  # the workers took what they had: bulk goes again
     assert len(store.meter(acct, limits).bulk) == 10
+
+
+def test_accounts_metered_together_are_each_metered_on_their_own_terms(r: redis.Redis) -> None:
+    first, second, idle = account(), account(), account()
+    store = enqueue(r, messages(first, 30) + messages(second, 5))
+    slow = MeterLimits(10, 10, 1.0, 0.0, 100_000, 1000)
+    got = store.meter_many([(first, slow), (second, UNLIMITED), (idle, UNLIMITED)])
+    assert [len(m.bulk) for m in got] == [20, 5, 0]  # burst 10 plus a second of 10/s
+    r.script_flush()  # a restarted server has no scripts: each call loads its own again
+    more = store.meter_many([(first, UNLIMITED), (second, UNLIMITED)])
+    assert [len(m.bulk) for m in more] == [10, 0]

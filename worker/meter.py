@@ -97,24 +97,24 @@ class Meter:
         return state
 
     def round(self) -> MeterRound:
-        """Meter every account once: publish what may go, end what must not."""
+        """Meter every account once, in one round trip: publish what may go, end what must
+        not (in one more round trip, when there is any)."""
         done = MeterRound()
-        for account in self.settings.providers:
-            metered = self.store.meter(account, self.limits(account))
-            for lane, ids in (
-                (Lane.TRANSACTIONAL, metered.transactional),
-                (Lane.BULK, metered.bulk),
-            ):
+        accounts = list(self.settings.providers)
+        metered = self.store.meter_many([(a, self.limits(a)) for a in accounts])
+        ends: list[Move] = []
+        for account, found in zip(accounts, metered, strict=True):
+            for lane, ids in ((Lane.TRANSACTIONAL, found.transactional), (Lane.BULK, found.bulk)):
                 if ids:
                     publish(self.app, account, lane.value, ids, self.settings.batch_size)
                     done.published += len(ids)
-            ends = [
+            ends += [
                 Move(mid, account, campaign, Status.QUEUED, status, why)
                 for status, why, pairs in (
-                    (Status.CANCELLED, "campaign cancelled", metered.cancelled),
-                    (Status.EXPIRED, "expired before it could be sent", metered.expired),
+                    (Status.CANCELLED, "campaign cancelled", found.cancelled),
+                    (Status.EXPIRED, "expired before it could be sent", found.expired),
                 )
                 for mid, campaign in pairs
             ]
-            done.ended += sum(self.store.move_many(ends))
+        done.ended += sum(self.store.move_many(ends))
         return done
