@@ -64,6 +64,15 @@ def publish(app: Celery, account: str, lane: str, ids: list[str], batch_size: in
     with app.producer_or_acquire() as producer:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            app.send_task(SEND_BATCH, args=[account, lane, chunk], queue=lane, producer=producer)
+            app.send_task(
+                SEND_BATCH,
+                args=[account, lane, chunk],
+                queue=lane,
+                producer=producer,
+                # What Flower and the logs show for the task; Celery would otherwise build a
+                # safe repr of every id on each publish.
+                argsrepr=f"[{account!r}, {lane!r}, <{len(chunk)} ids>]",
+                kwargsrepr="{}",
+            )
             tasks += 1
     return tasks
