@@ -12,6 +12,7 @@ from sms import keys
 from sms.learning import CEILING, INITIAL, Learnt
 from sms.settings import Settings
 from tests.helpers import async_test
+from worker.gate import BULK, TRANSACTIONAL, PriorityGate
 from worker.pacing import Pacer
 
 
@@ -43,3 +44,28 @@ async def test_a_rate_grows_only_after_the_bucket_refused_a_send(
     await run()
     learnt = Learnt.from_hash(r.hgetall(keys.learnt_rate(account)))
     assert INITIAL < learnt.rate < CEILING
+
+
+def test_the_priority_gate_lets_transactional_waiters_in_first_and_says_when_idle() -> None:
+    async def scenario() -> list[str]:
+        gate = PriorityGate(1)
+        assert gate.idle()
+        await gate.acquire(BULK)
+        assert not gate.idle()  # a place is held: the pacer's reserve is not for the taking
+        order: list[str] = []
+
+        async def wait(name: str, priority: int) -> None:
+            await gate.acquire(priority)
+            order.append(name)
+            gate.release()
+
+        names = (("bulk-1", BULK), ("reminder", TRANSACTIONAL), ("bulk-2", BULK))
+        tasks = [asyncio.create_task(wait(n, p)) for n, p in names]
+        await asyncio.sleep(0)
+        assert not gate.idle()
+        gate.release()
+        await asyncio.gather(*tasks)
+        assert gate.idle()
+        return order
+
+    assert asyncio.run(scenario()) == ["reminder", "bulk-1", "bulk-2"]

@@ -22,6 +22,7 @@ class PriorityGate:
     """At most `places` holders at once; waiters are let in by (priority, arrival)."""
 
     def __init__(self, places: int) -> None:
+        self._places = places
         self._free = places
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -39,6 +40,10 @@ class PriorityGate:
             if future.done() and not future.cancelled():
                 self.release()  # the place was handed over as it was cancelled: pass it on
             raise
+
+    def idle(self) -> bool:
+        """No place is held and nobody waits (a place would be granted at once)."""
+        return self._free == self._places and not self._waiting
 
     def release(self) -> None:
         """Give the place to the first waiter still waiting, else free it."""
