@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import cast
 
 import redis
@@ -34,6 +35,7 @@ TAKE = 1000
 IDLE = 0.1  # seconds between rounds when nothing was metered (a new message wakes it at once)
 BUSY = 0.02  # seconds between rounds while work flows, so each round's tasks carry a few ids
 HEARTBEAT = 5.0
+LEASES_EVERY = 1.0  # seconds between looks for expired leases (a lease lasts 30 s and more)
 SWEEP_EVERY = 5.0  # seconds between looks for lost publishes and for held receipts left over
 
 
@@ -53,6 +55,7 @@ class Dispatcher(threading.Thread):
         self.stopping = threading.Event()
         self._beat = 0.0
         self._swept = 0.0
+        self._leases = -LEASES_EVERY  # monotonic time of the last look at the server's clock
         signed = callbacks.enabled(settings)
         self.callbacks = CallbackSender(settings, redis_url) if signed else None
 
@@ -81,18 +84,25 @@ class Dispatcher(threading.Thread):
             self.stopping.wait(IDLE)
 
     def tick(self) -> int:
-        """One round: heartbeat, expired leases, (every SWEEP_EVERY s) lost publishes and held
-        receipts left over, metering. Returns how many ids it published or ended."""
-        seconds, micros = self.client.time()
-        now = seconds + micros / 1e6  # the server's clock, which wrote the leases and dues
-        if now - self._beat > HEARTBEAT:
-            self.client.zadd(keys.WORKERS, {self.worker_name: now})
-            self._beat = now
-        self.sweep_leases(now)
-        if now - self._swept > SWEEP_EVERY:
-            self.sweep_lost(now)
-            self.sweep_held(now)
-            self._swept = now
+        """One round: metering, and every LEASES_EVERY s the heartbeat (when due) and expired
+        leases, every SWEEP_EVERY s lost publishes and held receipts left over. Returns how
+        many ids it published or ended.
+
+        While work flows a round is one round trip (metering every account) and the
+        publishing: the sweeps look at the server's clock, which wrote the leases and dues,
+        about once a second."""
+        if time.monotonic() - self._leases >= LEASES_EVERY:
+            self._leases = time.monotonic()
+            seconds, micros = self.client.time()
+            now = seconds + micros / 1e6
+            if now - self._beat > HEARTBEAT:
+                self.client.zadd(keys.WORKERS, {self.worker_name: now})
+                self._beat = now
+            self.sweep_leases(now)
+            if now - self._swept > SWEEP_EVERY:
+                self.sweep_lost(now)
+                self.sweep_held(now)
+                self._swept = now
         done = self.meter.round()
         return done.published + done.ended
 
