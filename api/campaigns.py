@@ -39,6 +39,7 @@ from producer.campaign import (
     campaign_id_for,
     check_file,
 )
+from producer.lifecycle import time_problems
 from producer.preflight import Report, Tally, estimate, figures, flag, preflight
 from producer.template import Template
 from sms import callbacks, campaigns, keys
@@ -98,6 +99,9 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
                 times[name] = _TIME.validate_python(q[name])
             except ValidationError:
                 problems.append(problem(name, "not an ISO 8601 time"))
+    if not any(p["field"] in times for p in problems):
+        timing = time_problems(times["send_at"], times["expires_at"])
+        problems += [problem(p.field, p.problem) for p in timing]
     callback_url = q.get("callback_url") or None
     if callback_url is not None:
         if bad := callbacks.url_problem(callback_url):

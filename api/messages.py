@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from api import models
 from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message, validation_problems
+from producer.lifecycle import time_problems
 from sms import keys
 from sms.errors import Conflict, IdempotencyConflict, InvalidMessage, KeyConflict, NotFound
 from sms.message import Lane, Message
@@ -59,6 +60,8 @@ def build_all(
         except InvalidMessage as exc:
             found += [problem(p.field, p.problem, index) for p in exc.problems]
         else:
+            timing = time_problems(message.send_at, message.expires_at)
+            found += [problem(p.field, p.problem, index) for p in timing]
             messages.append(message)
             at.append(index)
         problems += found

@@ -157,6 +157,8 @@ def send(
 ) -> None:
     """Send one message; prints its id."""
     from producer.api import Producer, build_message
+    from producer.lifecycle import time_problems
+    from sms.errors import InvalidMessage
 
     message = build_message(
         account=account,
@@ -167,12 +169,16 @@ def send(
         idempotency_key=key,
         lane=lane,
         send_at=_when(at),
-        expires_at=_when(expires),
+        expires_at=_when(expires, "--expires"),
         callback_url=callback_url,
     )
+    if problems := time_problems(message.send_at, message.expires_at):
+        raise InvalidMessage(problems)
     producer = Producer(_settings(ctx))
     try:
         mid = producer.send(message)  # IdempotencyConflict: one error line, exit 1
+    except InvalidMessage as exc:
+        raise InvalidMessage(exc.problems) from None  # one message: no "message 0" to name
     finally:
         producer.close()
     click.echo(mid)
@@ -230,8 +236,10 @@ def blast(
     from producer.api import Producer
     from producer.campaign import BlastSpec, content_digest, source_format
     from producer.campaign import blast as run_blast
+    from producer.lifecycle import time_problems
     from producer.preflight import Report, Tally, estimate, preflight
     from salvo.audience import figures_lines, preflight_lines, start_lines
+    from sms.errors import InvalidMessage
 
     spec = BlastSpec(
         account=account,
@@ -241,11 +249,13 @@ def blast(
         key_column=key_column,
         lane=Lane(lane),
         send_at=_when(at),
-        expires_at=_when(expires),
+        expires_at=_when(expires, "--expires"),
         smart_encoding=smart_encoding,
         phone_column=phone_column,
         callback_url=callback_url,
     )
+    if problems := time_problems(spec.send_at, spec.expires_at):
+        raise InvalidMessage(problems)
     producer = Producer(_settings(ctx))
     try:
         if dry_run:

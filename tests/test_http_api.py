@@ -122,6 +122,28 @@ def test_a_queued_message_is_moved_and_cancelled_then_too_late(api: Api, r: redi
     assert api.call("DELETE", "/v1/messages/nothing")[0] == 404
 
 
+@pytest.mark.parametrize(
+    ("times", "field", "reason"),
+    [
+        (
+            {"send_at": "2099-01-02T00:00:00Z", "expires_at": "2099-01-01T00:00:00Z"},
+            "expires_at",
+            "must be after send_at",
+        ),
+        ({"send_at": "2099-01-01T00:00:00"}, "send_at", "a time needs an offset (+00:00)"),
+        ({"expires_at": "2099-01-01T00:00:00"}, "expires_at", "a time needs an offset (+00:00)"),
+    ],
+)
+def test_times_are_held_to_the_rules_of_a_move(
+    api: Api, times: dict[str, str], field: str, reason: str
+) -> None:
+    # The same times PATCH refuses are refused for a new message and for a campaign upload.
+    status, body = api.post("/v1/messages", message(**times))
+    assert (status, body) == (422, {"errors": [{"index": 0, "field": field, "reason": reason}]})
+    status, body = upload(api, b"phone,name\n+12025550100,Ann\n", **times)
+    assert (status, body) == (422, {"errors": [{"field": field, "reason": reason}]})
+
+
 def test_the_same_idempotency_key_header_returns_the_same_id_as_a_repeat(api: Api) -> None:
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     first = api.post("/v1/messages", message(), headers)
