@@ -40,7 +40,9 @@ def account_option(required: bool = True) -> Callable[[F], F]:
             return command(*args, account=account, **kw)
 
         option = click.option("--provider", "provider_alias", hidden=True)(merged)
-        return cast(F, click.option("--account", "account", help="provider account name")(option))
+        # Not click's required=True, which would refuse --provider: the same mark in the help.
+        shown = "provider account name" + ("  [required]" if required else "")
+        return cast(F, click.option("--account", "account", help=shown)(option))
 
     return decorate
 
@@ -53,14 +55,16 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-def _when(value: str | None) -> datetime | None:
+def _when(value: str | None, option: str = "--at") -> datetime | None:
+    """The time an option gives, ISO 8601; a usage error naming `option` when it is not one."""
     if value is None:
         return None
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)"
+            f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)",
+            param_hint=f"'{option}'",
         ) from None
     if when.tzinfo is None:
         when = when.astimezone()  # a naive time is the local time of the machine
@@ -383,10 +387,14 @@ def _control(ctx: click.Context, action: str, campaign: str) -> None:
     finally:
         producer.close()
     line = f"campaign {done.campaign}: {done.previous} -> {done.state}"
-    if action != "pause":
+    if action == "resume":
         line += f"; {done.republished} set-aside message(s) published again"
     if action == "cancel":
-        line += f", {done.brought_forward} scheduled message(s) made due to end now"
+        # Set-aside and scheduled messages are handed to the workers only to end cancelled.
+        line += (
+            f"; every message not yet sent ends cancelled ({done.republished} set aside "
+            f"while paused, {done.brought_forward} scheduled for later)"
+        )
     click.echo(line)
 
 
@@ -450,7 +458,9 @@ def export(
         wanted = None if status is None else Status(status)
     except ValueError:
         known = ", ".join(s.value for s in Status)
-        raise click.BadParameter(f"{status!r} is not a status (one of: {known})") from None
+        raise click.BadParameter(
+            f"{status!r} is not a status (one of: {known})", param_hint="'--status'"
+        ) from None
     producer = Producer(_settings(ctx))
     try:
         producer.campaign(campaign)  # NotFound: one error line
@@ -483,7 +493,7 @@ def move(ctx: click.Context, message_id: str, at: str | None, expires: str | Non
     if at is not None:
         changes["send_at"] = None if at == "now" else _when(at)
     if expires is not None:
-        changes["expires_at"] = None if expires == "never" else _when(expires)
+        changes["expires_at"] = None if expires == "never" else _when(expires, "--expires")
     if not changes:
         raise click.UsageError("say --at, --expires or both")
     producer = Producer(_settings(ctx))

@@ -108,3 +108,47 @@ def test_a_body_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
 def test_a_nul_in_a_body_is_refused(tmp_path: Path) -> None:
     config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
     one_line_error(run_cli(config, *SEND, "--body", "a\x01b"), "body: control character U+0001")
+
+
+def test_times_that_do_not_go_together_are_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    # Refused before Redis is asked: the same rule as `salvo move` and the HTTP API.
+    config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    times = ["--at", "2030-01-02T00:00:00+00:00", "--expires", "2030-01-01T00:00:00+00:00"]
+    one_line_error(run_cli(config, *SEND, "--body", "hi", *times), "expires_at: must be after")
+    rows = tmp_path / "c.csv"
+    rows.write_text("phone\n+12025550123\n")
+    blast = ["blast", str(rows), "--account", "carrierx", "--from", "+14155550101"]
+    done = run_cli(config, *blast, "--template", "hi", *times)
+    one_line_error(done, "expires_at: must be after send_at")
+
+
+def test_a_single_message_refused_is_not_named_message_0(config_file: Path) -> None:
+    done = run_cli(config_file, *SEND[:1], "--account", "nope", *SEND[3:], "--body", "hi")
+    one_line_error(done, "error: account: unknown provider account 'nope' (known: ")
+    assert "message 0" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        ([*SEND, "--body", "hi", "--at", "tomorrow"], "'--at'"),
+        ([*SEND, "--body", "hi", "--expires", "soon"], "'--expires'"),
+        (["move", "0123abcd", "--expires", "soon"], "'--expires'"),
+        (["export", "some-campaign", "--status", "gone"], "'--status'"),
+    ],
+)
+def test_a_bad_option_value_names_the_option(tmp_path: Path, args: list[str], option: str) -> None:
+    done = run_cli(config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0"), *args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"Invalid value for {option}" in done.stderr, done.stderr
+
+
+def test_send_and_blast_help_mark_the_account_required(tmp_path: Path) -> None:
+    for command in ("send", "blast"):
+        shown = run_cli(tmp_path / "none.toml", command, "--help").stdout
+        line = next(x for x in shown.splitlines() if x.strip().startswith("--account"))
+        assert "[required]" in line
+        assert "--provider" not in shown  # the old name still works, but is not offered
