@@ -53,6 +53,32 @@ REJECTS_SHOWN = 100
 
 _SENDER: TypeAdapter[str] = TypeAdapter(Sender)
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+#: The query parameters an upload takes; any other is refused, as an unknown field of a message.
+PARAMETERS = frozenset(
+    {
+        "account",
+        "from",
+        "template",
+        "format",
+        "campaign",
+        "key_column",
+        "phone_column",
+        "lane",
+        "send_at",
+        "expires_at",
+        "callback_url",
+        "wait",
+        "dry_run",
+        "smart_encoding",
+    }
+)
+
+
+def file_problem(exc: InvalidInput | TemplateError, path: Path) -> dict[str, Any]:
+    """A file the blast cannot read (its header, the template's columns) as a 422 entry, in
+    the words of this door: the file is `upload`, its options are query parameters."""
+    reason = str(exc).replace(str(path), "upload").replace("--phone-column", "phone_column")
+    return problem("template" if isinstance(exc, TemplateError) else "file", reason)
 
 
 def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict[str, Any]]]:
@@ -63,6 +89,8 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
     for name in ("account", "from", "template"):
         if not q.get(name):
             problems.append(problem(name, "required"))
+    for name in sorted(set(q) - PARAMETERS):
+        problems.append(problem(name, "not a known parameter"))
     for name, value in q.items():
         if bad := text_problem(value):
             problems.append(problem(name, bad))
@@ -117,6 +145,7 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
         template=text,
         campaign=campaign,
         key_column=q.get("key_column") or PHONE,
+        phone_column=q.get("phone_column") or None,
         lane=Lane(lane),
         send_at=times["send_at"],
         expires_at=times["expires_at"],
@@ -245,10 +274,8 @@ async def post_campaign(request: web.Request) -> web.Response:
                 sink=tally,
                 content=content,
             )
-        except InvalidInput as exc:
-            return invalid([problem("file", str(exc).replace(str(path), "upload"))])
-        except TemplateError as exc:
-            return invalid([problem("template", str(exc).replace(str(path), "upload"))])
+        except (InvalidInput, TemplateError) as exc:
+            return invalid([file_problem(exc, path)])
         shown = await asyncio.to_thread(first_rejects, rejects, fmt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -290,10 +317,8 @@ async def ingest_later(
         spec = replace(spec, source=f"upload sha256:{content}")
         try:
             await asyncio.to_thread(check_file, producer, path, spec, fmt)
-        except InvalidInput as exc:
-            return invalid([problem("file", str(exc).replace(str(path), "upload"))])
-        except TemplateError as exc:
-            return invalid([problem("template", str(exc).replace(str(path), "upload"))])
+        except (InvalidInput, TemplateError) as exc:
+            return invalid([file_problem(exc, path)])
         cid = campaign_id_for(path, spec, content)
         where = f"/v1/campaigns/{cid}"
         elsewhere = await request.app[REDIS].exists(keys.campaign_ingest_lease(cid))

@@ -293,6 +293,7 @@ DOCUMENT: dict[str, Any] = {
                         pattern=ID_PATTERN,
                     ),
                     _query("key_column", "column whose value keys each row (default phone)"),
+                    _query("phone_column", "the column of numbers (default: phone, any case)"),
                     _query("lane", "default bulk", enum=["transactional", "bulk"]),
                     _query("send_at", "send at this time", format="date-time"),
                     _query("expires_at", "never send after this time", format="date-time"),

@@ -144,6 +144,51 @@ def test_times_are_held_to_the_rules_of_a_move(
     assert (status, body) == (422, {"errors": [{"field": field, "reason": reason}]})
 
 
+def test_an_unknown_field_is_named_in_the_same_words_everywhere(api: Api) -> None:
+    status, body = api.post("/v1/messages", message(options={"colour": "red"}))
+    assert (status, body["errors"]) == (
+        422,
+        [{"index": 0, "field": "options.colour", "reason": "not a known field"}],
+    )
+    status, body = api.call("PATCH", "/v1/messages/any", b'{"sent_at": null}')
+    assert (status, body["errors"]) == (422, [{"field": "sent_at", "reason": "not a known field"}])
+    optout = {"account": "carrierx", "phones": ["+12025550177"], "reason": "asked"}
+    status, body = api.post("/v1/optouts", optout)
+    assert (status, body["errors"]) == (422, [{"field": "reason", "reason": "not a known field"}])
+    status, body = upload(api, b"phone,name\n+12025550100,Ann\n", colour="red")
+    assert (status, body["errors"]) == (
+        422,
+        [{"field": "colour", "reason": "not a known parameter"}],
+    )
+
+
+def test_an_upload_names_its_column_of_numbers_with_phone_column(api: Api) -> None:
+    data = f"mobile,name\n+1202555{uuid.uuid4().int % 10_000:04d},Ann\n".encode()
+    status, body = upload(api, data)
+    assert status == 422
+    (refused,) = body["errors"]
+    assert refused["field"] == "file"
+    assert "no 'phone' column (columns: mobile, name)" in refused["reason"]
+    assert refused["reason"].endswith("name the column of numbers with phone_column")
+    status, body = upload(api, data, phone_column="mobile")
+    assert (status, body["rows"], body["enqueued"]) == (202, 1, 1), body
+
+
+@pytest.mark.parametrize("cursor", [" 5", "1_000", "1e400", "inf", "-1", "0x10"])
+def test_a_campaign_list_cursor_that_no_page_gave_is_a_422(api: Api, cursor: str) -> None:
+    status, body = api.get("/v1/campaigns?" + urllib.parse.urlencode({"cursor": cursor}))
+    assert (status, body["errors"][0]["field"]) == (422, "cursor")
+
+
+def test_replies_of_an_unknown_account_name_the_known_ones(api: Api) -> None:
+    status, body = api.get("/v1/inbound?account=nope")
+    assert status == 422
+    assert body["errors"][0]["reason"].startswith("unknown provider account 'nope' (known: ")
+    for limit in (" 5", "1_0"):
+        status, body = api.get("/v1/inbound?" + urllib.parse.urlencode({"limit": limit}))
+        assert (status, body["errors"][0]["field"]) == (422, "limit")
+
+
 def test_the_same_idempotency_key_header_returns_the_same_id_as_a_repeat(api: Api) -> None:
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     first = api.post("/v1/messages", message(), headers)
