@@ -27,6 +27,10 @@ from sms.settings import Settings
 MAX_LIMIT = 10_000
 
 
+#: The fields of `POST /v1/optouts`; any other is refused.
+ADD_FIELDS = frozenset({"account", "phones", "phone", "note"})
+
+
 def _account(settings: Settings, value: object) -> tuple[str, list[dict[str, Any]]]:
     """The account a request names, or the problem with it."""
     if value is None or value == "":
@@ -85,6 +89,7 @@ async def add_optouts(request: web.Request) -> web.Response:
     if not isinstance(data, dict):
         return invalid([problem("body", "expected {account, phones, note}")])
     account, problems = _account(settings, data.get("account"))
+    problems += [problem(f, "not a known field") for f in sorted(set(data) - ADD_FIELDS)]
     phones = data.get("phones", [data["phone"]] if "phone" in data else None)
     note = data.get("note", "")
     if not isinstance(phones, list) or not phones:
