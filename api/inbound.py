@@ -74,10 +74,15 @@ async def get_inbound(request: web.Request) -> web.Response:
     q = request.query
     account = q.get("account") or None
     problems = []
-    if account is not None and account not in request.app[SETTINGS].providers:
-        problems.append(problem("account", f"unknown provider account {account!r}"))
+    providers = request.app[SETTINGS].providers
+    if account is not None and account not in providers:
+        known = ", ".join(sorted(providers)) or "none configured"
+        problems.append(
+            problem("account", f"unknown provider account {account!r} (known: {known})")
+        )
     try:
-        limit = int(q.get("limit", "100"))
+        raw = q.get("limit", "100")
+        limit = int(raw) if raw.isascii() and raw.isdigit() else 0  # not ' 5' or '1_0'
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError
     except ValueError:
