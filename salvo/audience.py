@@ -4,17 +4,18 @@ and the replies kept, the same operations as `/v1/optouts` and `/v1/inbound`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from sms.errors import ConfigError
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from producer.api import Producer
@@ -56,9 +57,22 @@ def _when(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
-ACCOUNT = click.option(
-    "--account", "--provider", "account", help="provider account name (needed unless global)"
-)
+def _account_option(help_text: str) -> Callable[[F], F]:
+    """`--account NAME`; `--provider`, its old name, still works but is not shown (as in
+    salvo/cli.py's account_option)."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def merged(*args: Any, account: str | None, provider_alias: str | None, **kw: Any) -> Any:
+            return command(*args, account=account or provider_alias, **kw)
+
+        hidden = click.option("--provider", "provider_alias", hidden=True)(merged)
+        return cast(F, click.option("--account", "account", help=help_text)(hidden))
+
+    return decorate
+
+
+ACCOUNT = _account_option("provider account name (needed unless global)")
 
 
 @click.group()
@@ -166,7 +180,7 @@ def export(ctx: click.Context, account: str | None, output: Path | None) -> None
 
 
 @click.command()
-@click.option("--account", "--provider", "account", help="only this account's replies")
+@_account_option("only this account's replies")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines")
 @click.pass_context
@@ -176,8 +190,8 @@ def inbound(ctx: click.Context, account: str | None, limit: int, as_json: bool) 
 
     producer = _producer(ctx)
     try:
-        if account is not None and account not in producer.settings.providers:
-            raise ConfigError(f"unknown provider account {account!r}")
+        if account is not None:
+            producer.settings.account(account)  # ConfigError naming the known accounts
         rows = listing(producer.redis, account=account, limit=limit)
     finally:
         producer.close()

@@ -152,3 +152,15 @@ def test_send_and_blast_help_mark_the_account_required(tmp_path: Path) -> None:
         line = next(x for x in shown.splitlines() if x.strip().startswith("--account"))
         assert "[required]" in line
         assert "--provider" not in shown  # the old name still works, but is not offered
+
+
+def test_audience_commands_name_the_known_accounts_and_hide_the_old_option_name(
+    tmp_path: Path,
+) -> None:
+    config = config_with(tmp_path, f"redis://127.0.0.1:{closed_port()}/0")
+    for args in (["inbound"], ["optout", "list"], ["optout", "check", "+12025550123"]):
+        shown = run_cli(config, *args, "--help").stdout
+        assert "--account" in shown and "--provider" not in shown, shown
+        for name in ("--account", "--provider"):  # the old name still works
+            done = run_cli(config, *args, name, "nope")
+            one_line_error(done, "unknown provider account 'nope' (known: carrierx)")
