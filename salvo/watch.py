@@ -1,5 +1,6 @@
 """`--watch`: a live progress bar of a campaign (sent, failed, waiting, rate, time left) until
-every message has ended or Ctrl-C.
+no message is queued or sending (one held as `unknown` waits for `salvo reconcile`, not for
+the watch), or Ctrl-C; a campaign that is not running says its state (paused, scheduled).
 
 The rate is messages ended per second over the last `WINDOW` seconds of readings (`Rate`), and
 the time left is what waits at that rate."""
@@ -15,7 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from producer.api import Producer
 from sms.message import TERMINAL
 
-WAITING = ("queued", "sending", "unknown")
+#: What still moves without anyone's help: the watch ends when none of these is left.
+WAITING = ("queued", "sending")
+#: Ends that are neither sent nor failed, shown when there are any.
+OTHER_ENDS = ("cancelled", "expired", "suppressed")
 #: Seconds of readings the rate is measured over.
 WINDOW = 5.0
 
@@ -50,14 +54,19 @@ def left(waiting: int, rate: float | None) -> str:
 
 
 def detail(counts: dict[str, int], rate: float | None) -> str:
-    """The line beside the bar: sent, failed, waiting, rate and time left."""
+    """The line beside the bar: sent, failed, any other end (cancelled, expired, suppressed),
+    waiting, any held as unknown, rate and time left. Every message is in one of them."""
     waiting = sum(counts.get(s, 0) for s in WAITING)
     failed = counts.get("failed", 0) + counts.get("undelivered", 0)
     sent = counts.get("sent", 0) + counts.get("delivered", 0)
     shown = "-" if rate is None else f"{rate:.1f}/s"
-    return (
-        f"sent {sent}, failed {failed}, waiting {waiting}, rate {shown}, left {left(waiting, rate)}"
-    )
+    parts = [f"sent {sent}", f"failed {failed}"]
+    parts += [f"{end} {counts[end]}" for end in OTHER_ENDS if counts.get(end)]
+    parts.append(f"waiting {waiting}")
+    if counts.get("unknown"):
+        # Held until someone decides (salvo reconcile): waiting for them would never end.
+        parts.append(f"unknown {counts['unknown']} (salvo reconcile)")
+    return ", ".join([*parts, f"rate {shown}", f"left {left(waiting, rate)}"])
 
 
 def watch(producer: Producer, campaign_id: str, every: float = 1.0) -> dict[str, int]:
@@ -70,14 +79,23 @@ def watch(producer: Producer, campaign_id: str, every: float = 1.0) -> dict[str,
     )
     terminal = {s.value for s in TERMINAL}
     rate = Rate()
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    console = Console(stderr=True)
+    if not console.is_terminal:  # a log or a pipe: the whole line, not cut at 80 columns
+        console = Console(stderr=True, width=200)
+    with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(campaign_id, total=None, detail="")
         while True:
-            counts = producer.campaign(campaign_id).counts
+            campaign = producer.campaign(campaign_id)
+            counts = campaign.counts
             done = sum(n for status, n in counts.items() if status in terminal)
             now = rate.add(time.monotonic(), done)
+            state = campaign.state.value
             bar.update(
-                task, total=counts.get("total", 0), completed=done, detail=detail(counts, now)
+                task,
+                description=campaign_id if state == "running" else f"{campaign_id} ({state})",
+                total=counts.get("total", 0),
+                completed=done,
+                detail=detail(counts, now),
             )
             if sum(counts.get(s, 0) for s in WAITING) == 0:
                 return counts

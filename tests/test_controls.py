@@ -170,6 +170,11 @@ def test_cancelling_a_scheduled_campaign_ends_its_messages_now(
     )
     until(lambda: counts(producer, campaign)["cancelled"] == 5, "scheduled messages cancelled")
     assert records(producer, campaign, rows=5) == [("cancelled", "campaign cancelled")] * 5
+    watched = run_cli(config_file, "status", campaign, "--watch", timeout=30)
+    assert watched.returncode == 0, watched.stderr
+    shown = " ".join(watched.stderr.split())
+    assert f"{campaign} (cancelled)" in shown
+    assert "sent 0, failed 0, cancelled 5, waiting 0" in shown  # every message accounted for
     assert ours(sandbox, campaign) == []
 
 

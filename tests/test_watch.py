@@ -24,3 +24,11 @@ def test_time_left_and_the_line_beside_the_bar() -> None:
     counts = {"sent": 5, "delivered": 3, "failed": 1, "undelivered": 1, "queued": 40, "total": 50}
     assert detail(counts, 4.0) == "sent 8, failed 2, waiting 40, rate 4.0/s, left 0:00:10"
     assert detail(counts, None).endswith("rate -, left -:--:--")
+
+
+def test_every_end_and_unknown_are_beside_the_bar() -> None:
+    counts = {"sent": 5, "cancelled": 3, "expired": 1, "unknown": 2, "queued": 0, "total": 11}
+    assert detail(counts, None) == (
+        "sent 5, failed 0, cancelled 3, expired 1, waiting 0, unknown 2 (salvo reconcile), "
+        "rate -, left 0:00:00"
+    )
