@@ -35,7 +35,6 @@ from aiohttp import web
 
 from producer.api import Producer
 from producer.campaign import STOPS, BlastSpec, Format, Interrupted, blast
-from producer.preflight import Tally
 from sms import campaigns, keys
 from sms.campaigns import IngestState
 from sms.embedded import default_data_dir
@@ -230,7 +229,6 @@ class Ingests:
                     rejects_path=job.path.with_suffix(".rejects.csv"),
                     progress=renew,
                     fmt=job.fmt,
-                    sink=Tally(self.producer, job.spec, lookups=False),
                     content=job.content,
                 )
             except (InvalidInput, TemplateError) as exc:

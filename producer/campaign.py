@@ -141,8 +141,10 @@ def blast(
     """Enqueue every valid row of a CSV or JSONL file; write each bad one to the rejects file.
     `content` is the file's SHA-256 when the caller has it already (an upload).
 
-    `sink` sees every valid message as written (before smart encoding), for the preflight's
-    numbers (producer/preflight.py); with `dry_run` nothing is recorded or enqueued.
+    `sink` sees messages as written (before smart encoding), for the preflight's numbers
+    (producer/preflight.py): with `dry_run`, every valid one, and nothing is recorded or
+    enqueued; else each message this blast enqueued (not the repeats, conflicts and
+    suppressed), once its chunk is written.
 
     The counts always add up: rows = enqueued + duplicates + rejected + suppressed. When
     Redis (or the broker) goes out of reach, or the blast is interrupted, it stops, and its
@@ -165,7 +167,7 @@ def blast(
         fh,
         _rare_collections,
         _Rejects(rejects_path, fmt) as rejects,
-        _Writer(producer, report, rejects, progress) as out,
+        _Writer(producer, report, rejects, progress, sink) as out,
     ):
         rows = _csv_source(fh, path, spec, template, rejects) if fmt == "csv" else jsonl_rows(fh)
         messages = _RowMessages(spec, template, campaign, producer.settings.default_region, adapter)
@@ -190,10 +192,11 @@ def blast(
                     if len(rejects.kept) >= CHUNK:
                         out.keep_rejects()
                     continue
-                if sink is not None:
-                    sink(message)
                 if dry_run:
+                    if sink is not None:
+                        sink(message)
                     continue
+                as_written = message
                 if smart:
                     message = smartened(message)
                 entry = (
@@ -203,6 +206,7 @@ def blast(
                     columns.stored(row),
                     messages.fingerprint(message),
                     messages.data(message),
+                    as_written,
                 )
                 chunk.append(entry)
                 if len(chunk) >= CHUNK:
@@ -342,7 +346,9 @@ class Columns:
 
 #: One valid row on its way to Redis: its message, input line, fields as read, the row as kept
 #: on its record (`Columns.stored`), the message's fingerprint and its JSON.
-_Entry = tuple[Message, int, list[str], str, str, str]
+#: A row's message (smartened when smart encoding is on), line, raw fields, stored row,
+#: fingerprint, data, and its message as written (for the sink).
+_Entry = tuple[Message, int, list[str], str, str, str, Message]
 #: What writing a chunk did: how many rows were suppressed, the entries kept, and their answers.
 _Written = tuple[int, list[_Entry], list[Enqueued]]
 
@@ -448,11 +454,13 @@ class _Writer:
         report: BlastReport,
         rejects: _Rejects,
         progress: Callable[[int], None] | None,
+        sink: Callable[[Message], None] | None = None,
     ) -> None:
         self.producer = producer
         self.report = report
         self.rejects = rejects
         self.progress = progress
+        self.sink = sink
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="salvo-blast")
         self._pending: tuple[Future[_Written], list[_Entry]] | None = None
         self.recording = False  # whether progress goes to the campaign's hash (not a dry run)
@@ -528,9 +536,11 @@ class _Writer:
         report = self.report
         suppressed, kept, results = written
         report.suppressed += suppressed
-        for (message, line, row, *_), result in zip(kept, results, strict=True):
+        for (message, line, row, *_, as_written), result in zip(kept, results, strict=True):
             if result.admission is Admission.NEW:
                 report.enqueued += 1
+                if self.sink is not None:
+                    self.sink(as_written)
             elif result.admission is Admission.REPEAT:
                 report.duplicates += 1
             else:

@@ -2,17 +2,19 @@
 
 `preflight(producer, path, spec)` runs the blast's own reader (producer/campaign.py, `dry_run`)
 so rows are judged exactly as a real blast judges them, and reports: rows valid, rejected
-(with the rejects file), duplicates (a key already taken in Redis, or repeated in the file),
-suppressed (opted out); how many bodies are GSM-7 and how many UCS-2, and the characters that
-forced UCS-2 most often; total segments, and how many smart encoding saves (or would save);
-the cost from the account's `price_per_segment` and `price_per_mms`; and the time to complete
-from the account's configured rate (else the rate it learnt) and its quiet hours.
+(with the rejects file), duplicates (a key already taken in Redis, or repeated in the file, by
+the same message), conflicts (a key taken, or repeated, by a different message: rejected, as
+the blast rejects them), suppressed (opted out); how many bodies are GSM-7 and how many UCS-2,
+and the characters that forced UCS-2 most often; total segments, and how many smart encoding
+saves (or would save); the cost from the account's `price_per_segment` and `price_per_mms`;
+and the time to complete from the account's configured rate (else the rate it learnt) and its
+quiet hours.
 
 A real blast passes a `Tally` as its sink too, and reports the same encoding, segment, cost and
-time figures with its counts. Before it enqueues anything, `estimate` gives the same figures
-from the file's first `SAMPLE` rows (the preflight's own code, on a copy of those rows), scaled
-to the whole file by its size in bytes: exact when the file has no more rows than that, an
-estimate otherwise, at the cost of reading `SAMPLE` rows rather than all of them.
+time figures of the messages it enqueued. Before it enqueues anything, `estimate` gives the
+same figures from the file's first `SAMPLE` rows (the preflight's own code, on a copy of those
+rows), scaled to the whole file by its size in bytes: exact when the file has no more rows than
+that, an estimate otherwise, at the cost of reading `SAMPLE` rows rather than all of them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from producer.api import Producer
+from producer.api import Producer, smartened
 from producer.campaign import BlastSpec, Format, blast, campaign_id_for, source_format
 from producer.sources import MAX_RECORD, csv_records
 from sms import keys
@@ -94,6 +96,7 @@ class Tally:
         self.start = datetime.fromtimestamp(start, UTC)
         self.valid = 0
         self.duplicates = 0
+        self.conflicts = 0
         self.suppressed = 0
         self.gsm7 = 0
         self.ucs2 = 0
@@ -101,7 +104,7 @@ class Tally:
         self.plain_segments = 0
         self.smart_segments = 0
         self.forced: Counter[str] = Counter()
-        self.seen: set[str] = set()
+        self.seen: dict[str, str] = {}  # key -> fingerprint of the first message with it
         self.pending: list[Message] = []
         #: epoch second a message to send may go -> how many: flat in the file's size, as
         #: the due times are few (now, or the end of a zone's quiet hours)
@@ -113,10 +116,17 @@ class Tally:
         if self.lookups:
             key = message.idempotency_key
             if key is not None:
-                if key in self.seen:
-                    self.duplicates += 1
+                # The blast keys the message it enqueues: smartened, when smart encoding is on.
+                stored = smartened(message) if self.smart else message
+                fingerprint = stored.fingerprint()
+                first = self.seen.get(key)
+                if first is not None:
+                    if first == fingerprint:
+                        self.duplicates += 1
+                    else:
+                        self.conflicts += 1
                     return
-                self.seen.add(key)
+                self.seen[key] = fingerprint
             self.pending.append(message)
             if len(self.pending) >= BATCH:
                 self._flush()
@@ -130,13 +140,20 @@ class Tally:
             return
         pipe = self.producer.redis.pipeline(transaction=False)
         for message in batch:
-            pipe.exists(keys.idempotency(message.idempotency_key or ""))
-        found = pipe.execute()
-        taken = [
-            bool(n) and m.idempotency_key is not None for m, n in zip(batch, found, strict=True)
-        ]
-        fresh = [m for m, t in zip(batch, taken, strict=True) if not t]
-        self.duplicates += len(batch) - len(fresh)
+            pipe.get(keys.idempotency(message.idempotency_key or ""))
+        fresh = []
+        for message, held in zip(batch, pipe.execute(), strict=True):
+            if held is None or message.idempotency_key is None:
+                fresh.append(message)
+                continue
+            # "<id> <fingerprint>", or "<id>" alone: the blast calls it a repeat unless both
+            # fingerprints are known and differ (enqueue.lua).
+            _, _, held_print = str(held).partition(" ")
+            mine = self.seen.get(message.idempotency_key, "")
+            if held_print and mine and held_print != mine:
+                self.conflicts += 1
+            else:
+                self.duplicates += 1
         kept = self.producer.without_suppressed(fresh)
         self.suppressed += len(fresh) - len(kept)
         for message in kept:
@@ -164,10 +181,13 @@ class Tally:
         """Fill `report` with what was tallied."""
         if self.lookups:
             self._flush()
-        report.valid = self.valid
+        report.valid = self.valid - self.conflicts  # rows = valid + rejected
         if self.lookups:
             report.duplicates = self.duplicates
             report.suppressed = self.suppressed
+            if self.conflicts:  # rejected by the blast, with the reason "conflict: ..."
+                report.rejected += self.conflicts
+                report.reasons["conflict"] = report.reasons.get("conflict", 0) + self.conflicts
         report.to_send = self.due.total()
         report.gsm7, report.ucs2, report.mms = self.gsm7, self.ucs2, self.mms
         report.ucs2_characters = self.forced.most_common(TOP_CHARACTERS)

@@ -250,8 +250,8 @@ def start_lines(found: Estimate) -> list[str]:
     where = "" if found.exact else f" (estimated from its first {found.sampled:,} rows)"
     lines = [
         f"campaign {report.campaign}, before sending{where}: {about}{report.rows} rows, "
-        f"{report.rejected} rejected, {report.duplicates} duplicates, {report.suppressed} "
-        f"suppressed (opted out); {about}{report.to_send} to send"
+        f"{report.rejected} rejected, {report.duplicates} already enqueued, "
+        f"{report.suppressed} suppressed (opted out); {about}{report.to_send} to send"
     ]
     return lines + figures_lines(report)
 
@@ -260,8 +260,8 @@ def preflight_lines(report: Report) -> list[str]:
     """What `salvo blast --dry-run` prints."""
     lines = [
         f"campaign {report.campaign} (dry run, nothing enqueued): {report.rows} rows, "
-        f"{report.valid} valid, {report.rejected} rejected, {report.duplicates} duplicates, "
-        f"{report.suppressed} suppressed (opted out); {report.to_send} to send"
+        f"{report.valid} valid, {report.rejected} rejected, {report.duplicates} already "
+        f"enqueued, {report.suppressed} suppressed (opted out); {report.to_send} to send"
     ]
     if report.rejects_path:
         lines.append(f"rejected rows (line and reason): {report.rejects_path}")

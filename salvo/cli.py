@@ -282,7 +282,10 @@ def blast(
         producer.close()
     if report.rejects_path:
         click.echo(f"rejected rows (line and reason): {report.rejects_path}")
-    click.echo("\n".join(figures_lines(tally.finish(Report(report.campaign)))))
+    if report.enqueued:  # the figures of what this run enqueued, exact
+        click.echo(f"the {report.enqueued:,} messages enqueued:")
+        lines = figures_lines(tally.finish(Report(report.campaign)))
+        click.echo("\n".join(f"  {line}" for line in lines))
     # The counts on the last line, for a script to read.
     click.echo(
         f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "

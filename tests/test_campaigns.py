@@ -274,13 +274,21 @@ def test_a_blast_prints_its_figures_before_sending(doors: Doors, tmp_path: Path)
     lines = out.splitlines()
     cid = lines[-1].split()[1].rstrip(":")
     assert lines[0] == (
-        f"campaign {cid}, before sending: 3 rows, 0 rejected, 0 duplicates, "
+        f"campaign {cid}, before sending: 3 rows, 0 rejected, 0 already enqueued, "
         "0 suppressed (opted out); 3 to send"
     )
     assert lines[1].startswith("encoding: 3 GSM-7, 0 UCS-2, 0 MMS")
     assert lines[2].startswith("segments: 3 ")
+    # After the blast, the same figures of what it enqueued.
+    assert lines[-6:-1] == ["the 3 messages enqueued:", *[f"  {line}" for line in lines[1:5]]]
     again = cli_blast(doors, path)[1].splitlines()
-    assert again[0].endswith("0 rejected, 3 duplicates, 0 suppressed (opted out); 0 to send")
+    assert again[0].endswith("0 rejected, 3 already enqueued, 0 suppressed (opted out); 0 to send")
+    # A replay enqueues nothing: no figures of it, the counts on the last line.
+    assert again[-2:] == [
+        again[4],  # time: ...
+        f"campaign {cid}: 3 rows, 0 enqueued, 3 already enqueued, 0 rejected, "
+        "0 suppressed (opted out)",
+    ]
 
 
 def test_a_blast_records_its_ingest_for_status_and_http_alike(doors: Doors, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from producer.api import Producer
-from producer.campaign import BlastSpec
+from producer.campaign import BlastSpec, blast
 from producer.preflight import completion, cost, estimate, figures, preflight
 from sms import keys
 from sms.settings import Settings
@@ -83,6 +83,27 @@ def test_a_hand_worked_file(priced: Producer, tmp_path: Path) -> None:
     ]
     assert not priced.redis.exists(keys.campaign(campaign))  # nothing recorded
     assert not priced.redis.exists(keys.idempotency(f"{campaign}:+16175550101"))
+
+
+def test_a_key_repeated_by_another_message_is_rejected_as_the_blast_rejects_it(
+    priced: Producer, tmp_path: Path
+) -> None:
+    campaign = f"pf{uuid.uuid4().hex[:10]}"
+    # Held by a message whose fingerprint is known and differs.
+    priced.redis.set(keys.idempotency(f"{campaign}:+16175550109"), "someone-else 0123abcd")
+    rows = [
+        ["+16175550108", "Hello"],
+        ["+16175550108", "Hello again"],  # the same number, another message: a conflict
+        ["+16175550108", "Hello"],  # the same message again: a duplicate
+        ["+16175550109", "Hi"],  # a conflict with the message holding the key
+    ]
+    path = write(tmp_path / "people.csv", rows)
+    report = preflight(priced, path, spec(campaign))
+    assert (report.rows, report.valid, report.rejected) == (4, 2, 2)
+    assert (report.duplicates, report.to_send, report.reasons) == (1, 1, {"conflict": 2})
+    done = blast(priced, path, spec(campaign))
+    assert (done.rows, done.enqueued, done.duplicates, done.rejected) == (4, 1, 1, 2)
+    assert done.reasons == {"conflict": 2}
 
 
 def test_smart_encoding_is_counted_when_on(priced: Producer, tmp_path: Path) -> None:
