@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from api import models
 from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message, validation_problems
-from producer.lifecycle import time_problems
 from sms import keys
 from sms.errors import Conflict, IdempotencyConflict, InvalidMessage, KeyConflict, NotFound
 from sms.message import Lane, Message
@@ -65,9 +64,7 @@ def build_all(
             message = build_message(**fields)
         except InvalidMessage as exc:
             found += [problem(p.field, worded(p.problem), index) for p in exc.problems]
-        else:
-            timing = time_problems(message.send_at, message.expires_at)
-            found += [problem(p.field, p.problem, index) for p in timing]
+        else:  # its times are checked with the provider's rules (Producer.problems_many)
             messages.append(message)
             at.append(index)
         problems += found

@@ -72,7 +72,8 @@ class Producer:
                 why = f"unknown provider account {message.account!r} (known: {known})"
                 found.append([Problem("account", why)])
                 continue
-            found.append(self.adapter(message.account).validate(message))
+            found.append(lifecycle.time_problems(message.send_at, message.expires_at))
+            found[-1] += self.adapter(message.account).validate(message)
             found[-1] += self.callback_problems(message)
             if self.suppresses(message.account, message.lane):
                 asked.append((i, (message.account, message.to)))

@@ -33,6 +33,7 @@ from producer.campaign import BlastSpec, Format, blast, campaign_id_for, source_
 from producer.sources import MAX_RECORD, csv_records
 from sms import keys
 from sms.encoding import Encoding, segment_info, smarten, ucs2_characters
+from sms.errors import InvalidInput, TemplateError
 from sms.message import Message
 from sms.quiet import next_send_time, parse_window
 
@@ -288,15 +289,18 @@ def estimate(
         head = Path(tmp) / f"head.{fmt}"
         read, total = _head(path, head, fmt, sample)
         tally = Tally(producer, spec, lookups=True)
-        done = blast(
-            producer,
-            head,
-            spec,
-            rejects_path=Path(tmp) / "rejects.csv",
-            fmt=fmt,
-            dry_run=True,
-            sink=tally,
-        )
+        try:
+            done = blast(
+                producer,
+                head,
+                spec,
+                rejects_path=Path(tmp) / "rejects.csv",
+                fmt=fmt,
+                dry_run=True,
+                sink=tally,
+            )
+        except (InvalidInput, TemplateError) as exc:  # about the file the user named, not its copy
+            raise type(exc)(str(exc).replace(str(head), str(path))) from None
     report = tally.finish(
         Report(campaign=done.campaign, rows=done.rows, rejected=done.rejected, reasons=done.reasons)
     )

@@ -206,13 +206,22 @@ def inbound(ctx: click.Context, account: str | None, limit: int, as_json: bool) 
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "less than a second"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes = round(seconds) // 60
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min"]
+    whole = not minutes and (days or hours)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else ""]
+    parts.append("" if whole else f"{minutes} min")
     return " ".join(p for p in parts if p)
+
+
+def _per_second(rate: float) -> str:
+    """A rate as people read it: 36.2, 4.04, 0.5, 2,000 (not 36.1827 or 2e+03)."""
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
 def figures_lines(report: Report) -> list[str]:
@@ -232,13 +241,14 @@ def figures_lines(report: Report) -> list[str]:
         if report.cost is not None
         else "cost: unknown (set price_per_segment, and price_per_mms for MMS)"
     )
-    if report.seconds is None:
+    if report.seconds is None or report.rate is None:
         lines.append("time: unknown (no configured rate and none learnt yet)")
     else:
         held = report.held_for_quiet_hours
         quiet = f"; {held} wait for quiet hours to end" if held else ""
-        rate = f"{report.rate:g}/s ({report.rate_source})"
-        lines.append(f"time: about {_duration(report.seconds)} at {rate}{quiet}")
+        rate = f"{_per_second(report.rate)}/s ({report.rate_source})"
+        about = "" if report.seconds < 1 else "about "
+        lines.append(f"time: {about}{_duration(report.seconds)} at {rate}{quiet}")
     return lines
 
 

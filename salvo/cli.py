@@ -177,7 +177,7 @@ def send(
         callback_url=callback_url,
     )
     if problems := time_problems(message.send_at, message.expires_at):
-        raise InvalidMessage(problems)
+        raise InvalidMessage(problems)  # said before any server is asked
     producer = Producer(_settings(ctx))
     try:
         mid = producer.send(message)  # IdempotencyConflict: one error line, exit 1

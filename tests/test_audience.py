@@ -486,3 +486,17 @@ def test_skycore_replies_posted_as_xml_opt_out_and_malformed_xml_is_a_400(
         assert not opted_out(loop, "skycore", other)
     finally:
         sandbox.configure("skycore", skycore_inbound_xml=False)
+
+
+def test_the_figures_read_as_people_write_rates_and_times() -> None:
+    from producer.preflight import Report
+    from salvo.audience import figures_lines
+
+    def time_line(rate: float, seconds: float) -> str:
+        report = Report("c", rate=rate, rate_source="learnt", seconds=seconds)
+        return figures_lines(report)[-1]
+
+    assert time_line(36.1827, 0.4) == "time: less than a second at 36.2/s (learnt)"
+    assert time_line(4.04043, 90) == "time: about 1 min at 4.04/s (learnt)"
+    assert time_line(0.5, 7200) == "time: about 2 h at 0.5/s (learnt)"
+    assert time_line(2000.0, 12) == "time: about 12 s at 2,000/s (learnt)"

@@ -91,3 +91,15 @@ def test_the_cli_cancels_a_message_by_its_id_and_says_so(
     assert again.returncode == 1
     assert f"message {mid} is cancelled: too late to cancel it" in again.stderr
     assert sandbox.ledger() == []
+
+
+def test_the_python_api_holds_new_messages_to_the_times_a_move_is_held_to(
+    producer: Producer,
+) -> None:
+    # The same rules as `salvo send` and POST /v1/messages (producer.lifecycle.time_problems).
+    backwards = reminder("+12025550177", send_at=later(7200), expires_at=later(3600))
+    with pytest.raises(InvalidMessage, match="expires_at: must be after send_at"):
+        producer.send(backwards)
+    naive = reminder("+12025550178", send_at=datetime(2099, 1, 1))
+    with pytest.raises(InvalidMessage, match=r"send_at: a time needs an offset \(\+00:00\)"):
+        producer.send(naive)

@@ -18,6 +18,7 @@ from producer.api import Producer
 from producer.campaign import BlastSpec, blast
 from producer.preflight import completion, cost, estimate, figures, preflight
 from sms import keys
+from sms.errors import InvalidInput, TemplateError
 from sms.settings import Settings
 
 SENDER = "+14155550102"
@@ -155,6 +156,20 @@ def test_the_figures_before_a_blast_are_the_preflights_for_a_small_file(
     whole = preflight(priced, path, spec(campaign, smart_encoding=False))
     assert figures(found.report) == figures(whole)
     assert (found.report.rows, found.report.to_send, found.report.duplicates) == (9, 5, 2)
+
+
+def test_a_file_the_figures_cannot_be_read_from_is_named_as_given(
+    priced: Producer, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("mobile,msg\n+16175550101,Hi\n")
+    with pytest.raises(InvalidInput) as caught:
+        estimate(priced, path, spec(f"pf{uuid.uuid4().hex[:10]}"))
+    assert str(caught.value).startswith(f"{path}: line 1: no 'phone' column")
+    path.write_text("phone,name\n+16175550101,Ann\n")  # the template names {msg}
+    with pytest.raises((InvalidInput, TemplateError)) as caught_too:
+        estimate(priced, path, spec(f"pf{uuid.uuid4().hex[:10]}"))
+    assert str(path) in str(caught_too.value) and "salvo-estimate" not in str(caught_too.value)
 
 
 def test_the_figures_before_a_blast_of_a_large_file_are_scaled_from_its_first_rows(
