@@ -17,6 +17,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -442,11 +443,23 @@ def _write(producer: Producer, chunk: list[_Entry], items: list[Entry]) -> _Writ
     return len(chunk) - len(kept), [chunk[i] for i in kept], results
 
 
+#: Chunks handed to the writer's thread and not yet counted: with two, the thread starts on
+#: the next chunk as soon as the server answers one, without waiting for the blast's thread
+#: to count it, so the server is rarely left without a chunk to write.
+IN_HAND = 2
+
+
+class _WriteSkipped(Exception):
+    """A chunk not written because a chunk before it could not be."""
+
+
 class _Writer:
-    """Writes a blast's chunks to Redis in a thread of its own, one chunk at a time, while the
-    next chunk is read and validated: the server runs enqueue.lua on one chunk as this
-    process parses the next. Each chunk's answer is counted (and its conflicts written to the
-    rejects file) in the blast's own thread, before the next chunk goes out."""
+    """Writes a blast's chunks to Redis in a thread of its own, one chunk at a time and in
+    order, while the next chunk is read and validated: the server runs enqueue.lua on one chunk
+    as this process parses the next. Each chunk's answer is counted (and its conflicts written
+    to the rejects file) in the blast's own thread, in order, at most IN_HAND chunks behind.
+    Once a chunk cannot be written, none after it is: the rows before the first chunk not
+    written are all counted, and none after."""
 
     def __init__(
         self,
@@ -462,7 +475,8 @@ class _Writer:
         self.progress = progress
         self.sink = sink
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="salvo-blast")
-        self._pending: tuple[Future[_Written], list[_Entry]] | None = None
+        self._pending: deque[tuple[Future[_Written], list[_Entry]]] = deque()
+        self._failed = False  # set by the writer's thread: no chunk after is written
         self.recording = False  # whether progress goes to the campaign's hash (not a dry run)
         self.callback_url: str | None = None  # the campaign's own, for enqueue_items
         self._recorded = 0.0
@@ -506,33 +520,50 @@ class _Writer:
             [e[4] for e in chunk],
             [e[5] for e in chunk],
         )
-        self.settle()
-        future = self._pool.submit(_write, self.producer, chunk, items)
-        self._pending = (future, chunk)
+        while len(self._pending) >= IN_HAND:
+            self._settle_one()
+        future = self._pool.submit(self._write, chunk, items)
+        self._pending.append((future, chunk))
+
+    def _write(self, chunk: list[_Entry], items: list[Entry]) -> _Written:
+        """In the writer's thread: write one chunk, unless one before it failed."""
+        if self._failed:
+            raise _WriteSkipped
+        try:
+            return _write(self.producer, chunk, items)
+        except BaseException:
+            self._failed = True
+            raise
 
     def settle(self) -> None:
-        """Wait for the chunk in flight and count what became of its rows."""
-        if self._pending is None:
-            return
-        future, chunk = self._pending
+        """Wait for every chunk in hand and count what became of their rows."""
+        while self._pending:
+            self._settle_one()
+
+    def _settle_one(self) -> None:
+        future, chunk = self._pending[0]
         written = future.result()
-        self._pending = None
+        self._pending.popleft()
         self._count(chunk, written)
 
     def stop(self) -> list[_Entry]:
-        """After a stop: wait for the chunk in flight; its entries if it was not written."""
-        if self._pending is None:
-            return []
-        future, chunk = self._pending
-        self._pending = None
-        try:
-            written = future.result()
-        except Exception:
-            return chunk
-        self._count(chunk, written)
-        return []
+        """After a stop: wait for the chunks in hand; count those written up to the first that
+        was not, and answer the entries of that one and of every one after it."""
+        undone: list[_Entry] = []
+        while self._pending:
+            future, chunk = self._pending.popleft()
+            try:
+                written = future.result()
+            except Exception:
+                undone += chunk
+                continue
+            if undone:  # written after one that was not: cannot happen, but never count it
+                undone += chunk
+            else:  # counted, with no progress call: the caller's may be what stopped it
+                self._count(chunk, written, stopping=True)
+        return undone
 
-    def _count(self, chunk: list[_Entry], written: _Written) -> None:
+    def _count(self, chunk: list[_Entry], written: _Written, *, stopping: bool = False) -> None:
         report = self.report
         suppressed, kept, results = written
         report.suppressed += suppressed
@@ -546,6 +577,8 @@ class _Writer:
             else:
                 conflict = KeyConflict(line, message.idempotency_key or "", result.id)
                 _reject(report, self.rejects, line, f"conflict: {conflict}", row)
+        if stopping:
+            return
         if self.recording and time.monotonic() - self._recorded >= PROGRESS_EVERY:
             self.record(IngestState.READING)
         if self.progress:
