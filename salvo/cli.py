@@ -358,7 +358,7 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
         for h in data["history"]:
             click.echo(f"  {h['at']}  {h['status']}  {h['reason']}".rstrip())
     else:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items()))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "total 0"
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
         if ingest := data.get("ingest"):
             click.echo(f"  {ingest_line(ingest)}")

@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, cast
@@ -46,18 +47,35 @@ class CampaignState(StrEnum):
 
     SCHEDULED = "scheduled"  # shown, never stored: running, its first message not due yet
     RUNNING = "running"
+    #: shown, never stored: running, its file (if any) read to the end, no message queued or
+    #: sending (each has its final status, or `unknown` for `salvo reconcile`)
+    FINISHED = "finished"
     PAUSED = "paused"
     CANCELLED = "cancelled"
 
 
 def shown_state(
-    stored: str | None, starts: float | None, now: float | None = None
+    stored: str | None,
+    starts: float | None,
+    now: float | None = None,
+    counts: Mapping[str, int] | None = None,
+    ingest: str | None = None,
 ) -> CampaignState:
     """The state a campaign shows: `scheduled` while it is running and `starts` (when its first
-    message is due) is still ahead, else the state stored."""
+    message is due) is still ahead; `finished` when it is running, its file's ingest (`ingest`,
+    None for a campaign sent from code) is done and `counts` shows none queued or sending;
+    else the state stored."""
     state = CampaignState(stored or CampaignState.RUNNING)
-    ahead = starts is not None and starts > (time.time() if now is None else now)
-    return CampaignState.SCHEDULED if state is CampaignState.RUNNING and ahead else state
+    if state is not CampaignState.RUNNING:
+        return state
+    if starts is not None and starts > (time.time() if now is None else now):
+        return CampaignState.SCHEDULED
+    if counts is None or counts.get("queued") or counts.get("sending"):
+        return state
+    # A blast's file read to the end (even with nothing enqueued), or messages sent from code.
+    if ingest == IngestState.DONE.value or (ingest is None and counts.get("total")):
+        return CampaignState.FINISHED
+    return state
 
 
 class IngestState(StrEnum):
@@ -142,9 +160,10 @@ class Campaign:
             if name.endswith("_at") and state in CampaignState.__members__.values():
                 changed[state] = float(value)
         starts = float(meta["starts"]) if meta.get("starts") else None
+        counts = {k: int(v) for k, v in raw.items()}
         return cls(
             id=campaign_id,
-            state=shown_state(meta.get("state"), starts, now),
+            state=shown_state(meta.get("state"), starts, now, counts, meta.get("ingest")),
             account=meta.get("account", ""),
             template=meta.get("template", ""),
             source=meta.get("source", ""),
@@ -152,7 +171,7 @@ class Campaign:
             starts=starts,
             rejected=int(meta.get("rejected") or 0),
             suppressed=int(meta.get("suppressed") or 0),
-            counts={k: int(v) for k, v in raw.items()},
+            counts=counts,
             columns=tuple(json.loads(meta["columns"])) if meta.get("columns") else (),
             changed=changed,
             ingest=_ingest(meta),

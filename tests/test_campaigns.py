@@ -265,6 +265,17 @@ def test_a_campaign_is_scheduled_until_its_first_message_is_due(
     code, out, err = cli_blast(doors, people(tmp_path / "now.csv", rows=1))
     now_id = out.splitlines()[-1].split()[1].rstrip(":")
     assert doors.api.get(f"/v1/campaigns/{now_id}")[1]["state"] == "running"
+    # Finished once its file is read and nothing is queued or sending.
+    meta, counts = r.hgetall(keys.campaign(now_id)), r.hgetall(keys.campaign_counts(now_id))
+    assert meta["ingest"] == "done" and counts["queued"] == "1"
+    ended = {**counts, "queued": "0", "sent": "1"}
+    assert campaigns.Campaign.from_hashes(now_id, meta, ended).state == "finished"
+    reading = {**meta, "ingest": "reading"}
+    assert campaigns.Campaign.from_hashes(now_id, reading, ended).state == "running"
+    assert campaigns.Campaign.from_hashes(now_id, meta, {}).state == "finished"  # none enqueued
+    from_code = {k: v for k, v in meta.items() if k != "ingest"}
+    assert campaigns.Campaign.from_hashes(now_id, from_code, {}).state == "running"
+    assert campaigns.Campaign.from_hashes(now_id, from_code, ended).state == "finished"
 
 
 def test_a_blast_prints_its_figures_before_sending(doors: Doors, tmp_path: Path) -> None:

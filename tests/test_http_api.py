@@ -355,7 +355,13 @@ def test_the_document_is_openapi_3_1_with_ids_tags_and_enums() -> None:
     assert all(op.get("tags") for op in operations)
     schemas = DOCUMENT["components"]["schemas"]
     assert set(schemas["Status"]["enum"]) >= {"queued", "sent", "delivered", "cancelled"}
-    assert schemas["CampaignState"]["enum"] == ["scheduled", "running", "paused", "cancelled"]
+    assert schemas["CampaignState"]["enum"] == [
+        "scheduled",
+        "running",
+        "finished",
+        "paused",
+        "cancelled",
+    ]
     assert schemas["Record"]["properties"]["status"] == {"$ref": "#/components/schemas/Status"}
     assert "id" not in schemas["MessageIn"]["properties"]
     assert (
