@@ -594,9 +594,12 @@ def phone_header(header: list[str], path: Path, column: str | None) -> list[str]
     ]
     if len(found) != 1:
         why = "no" if not found else "more than one"
+        hint = "; name the column of numbers with --phone-column" if not found else ""
+        if not found and len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+            sep = "tab" if "\t" in header[0] else "';'"
+            hint = f"; the header looks {sep}-separated: save the file as CSV with commas"
         raise InvalidInput(
-            f"{path}: line 1: {why} {wanted!r} column (columns: {', '.join(header)})"
-            + ("; name the column of numbers with --phone-column" if not found else "")
+            f"{path}: line 1: {why} {wanted!r} column (columns: {', '.join(header)}){hint}"
         )
     others = [i for i, name in enumerate(header) if name == PHONE and i != found[0]]
     if others:

@@ -189,6 +189,10 @@ def test_the_phone_header_in_any_case_or_named_by_phone_column(
     both.write_text(f"phone,mobile\n{number(903)},{number(904)}\n")
     with pytest.raises(InvalidInput, match=r"both 'mobile' and 'phone' columns"):
         blast(producer, both, spec(phone_column="mobile"))
+    semicolons = tmp_path / "d.csv"  # as a spreadsheet saves it where ',' is the decimal mark
+    semicolons.write_text(f"phone;name\n{number(905)};D\n")
+    with pytest.raises(InvalidInput, match=r"looks ';'-separated: save the file as CSV with"):
+        blast(producer, semicolons, spec())
 
 
 def test_the_rejects_file_can_be_fixed_and_fed_back(producer: Producer, tmp_path: Path) -> None:
