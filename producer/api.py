@@ -175,13 +175,17 @@ class Producer:
         callback_url: str | None = None,
         fingerprints: Sequence[str] | None = None,
         data: Sequence[str] | None = None,
+        *,
+        suppress: bool = False,
     ) -> list[Entry]:
         """enqueue.lua's entry of each message, made apart from the round trip so that a blast
         makes the next chunk's while this one is written. `lines` (a blast's input lines) index
         each by its row (`keys.campaign_rows`); `rows` (the input rows as JSON) are kept on the
         records for the export; `callback_url` (a campaign's) gets their status changes unless
         a message names its own; `fingerprints` and `data` (their JSON) are the messages' own
-        when the caller has them (sms.message.Stamp)."""
+        when the caller has them (sms.message.Stamp). With `suppress`, enqueue.lua leaves out
+        the messages to numbers that opted out (`Admission.SUPPRESSED`, a blast's `suppressed`)
+        in the step that would write them: no round trip of their own."""
         now = time.time()
         dues = [
             m.send_at.timestamp() if m.send_at and m.send_at.timestamp() > now else None
@@ -193,7 +197,12 @@ class Producer:
                 callbacks.url_for(self.settings, m.account, m.callback_url or callback_url)
                 for m in messages
             ]
-        return enqueue_items(messages, dues, lines, rows, urls, fingerprints, data)
+        optouts = self._optouts_of if suppress else None
+        return enqueue_items(messages, dues, lines, rows, urls, fingerprints, data, optouts)
+
+    def _optouts_of(self, account: str, lane: str) -> str:
+        """The hash of opt-outs that holds `account`'s messages on `lane` back ("" = none)."""
+        return self.optouts.key(account) if self.suppresses(account, Lane(lane)) else ""
 
     def enqueue_prepared(
         self, messages: Sequence[Message], items: Sequence[Entry]

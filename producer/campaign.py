@@ -433,14 +433,9 @@ class _RowMessages:
 
 
 def _write(producer: Producer, chunk: list[_Entry], items: list[Entry]) -> _Written:
-    """Leave out the rows to numbers that opted out and enqueue the rest from their entries
-    (made in the blast's thread): a round trip each."""
-    allowed = {id(m) for m in producer.without_suppressed([e[0] for e in chunk])}
-    kept = [i for i, entry in enumerate(chunk) if id(entry[0]) in allowed]
-    if not kept:
-        return len(chunk), [], []
-    results = producer.enqueue_prepared([chunk[i][0] for i in kept], [items[i] for i in kept])
-    return len(chunk) - len(kept), [chunk[i] for i in kept], results
+    """Enqueue a chunk from its entries (made in the blast's thread, with opt-outs checked by
+    enqueue.lua as it writes): one round trip."""
+    return 0, chunk, producer.enqueue_prepared([e[0] for e in chunk], items)
 
 
 #: Chunks handed to the writer's thread and not yet counted: with two, the thread starts on
@@ -519,6 +514,7 @@ class _Writer:
             self.callback_url,
             [e[4] for e in chunk],
             [e[5] for e in chunk],
+            suppress=True,
         )
         while len(self._pending) >= IN_HAND:
             self._settle_one()
@@ -574,6 +570,8 @@ class _Writer:
                     self.sink(as_written)
             elif result.admission is Admission.REPEAT:
                 report.duplicates += 1
+            elif result.admission is Admission.SUPPRESSED:
+                report.suppressed += 1
             else:
                 conflict = KeyConflict(line, message.idempotency_key or "", result.id)
                 _reject(report, self.rejects, line, f"conflict: {conflict}", row)

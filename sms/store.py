@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -154,6 +154,7 @@ def _head(
     expires: str,
     indexed: bool,
     callback: str,
+    optouts: str,
 ) -> tuple[str, ...]:
     """The fields enqueue.lua takes once for a group of messages alike (the keys named here)."""
     return (
@@ -167,6 +168,7 @@ def _head(
         expires,
         keys.campaign_rows(campaign) if indexed else "",
         callback,
+        optouts,
     )
 
 
@@ -188,7 +190,7 @@ def enqueue_item(
     return enqueue_items([message], [due], [line], [row], [callback], [fingerprint], [data])[0]
 
 
-def _head_of(message: Message, indexed: bool, callback: str) -> tuple[str, ...]:
+def _head_of(message: Message, indexed: bool, callback: str, optouts: str) -> tuple[str, ...]:
     expires = message.expires_at
     return _head(
         message.account,
@@ -198,6 +200,7 @@ def _head_of(message: Message, indexed: bool, callback: str) -> tuple[str, ...]:
         "" if expires is None else repr(expires.timestamp()),
         indexed,
         callback,
+        optouts,
     )
 
 
@@ -229,12 +232,16 @@ def enqueue_items(
     callbacks: Sequence[str | None] | None = None,
     fingerprints: Sequence[str | None] | None = None,
     data: Sequence[str | None] | None = None,
+    optouts: Callable[[str, str], str] | None = None,
 ) -> list[Entry]:
     """`enqueue_item` of each message, the optional sequences read as None where not given:
     `lines` (a blast's input lines) index each campaign message by its row, `rows` (each input
     row as JSON) are kept on the records, `callbacks` are the URLs their status changes go to
     (sms/callbacks.py), `fingerprints` and `data` are the messages' own, when the caller has
-    them. Messages alike in a row (a blast's) share one head, made once."""
+    them. Messages alike in a row (a blast's) share one head, made once. With `optouts`,
+    (account, lane) -> the hash of opt-outs that holds its messages back ("" = none),
+    enqueue.lua leaves out each message to a number on it (`Admission.SUPPRESSED`), in the
+    step that would write it."""
     none: list[None] = [None] * len(messages)
     out: list[Entry] = []
     alike: tuple[object, ...] = ()
@@ -253,7 +260,8 @@ def enqueue_items(
         indexed = bool(line and campaign)
         shared = (m.account, campaign, m.lane, m.sender, m.expires_at, indexed, url)
         if shared != alike:
-            alike, head = shared, _head_of(m, indexed, url or "")
+            held = optouts(m.account, m.lane.value) if optouts is not None else ""
+            alike, head = shared, _head_of(m, indexed, url or "", held)
         key = m.idempotency_key
         idem = keys.idempotency(key) if key else ""
         if SEP in idem:
@@ -264,7 +272,7 @@ def enqueue_items(
                 (fingerprint or m.fingerprint()) if key else "",
                 "" if due is None else repr(due),
                 str(line) if indexed else "",
-                m.to if url else "",
+                m.to if url or head[-1] else "",
                 (row or "") if indexed else "",
                 m.model_dump_json() if json_ is None else json_,
                 m.id,
@@ -280,9 +288,15 @@ class Admission(StrEnum):
     NEW = "new"  # recorded and queued
     REPEAT = "repeat"  # its key already names a message with the same content: nothing written
     CONFLICT = "conflict"  # its key already names a message with other content: nothing written
+    SUPPRESSED = "suppressed"  # to a number that opted out (asked for): nothing written
 
 
-_ADMISSIONS = {1: Admission.NEW, 0: Admission.REPEAT, -1: Admission.CONFLICT}
+_ADMISSIONS = {
+    1: Admission.NEW,
+    0: Admission.REPEAT,
+    -1: Admission.CONFLICT,
+    2: Admission.SUPPRESSED,
+}
 
 
 class Enqueued(NamedTuple):

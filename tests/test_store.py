@@ -248,6 +248,35 @@ def test_one_enqueue_call_groups_messages_alike_and_keeps_each_ones_fields(
     assert r.hget(keys.campaign_counts(camp), "queued") == "3"
 
 
+def test_an_enqueue_asked_to_leaves_out_numbers_on_its_opt_out_hash(r: redis.Redis) -> None:
+    """With an opt-out hash for a group, enqueue.lua answers each message to a number on it
+    SUPPRESSED and writes nothing of it (no record, no key taken); the other groups' and the
+    other numbers' messages are written."""
+    store = Store(r, retention=RETENTION)
+    camp = f"c{uuid.uuid4().hex[:8]}"
+    hash_key = f"test:optouts:{camp}"
+    r.hset(hash_key, "+14155551235", "opted out")
+    ms = [
+        message(campaign=camp, idempotency_key=f"{camp}:1"),
+        message(campaign=camp, idempotency_key=f"{camp}:2", to="+14155551235"),
+        message(account="justcall", to="+14155551235"),  # its group checks no hash
+    ]
+
+    def optouts(account: str, lane: str) -> str:
+        return hash_key if account == "textingline" else ""
+
+    entries = enqueue_items(ms, [None] * 3, optouts=optouts)
+    answers = store.enqueue_entries(entries)
+    assert answers == [
+        Enqueued(ms[0].id, Admission.NEW),
+        Enqueued(ms[1].id, Admission.SUPPRESSED),
+        Enqueued(ms[2].id, Admission.NEW),
+    ]
+    assert not r.exists(keys.message(ms[1].id))
+    assert not r.exists(keys.idempotency(f"{camp}:2"))
+    assert r.hget(keys.campaign_counts(camp), "total") == "1"
+
+
 def test_an_idempotency_key_holding_the_separator_is_refused_before_the_call() -> None:
     m = Message.model_construct(**message(idempotency_key="k").__dict__)
     bad = m.model_copy(update={"idempotency_key": f"a{SEP}b"})

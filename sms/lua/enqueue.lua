@@ -6,19 +6,21 @@
 -- (Python names every key, sms/keys.py; sms/store.py makes the groups). Each group is
 --   n, account, campaign, lane, campaign counts key ("" = none), the account's stats key, the
 --   ready queue key of its account and lane, sender, expires (epoch s, "" = never), the
---   campaign's rows index key ("" = none), callback URL ("" = none),
+--   campaign's rows index key ("" = none), callback URL ("" = none), the hash of opt-outs that
+--   holds its messages back ("" = none: the caller checked, or they do not apply),
 -- then its n messages, one argument each: their own fields joined by "\31" (a character none
 -- of the first seven can hold; the id, last, is the rest):
 --   idempotency key ("" = none), fingerprint (no spaces; "" = none), due (epoch s, "" = now),
---   input line ("" = none), recipient (with a callback URL; else ""), the input row as JSON,
---   data (the Message as JSON), id.
+--   input line ("" = none), recipient (with a callback URL or an opt-out hash; else ""), the
+--   input row as JSON, data (the Message as JSON), id.
 -- Few arguments, most of them alike, because each argument costs the server an allocation to
 -- read, another to hand to Lua and a free after: per message, that was most of its work.
 -- An idempotency key holds "<id> <fingerprint>" (or "<id>" alone, as written before
 -- fingerprints).
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
 -- written, the earlier message's otherwise) and 1 when written, 0 for a repeat (same
--- fingerprint, or either one unknown), -1 for a conflict (a different fingerprint).
+-- fingerprint, or either one unknown), -1 for a conflict (a different fingerprint); or its own
+-- id and 2 when its recipient is on the group's opt-out hash (nothing written, no key taken).
 local find, sub = string.find, string.sub
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
@@ -29,9 +31,9 @@ local prefix = a[1]
 local i = 1
 while i < #a do
   local n, account, campaign, lane, count_key, stats_key, ready_key, sender, expires, rows_key,
-    url = tonumber(a[i + 1]), a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6], a[i + 7],
-    a[i + 8], a[i + 9], a[i + 10], a[i + 11]
-  i = i + 11
+    url, optouts = tonumber(a[i + 1]), a[i + 2], a[i + 3], a[i + 4], a[i + 5], a[i + 6],
+    a[i + 7], a[i + 8], a[i + 9], a[i + 10], a[i + 11], a[i + 12]
+  i = i + 12
   local q = ready[ready_key]
   if not q then q = {}; ready[ready_key] = q end
   local r = false
@@ -74,11 +76,16 @@ while i < #a do
     local p7 = find(s, '\31', p6 + 1, true)
     local idem, print_, id = sub(s, 1, p1 - 1), sub(s, p1 + 1, p2 - 1), sub(s, p7 + 1)
     local holder, held_print = false, ''
+    local suppressed = optouts ~= '' and redis.call('HEXISTS', optouts, sub(s, p4 + 1, p5 - 1)) == 1
     -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
-    if idem ~= '' and not redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_), 'NX') then
+    if not suppressed and idem ~= ''
+        and not redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_), 'NX') then
       holder, held_print = string.match(redis.call('GET', idem), '^(%S+) ?(%S*)$')
     end
-    if holder then
+    if suppressed then
+      out[#out + 1] = id
+      out[#out + 1] = 2
+    elseif holder then
       out[#out + 1] = holder
       if print_ ~= '' and held_print ~= '' and print_ ~= held_print then
         out[#out + 1] = -1
