@@ -49,6 +49,7 @@ class Producer:
         self.controls = CampaignControls(self.redis)
         self.optouts = OptOutList(self.redis, settings.optout_scope)
         self._adapters: dict[str, Adapter[Any]] = {}
+        self._noted: set[str] = set()  # accounts this producer put in keys.ACCOUNTS
 
     def adapter(self, account: str) -> Adapter[Any]:
         """The adapter of a configured account (ConfigError for an unknown one)."""
@@ -208,11 +209,15 @@ class Producer:
         self, messages: Sequence[Message], items: Sequence[Entry]
     ) -> list[Enqueued]:
         """Record and enqueue `messages` from their entries (`enqueue_items`), in one round
-        trip; what enqueue did with each."""
+        trip (and one more the first time this producer writes to an account); what enqueue
+        did with each."""
         if not messages:
             return []
         results = self.store.enqueue_entries(items)
-        self.redis.sadd(keys.ACCOUNTS, *{m.account for m in messages})
+        new = {m.account for m in messages} - self._noted
+        if new:  # the accounts ever written to (the dashboard's and metrics' list), once each
+            self.redis.sadd(keys.ACCOUNTS, *new)
+            self._noted |= new
         return results
 
     def status(self, message_id: str) -> Record:
