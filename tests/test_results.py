@@ -178,7 +178,7 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     watched = run_cli(config_file, "status", campaign, "--watch", timeout=30)
     assert watched.returncode == 0, watched.stderr
     assert "sent 40, failed 0, waiting 0, rate -, left 0:00" in " ".join(watched.stderr.split())
-    assert watched.stdout.startswith(f"campaign {campaign} (running): ")
+    assert watched.stdout.startswith(f"campaign {campaign} (finished): ")  # the watch ended
 
 
 def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
