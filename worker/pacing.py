@@ -84,16 +84,12 @@ class Pacer:
         gate = self._gates.get(account)
         if gate is None:
             gate = self._gates[account] = PriorityGate(1)
-        if gate.idle():  # nobody polls nor waits: a token in the reserve is this send's
-            left, until = self._reserve.get(account, (0, 0.0))
-            if left > 0 and loop.time() < until:
-                self._reserve[account] = (left - 1, until)
-                return 0.0
+        # Nobody polls nor waits: a token in the reserve is this send's, without the gate.
+        if gate.idle() and self._from_reserve(account, loop.time()):
+            return 0.0
         async with gate.hold(priority):
             while True:
-                left, until = self._reserve.get(account, (0, 0.0))
-                if left > 0 and loop.time() < until:
-                    self._reserve[account] = (left - 1, until)
+                if self._from_reserve(account, loop.time()):
                     return 0.0
                 limit = await self.limit(account)
                 chunk = max(1, min(int(limit.burst), int(limit.rate * CHUNK)))
@@ -108,6 +104,15 @@ class Pacer:
                 if wait > deadline - loop.time():
                     return wait
                 await asyncio.sleep(wait)
+
+    def _from_reserve(self, account: str, now: float) -> bool:
+        """Spend one of the tokens this process took ahead for `account`, if one is left and
+        still fresh at `now` (event-loop time)."""
+        left, until = self._reserve.get(account, (0, 0.0))
+        if left > 0 and now < until:
+            self._reserve[account] = (left - 1, until)
+            return True
+        return False
 
     async def take_sender(self, msg: Message, deadline: float) -> float:
         """Wait for the tokens of the message's sender number, where the account sets a
