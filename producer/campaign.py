@@ -345,13 +345,12 @@ class Columns:
         return _compact(values)
 
 
-#: One valid row on its way to Redis: its message, input line, fields as read, the row as kept
-#: on its record (`Columns.stored`), the message's fingerprint and its JSON.
-#: A row's message (smartened when smart encoding is on), line, raw fields, stored row,
-#: fingerprint, data, and its message as written (for the sink).
+#: One valid row on its way to Redis: its message (smartened when smart encoding is on), input
+#: line, fields as read, the row as kept on its record (`Columns.stored`), the message's
+#: fingerprint and its JSON, and the message as written (before smart encoding, for the sink).
 _Entry = tuple[Message, int, list[str], str, str, str, Message]
-#: What writing a chunk did: how many rows were suppressed, the entries kept, and their answers.
-_Written = tuple[int, list[_Entry], list[Enqueued]]
+#: What writing a chunk did: enqueue.lua's answer for each of its entries, in order.
+_Written = list[Enqueued]
 
 
 class _RowMessages:
@@ -430,12 +429,6 @@ class _RowMessages:
             return None, "; ".join(str(p) for p in validation_problems(exc))
         self.stamp = Stamp(message)
         return message, ""
-
-
-def _write(producer: Producer, chunk: list[_Entry], items: list[Entry]) -> _Written:
-    """Enqueue a chunk from its entries (made in the blast's thread, with opt-outs checked by
-    enqueue.lua as it writes): one round trip."""
-    return 0, chunk, producer.enqueue_prepared([e[0] for e in chunk], items)
 
 
 #: Chunks handed to the writer's thread and not yet counted: with two, the thread starts on
@@ -522,11 +515,13 @@ class _Writer:
         self._pending.append((future, chunk))
 
     def _write(self, chunk: list[_Entry], items: list[Entry]) -> _Written:
-        """In the writer's thread: write one chunk, unless one before it failed."""
+        """In the writer's thread: write one chunk from its entries (made in the blast's
+        thread; enqueue.lua leaves out the opted-out numbers as it writes), in one round trip,
+        unless a chunk before it failed."""
         if self._failed:
             raise _WriteSkipped
         try:
-            return _write(self.producer, chunk, items)
+            return self.producer.enqueue_prepared([e[0] for e in chunk], items)
         except BaseException:
             self._failed = True
             raise
@@ -561,9 +556,7 @@ class _Writer:
 
     def _count(self, chunk: list[_Entry], written: _Written, *, stopping: bool = False) -> None:
         report = self.report
-        suppressed, kept, results = written
-        report.suppressed += suppressed
-        for (message, line, row, *_, as_written), result in zip(kept, results, strict=True):
+        for (message, line, row, *_, as_written), result in zip(chunk, written, strict=True):
             if result.admission is Admission.NEW:
                 report.enqueued += 1
                 if self.sink is not None:
