@@ -31,6 +31,8 @@ TIMES = ("send_at", "expires_at")
 
 def too_late(record: Record, doing: str) -> Conflict:
     """The refusal of a change to a message that is no longer waiting to be sent."""
+    if doing == "cancel" and record.status.value == "cancelled":
+        return Conflict(f"message {record.id} is already cancelled")
     return Conflict(f"message {record.id} is {record.status.value}: too late to {doing} it")
 
 

@@ -228,13 +228,13 @@ def figures_lines(report: Report) -> list[str]:
     """Encoding, segments, cost and time of a preflight (or of a blast as it went)."""
     forced = ", ".join(f"{c!r} x{n}" for c, n in report.ucs2_characters[:5])
     lines = [
-        f"encoding: {report.gsm7} GSM-7, {report.ucs2} UCS-2, {report.mms} MMS"
+        f"encoding: {report.gsm7:,} GSM-7, {report.ucs2:,} UCS-2, {report.mms:,} MMS"
         + (f"; forcing UCS-2 most often: {forced}" if forced else "")
     ]
     smart = "on" if report.smart_encoding else "off"
     verb = "saves" if report.smart_encoding else "would save"
     lines.append(
-        f"segments: {report.segments} (smart encoding {smart}: {verb} {report.segments_saved})"
+        f"segments: {report.segments:,} (smart encoding {smart}: {verb} {report.segments_saved:,})"
     )
     lines.append(
         f"cost: {report.cost:.4f}"
@@ -259,9 +259,9 @@ def start_lines(found: Estimate) -> list[str]:
     about = "" if found.exact else "about "
     where = "" if found.exact else f" (estimated from its first {found.sampled:,} rows)"
     lines = [
-        f"campaign {report.campaign}, before sending{where}: {about}{report.rows} rows, "
-        f"{report.rejected} rejected, {report.duplicates} already enqueued, "
-        f"{report.suppressed} suppressed (opted out); {about}{report.to_send} to send"
+        f"campaign {report.campaign}, before sending{where}: {about}{report.rows:,} rows, "
+        f"{report.rejected:,} rejected, {report.duplicates:,} already enqueued, "
+        f"{report.suppressed:,} suppressed (opted out); {about}{report.to_send:,} to send"
     ]
     return lines + figures_lines(report)
 
@@ -269,9 +269,9 @@ def start_lines(found: Estimate) -> list[str]:
 def preflight_lines(report: Report) -> list[str]:
     """What `salvo blast --dry-run` prints."""
     lines = [
-        f"campaign {report.campaign} (dry run, nothing enqueued): {report.rows} rows, "
-        f"{report.valid} valid, {report.rejected} rejected, {report.duplicates} already "
-        f"enqueued, {report.suppressed} suppressed (opted out); {report.to_send} to send"
+        f"campaign {report.campaign} (dry run, nothing enqueued): {report.rows:,} rows, "
+        f"{report.valid:,} valid, {report.rejected:,} rejected, {report.duplicates:,} already "
+        f"enqueued, {report.suppressed:,} suppressed (opted out); {report.to_send:,} to send"
     ]
     if report.rejects_path:
         lines.append(f"rejected rows (line and reason): {report.rejects_path}")

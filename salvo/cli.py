@@ -55,6 +55,11 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+def _count(n: int, noun: str) -> str:
+    """`n` and its noun, plural when it is not 1: "1 message", "2,001 messages"."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _when(value: str | None, option: str = "--at") -> datetime | None:
     """The time an option gives, ISO 8601; a usage error naming `option` when it is not one."""
     if value is None:
@@ -109,6 +114,13 @@ class SalvoGroup(click.Group):
             self.fail(f"cannot reach the broker at {_redis_where(ctx)}: {exc}; {REDIS_CHECK}")
         except KeyboardInterrupt:
             self.fail("interrupted", status=130)
+        except BrokenPipeError:
+            # The reader went away (`salvo export ID | head`): stop quietly, as a shell tool
+            # killed by SIGPIPE does; stdout is pointed at /dev/null so that Python's flush at
+            # exit does not raise again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:
             if ctx.ensure_object(dict).get("debug"):
                 raise
@@ -338,7 +350,8 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
             if watch:
                 from salvo.watch import watch as watch_campaign
 
-                data["counts"] = watch_campaign(producer, ident)
+                watch_campaign(producer, ident)
+                data = producer.campaign(ident).as_dict()  # its state too, as it ended
     finally:
         producer.close()
     if as_json:
@@ -358,14 +371,14 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
         for h in data["history"]:
             click.echo(f"  {h['at']}  {h['status']}  {h['reason']}".rstrip())
     else:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(data["counts"].items())) or "total 0"
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(data["counts"].items())) or "total 0"
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
         if ingest := data.get("ingest"):
             click.echo(f"  {ingest_line(ingest)}")
         if data.get("rejected"):
-            click.echo(f"  rejected rows: {data['rejected']}")
+            click.echo(f"  rejected rows: {data['rejected']:,}")
         if data.get("suppressed"):
-            click.echo(f"  suppressed rows (opted out): {data['suppressed']}")
+            click.echo(f"  suppressed rows (opted out): {data['suppressed']:,}")
 
 
 def ingest_line(ingest: dict[str, Any]) -> str:
@@ -373,9 +386,9 @@ def ingest_line(ingest: dict[str, Any]) -> str:
     where = f" at line {ingest['stopped_at']}" if ingest.get("stopped_at") else ""
     why = f" ({ingest['reason']})" if ingest.get("reason") else ""
     return (
-        f"ingest {ingest['state']}{where}{why}: {ingest['rows']} rows read, "
-        f"{ingest['enqueued']} enqueued, {ingest['duplicates']} already enqueued, "
-        f"{ingest['rejected']} rejected, {ingest['suppressed']} suppressed"
+        f"ingest {ingest['state']}{where}{why}: {ingest['rows']:,} rows read, "
+        f"{ingest['enqueued']:,} enqueued, {ingest['duplicates']:,} already enqueued, "
+        f"{ingest['rejected']:,} rejected, {ingest['suppressed']:,} suppressed"
     )
 
 
@@ -391,7 +404,7 @@ def _control(ctx: click.Context, action: str, campaign: str) -> None:
         producer.close()
     line = f"campaign {done.campaign}: {done.previous} -> {done.state}"
     if action == "resume":
-        line += f"; {done.republished} set-aside message(s) published again"
+        line += f"; {_count(done.republished, 'set-aside message')} published again"
     if action == "cancel":
         # Set-aside and scheduled messages are handed to the workers only to end cancelled.
         line += (
@@ -480,7 +493,7 @@ def export(
             )
     finally:
         producer.close()
-    click.echo(f"campaign {campaign}: {count} message(s) exported", err=True)
+    click.echo(f"campaign {campaign}: {_count(count, 'message')} exported", err=True)
 
 
 @cli.command()
@@ -595,7 +608,7 @@ def reconcile(
                     json.dumps([{**r.__dict__, "since": iso(r.since)} for r in rows], indent=2)
                 )
                 return
-            click.echo(f"{len(rows)} message(s) held as unknown")
+            click.echo(f"{_count(len(rows), 'message')} held as unknown")
             for r in rows:
                 click.echo(f"  {r.id}  {r.account}  since {iso(r.since)}  {r.reason}")
             return

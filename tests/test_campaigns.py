@@ -323,7 +323,7 @@ def test_a_blast_records_its_ingest_for_status_and_http_alike(doors: Doors, tmp_
         0,
     ]
     line = run_cli(doors.config, "status", cid).stdout.splitlines()[1]
-    assert line.strip().startswith("ingest done: 1501 rows read, 1500 enqueued")
+    assert line.strip().startswith("ingest done: 1,501 rows read, 1,500 enqueued")
 
 
 COUNTED = ("rows", "enqueued", "duplicates", "rejected", "suppressed")
@@ -379,7 +379,7 @@ def test_a_large_upload_answers_at_once_and_reaches_the_counts_of_the_cli(
     assert ingest["state"] == "done", ingest
     code, out, err = cli_blast(doors, path, "--campaign", f"cli-{tag}")
     assert code == 0, err
-    assert f"about {estimate['rows']} rows" in out.splitlines()[0], out
+    assert f"about {estimate['rows']:,} rows" in out.splitlines()[0], out
     assert [ingest[n] for n in COUNTED] == cli_counts(out) == [30_003, 30_001, 0, 2, 0]
     # The same upload again is a replay: nothing enqueued twice.
     status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"up-{tag}")

@@ -104,7 +104,9 @@ def test_a_paused_campaign_stops_sending_and_resumes_sending_each_message_once(
 
     done = run_cli(config_file, "resume", campaign)
     assert done.returncode == 0, done.stderr
-    assert f"paused -> running; {ROWS - stopped} set-aside message(s)" in done.stdout
+    aside = ROWS - stopped
+    noun = "message" if aside == 1 else "messages"
+    assert f"paused -> running; {aside:,} set-aside {noun} published again" in done.stdout
     until(lambda: counts(producer, campaign)["sent"] == ROWS, "all sent after resuming")
     assert set_aside(producer, campaign) == 0
     ledger = Counter(e["to"] for e in ours(sandbox, campaign))

@@ -116,7 +116,7 @@ def test_a_queued_message_is_moved_and_cancelled_then_too_late(api: Api, r: redi
     assert r.zscore(keys.ready("carrierx", "transactional"), mid) is None
     status, body = api.call("DELETE", f"/v1/messages/{mid}")
     assert status == 409
-    assert body == {"error": f"message {mid} is cancelled: too late to cancel it"}
+    assert body == {"error": f"message {mid} is already cancelled"}
     status, body = api.call("PATCH", f"/v1/messages/{mid}", change.encode())
     assert status == 409
     assert api.call("DELETE", "/v1/messages/nothing")[0] == 404

@@ -6,8 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ import pytest
 from producer import results
 from producer.api import Producer
 from producer.campaign import BlastSpec, blast
+from salvo.local import write_config
 from sms.message import Status
 from sms.settings import Settings
 from sms.store import Move
@@ -179,6 +184,47 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     assert watched.returncode == 0, watched.stderr
     assert "sent 40, failed 0, waiting 0, rate -, left 0:00" in " ".join(watched.stderr.split())
     assert watched.stdout.startswith(f"campaign {campaign} (finished): ")  # the watch ended
+
+
+def test_an_export_piped_into_a_reader_that_stops_early_ends_quietly(
+    idle: Producer, tmp_path: Path, unit_url: str, providers: dict[str, dict[str, object]]
+) -> None:
+    """`salvo export ID | head`: no error line when the reader goes away, and the status a
+    shell tool stopped by SIGPIPE has."""
+    campaign = campaign_of(idle, tmp_path, 1_500)  # far more than a pipe's buffer holds
+    config = write_config(tmp_path / "salvo.toml", unit_url, providers)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "salvo.cli", "--config", str(config), "export", campaign],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("line,to,")
+    proc.stdout.close()
+    error = proc.stderr.read()
+    assert (proc.wait(timeout=60), error) == (141, "")
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_watch_ends_showing_the_state_the_campaign_ended_in(
+    producer: Producer, tmp_path: Path, config_file: Path
+) -> None:
+    path = tmp_path / "later.csv"
+    path.write_text("phone,name\n+12025559911,A\n+12025559912,B\n")
+    spec = BlastSpec(
+        account="carrierx",
+        sender=SENDER,
+        template="Hi {name}",
+        send_at=datetime.now(UTC) + timedelta(seconds=3),
+    )
+    campaign = blast(producer, path, spec).campaign
+    assert producer.campaign(campaign).state.value == "scheduled"
+    started = time.monotonic()
+    watched = run_cli(config_file, "status", campaign, "--watch", timeout=60)
+    assert watched.returncode == 0, watched.stderr
+    assert time.monotonic() - started > 1  # it watched the campaign go, not a finished one
+    assert watched.stdout.startswith(f"campaign {campaign} (finished): "), watched.stdout
 
 
 def test_campaigns_list_newest_first_without_a_gap_or_a_repeat(
