@@ -152,7 +152,9 @@ class Ingests:
             source=spec.source or "upload",
             starts=spec.send_at.timestamp() if spec.send_at else None,
         )
-        campaigns.record_ingest(redis, job.campaign, IngestState.WAITING)
+        # A new run, none of its rows read: the campaign's own counts stay as they are.
+        zero = dict.fromkeys(campaigns.INGEST_COUNTS, 0)
+        campaigns.record_ingest(redis, job.campaign, IngestState.WAITING, zero)
         os.replace(upload, job.path)
         job.save()
         self.submit(job)

@@ -163,18 +163,37 @@ class Blast(Answer):
     rejects: list[RejectedRow] = Field(description="the first 100 rejected rows")
 
 
+class IngestRun(Answer):
+    """One run's reading of a campaign's file (the latest): its own rows' counts so far."""
+
+    rows: int = Field(0, description="rows read")
+    enqueued: int = Field(0, description="rows this run enqueued")
+    duplicates: int = Field(0, description="rows whose message was already enqueued")
+    rejected: int = 0
+    suppressed: int = Field(0, description="rows to numbers that opted out")
+
+
 class Ingest(Answer):
-    """The reading of a campaign's file: its state and its rows' counts so far."""
+    """The reading of a campaign's file: its state (its latest run's) and the campaign's rows'
+    counts so far, over every run of its file (a replay adds what it enqueued, 0 for the same
+    file again, and never lowers them); `run` has the latest run's own."""
 
     state: Literal["waiting", "reading", "done", "stopped", "failed", "stalled"]
     reason: str = Field("", description="why it stopped, failed or stalled")
-    rows: int = Field(0, description="rows read")
-    enqueued: int = 0
-    duplicates: int = Field(0, description="rows whose message an earlier run enqueued")
-    rejected: int = 0
-    suppressed: int = Field(0, description="rows to numbers that opted out")
+    rows: int = Field(0, description="the campaign's rows: enqueued + duplicates + rejected...")
+    enqueued: int = Field(0, description="messages its runs enqueued, all together")
+    duplicates: int = Field(0, description="rows repeating a message of the same file")
+    rejected: int = Field(0, description="rows rejected (the most any run found)")
+    suppressed: int = Field(0, description="rows to numbers that opted out (the most any run)")
     stopped_at: int | None = Field(None, description="the first line not done, when stopped")
     updated: Time | None = None
+    run: IngestRun | None = Field(
+        None,
+        description=(
+            "the latest run's own counts: a replay's rows already enqueued are its duplicates "
+            "(null for a campaign from before they were kept)"
+        ),
+    )
 
 
 class Upload(Answer):
@@ -255,6 +274,7 @@ COMPONENTS: tuple[type[BaseModel], ...] = (
     CampaignList,
     RejectedRow,
     Blast,
+    IngestRun,
     Ingest,
     Upload,
     Campaign,

@@ -182,7 +182,8 @@ def blast(
             if not dry_run:
                 _start_campaign(producer, campaign, spec, path)
                 callbacks.open_campaign(producer.redis, campaign, hook)
-                campaigns.record_ingest(producer.redis, campaign, IngestState.READING)
+                out.before = campaigns.ingest_counts(producer.redis, campaign)
+                out.record(IngestState.READING)
                 out.recording = True
                 rejects.keep = True
             for row in rows:
@@ -468,6 +469,9 @@ class _Writer:
         self.recording = False  # whether progress goes to the campaign's hash (not a dry run)
         self.callback_url: str | None = None  # the campaign's own, for enqueue_items
         self._recorded = 0.0
+        #: The campaign's ingest counts before this run (the report's merge into them is the
+        #: campaign's: sms.campaigns.merge_ingest).
+        self.before: dict[str, int] = {}
 
     def keep_rejects(self) -> None:
         """Write the rejected rows not written yet to the campaign's (producer/rejects.py)."""
@@ -476,7 +480,7 @@ class _Writer:
 
     def record(self, state: IngestState, reason: str = "", stopped_at: int | None = None) -> None:
         """Write the rejected rows not written yet, then the ingest's state and counts to the
-        campaign's hash."""
+        campaign's hash: this run's, and the campaign's (merged with `before`)."""
         self.keep_rejects()
         report = self.report
         counts = {name: getattr(report, name) for name in campaigns.INGEST_COUNTS}
@@ -485,6 +489,7 @@ class _Writer:
             report.campaign,
             state,
             counts,
+            before=self.before,
             reason=reason,
             stopped_at=stopped_at,
         )

@@ -382,13 +382,22 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
 
 
 def ingest_line(ingest: dict[str, Any]) -> str:
-    """A campaign's ingest in one line: `ingest reading: 120000 rows read, ...`."""
+    """A campaign's ingest in one line: `ingest reading: 120000 rows read, ...`, and its
+    latest run's own counts when they differ from the campaign's (a replay)."""
     where = f" at line {ingest['stopped_at']}" if ingest.get("stopped_at") else ""
     why = f" ({ingest['reason']})" if ingest.get("reason") else ""
+    line = f"ingest {ingest['state']}{where}{why}: {_ingest_counts(ingest)}"
+    run = ingest.get("run")
+    if run and any(run[name] != ingest[name] for name in run):
+        line += f"; its latest run: {_ingest_counts(run)}"
+    return line
+
+
+def _ingest_counts(counts: dict[str, Any]) -> str:
     return (
-        f"ingest {ingest['state']}{where}{why}: {ingest['rows']:,} rows read, "
-        f"{ingest['enqueued']:,} enqueued, {ingest['duplicates']:,} already enqueued, "
-        f"{ingest['rejected']:,} rejected, {ingest['suppressed']:,} suppressed"
+        f"{counts['rows']:,} rows read, {counts['enqueued']:,} enqueued, "
+        f"{counts['duplicates']:,} already enqueued, {counts['rejected']:,} rejected, "
+        f"{counts['suppressed']:,} suppressed"
     )
 
 

@@ -7,10 +7,11 @@ sender, template, key column and the file's content), so the same file sent the 
 the same campaign through the CLI, the HTTP API and the Python API alike, and each row's
 idempotency key makes a replay send nothing twice.
 
-A campaign's record is a hash (`keys.campaign`): created, state, account, template, source,
-starts (when its first message is due), rejected, suppressed, and `<state>_at` for each change
-of state; its counts by status are kept beside it (`keys.campaign_counts`) by the transition
-scripts; `keys.CAMPAIGNS` lists every campaign.
+A campaign's record is a hash (`keys.campaign`): created, state, account, template, source
+(the first run's: a replay keeps them), starts (when its first message is due), rejected,
+suppressed, its ingest (`record_ingest`), and `<state>_at` for each change of state; its counts
+by status are kept beside it (`keys.campaign_counts`) by the transition scripts;
+`keys.CAMPAIGNS` lists every campaign.
 
 The state shown is the stored one, except that a running campaign whose first message is not
 due yet shows `scheduled` (computed when read, never stored: nothing has to change it when the
@@ -91,7 +92,9 @@ class IngestState(StrEnum):
     FAILED = "failed"
 
 
-#: The ingest counts a campaign's hash keeps (as `ingest_<name>`), updated with every chunk.
+#: The ingest counts a campaign's hash keeps (as `ingest_<name>`, the campaign's over every run
+#: of its file: `merge_ingest`; and in `ingest_run`, the latest run's own), updated with every
+#: chunk.
 INGEST_COUNTS = ("rows", "enqueued", "duplicates", "rejected", "suppressed")
 #: Seconds a `reading` ingest may go without writing progress before it shows as stalled
 #: (the process reading it ended without saying so).
@@ -215,27 +218,73 @@ def _ingest(meta: dict[str, str]) -> dict[str, Any] | None:
     stopped_at = meta.get("ingest_stopped_at")
     out["stopped_at"] = int(stopped_at) if stopped_at else None
     out["updated"] = iso(updated) if updated else None
+    run = meta.get("ingest_run")
+    out["run"] = {n: int(v) for n, v in json.loads(run).items()} if run else None
     return out
+
+
+def merge_ingest(before: Mapping[str, int], run: Mapping[str, int]) -> dict[str, int]:
+    """A campaign's ingest counts once a run of its file has counted `run`, from its counts
+    before the run (`before`: every earlier run's, merged).
+
+    The campaign's counts are of the rows it holds, not of how often its file was read: a
+    replay's rows whose message an earlier run enqueued are the campaign's enqueued rows, not
+    repeats. So `enqueued` adds up every run's (a replay of the same file adds 0);
+    `duplicates` are the rows repeating a message the same file already holds (a run's repeats
+    beyond what earlier runs enqueued, the most any run found); `rejected` and `suppressed`
+    the most any run found (a replay rejects the same rows again); `rows` their sum (the same
+    file twice: its rows once)."""
+
+    def of(counts: Mapping[str, int], name: str) -> int:
+        return int(counts.get(name, 0))
+
+    enqueued = of(before, "enqueued") + of(run, "enqueued")
+    duplicates = max(of(before, "duplicates"), of(run, "duplicates") - of(before, "enqueued"))
+    rejected = max(of(before, "rejected"), of(run, "rejected"))
+    suppressed = max(of(before, "suppressed"), of(run, "suppressed"))
+    return {
+        "rows": enqueued + duplicates + rejected + suppressed,
+        "enqueued": enqueued,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "suppressed": suppressed,
+    }
+
+
+def ingest_counts(client: redis.Redis, campaign_id: str) -> dict[str, int]:
+    """A campaign's ingest counts as recorded (zeros for none): what a new run of its file
+    starts from (`merge_ingest`)."""
+    fields = [f"ingest_{name}" for name in INGEST_COUNTS]
+    values = cast(list[str | None], client.hmget(keys.campaign(check_id(campaign_id)), fields))
+    return {name: int(v or 0) for name, v in zip(INGEST_COUNTS, values, strict=True)}
 
 
 def record_ingest(
     client: redis.Redis,
     campaign_id: str,
     state: IngestState,
-    counts: dict[str, int] | None = None,
+    run: dict[str, int] | None = None,
     *,
+    before: Mapping[str, int] | None = None,
     reason: str = "",
     stopped_at: int | None = None,
 ) -> None:
-    """Record where the reading of a campaign's file is, with its counts so far."""
+    """Record where the reading of a campaign's file is. `run`, the counts of the run so far
+    (None: left as they are), is kept as the run's own (`ingest_run`) and, merged with the
+    campaign's counts from before the run (`before`, from `ingest_counts`), as the campaign's
+    (`merge_ingest`): a replay never lowers them."""
     fields: dict[str, str | int] = {
         "ingest": state.value,
         "ingest_reason": reason,
         "ingest_at": repr(time.time()),
         "ingest_stopped_at": "" if stopped_at is None else stopped_at,
     }
-    for name in INGEST_COUNTS:
-        fields[f"ingest_{name}"] = (counts or {}).get(name, 0)
+    if run is not None:
+        fields["ingest_run"] = json.dumps({name: run.get(name, 0) for name in INGEST_COUNTS})
+        if before is not None:
+            merged = merge_ingest(before, run)
+            for name in INGEST_COUNTS:
+                fields[f"ingest_{name}"] = merged[name]
     client.hset(keys.campaign(check_id(campaign_id)), mapping=cast(Any, fields))
 
 
@@ -248,16 +297,18 @@ def create(
     source: str,
     starts: float | None = None,
 ) -> None:
-    """Record a campaign (again, for a replay: its creation time and state are kept), and list
-    it in `keys.CAMPAIGNS`. `starts` is when its messages are due (None: now); a replay keeps
-    the earlier of the two."""
+    """Record a campaign, and list it in `keys.CAMPAIGNS`. Again, for a replay, its record
+    is kept: its creation time, state, account, template and source are the first run's.
+    `starts` is when its messages are due (None: now); a replay keeps the earlier of the
+    two."""
     key = keys.campaign(check_id(campaign_id))
     now = time.time()
     pipe = client.pipeline(transaction=True)
     pipe.hsetnx(key, "created", repr(now))
     pipe.zadd(keys.CAMPAIGNS, {campaign_id: now}, nx=True)
     pipe.hsetnx(key, "state", CampaignState.RUNNING.value)
-    pipe.hset(key, mapping={"account": account, "template": template, "source": source})
+    for name, value in (("account", account), ("template", template), ("source", source)):
+        pipe.hsetnx(key, name, value)
     pipe.execute()
     bring_forward(client, campaign_id, now if starts is None else starts)
 

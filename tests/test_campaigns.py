@@ -329,6 +329,107 @@ def test_a_blast_records_its_ingest_for_status_and_http_alike(doors: Doors, tmp_
 COUNTED = ("rows", "enqueued", "duplicates", "rejected", "suppressed")
 
 
+def replayable(path: Path) -> Path:
+    """A CSV of 20 people, one row rejected and one repeating the first row's message: 22 rows,
+    20 enqueued, 1 already enqueued (a repeat in the file), 1 rejected."""
+    people(path, rows=20)
+    first = path.read_text().splitlines()[1]
+    with path.open("a") as fh:
+        fh.write(f"not-a-number,X\n{first}\n")
+    return path
+
+
+FIRST_RUN = [22, 20, 1, 1, 0]
+REPLAY = [22, 0, 21, 1, 0]  # every row whose message the campaign holds: already enqueued
+
+
+def campaign_of(doors: Doors, cid: str) -> dict[str, Any]:
+    """The campaign over HTTP, checked to be the CLI's `status --json` too."""
+    status, campaign = doors.api.get(f"/v1/campaigns/{cid}")
+    assert status == 200, campaign
+    shown = json.loads(run_cli(doors.config, "status", cid, "--json").stdout)
+    assert shown == campaign
+    return dict(campaign)
+
+
+def test_a_replay_after_the_cli_keeps_the_campaigns_source_and_counts(
+    doors: Doors, tmp_path: Path
+) -> None:
+    """`salvo blast` then the same file uploaded (in the background, then waited for): the
+    campaign keeps the CLI's source and its counts; each replay's own answer and run say
+    every row was already enqueued."""
+    path = replayable(tmp_path / "people.csv")
+    code, out, err = cli_blast(doors, path)
+    assert code == 0, err
+    assert cli_counts(out) == FIRST_RUN
+    cid = out.splitlines()[-1].split()[1].rstrip(":")
+    status, body = upload(doors, path.read_bytes(), wait="false")
+    assert (status, body["campaign"]) == (202, cid), body
+    assert body["estimate"]["duplicates"] == 21  # said before it is read
+    ingest = ingest_of(doors.api, cid, ("done", "failed", "stopped"))
+    assert [ingest[n] for n in COUNTED] == FIRST_RUN, ingest
+    assert [ingest["run"][n] for n in COUNTED] == REPLAY, ingest
+    status, answer = upload(doors, path.read_bytes())  # wait=true: the run's counts
+    assert status == 202, answer
+    assert [answer[n] for n in COUNTED] == REPLAY
+    campaign = campaign_of(doors, cid)
+    assert campaign["source"] == str(path)
+    assert [campaign["ingest"][n] for n in COUNTED] == FIRST_RUN
+    assert campaign["counts"]["total"] == 20
+    line = run_cli(doors.config, "status", cid).stdout.splitlines()[1].strip()
+    assert line == (
+        "ingest done: 22 rows read, 20 enqueued, 1 already enqueued, 1 rejected, 0 suppressed; "
+        "its latest run: 22 rows read, 0 enqueued, 21 already enqueued, 1 rejected, 0 suppressed"
+    )
+
+
+def test_an_upload_twice_then_the_cli_keeps_the_first_uploads_record(
+    doors: Doors, tmp_path: Path
+) -> None:
+    path = replayable(tmp_path / "people.csv")
+    status, body = upload(doors, path.read_bytes(), wait="false")
+    assert status == 202, body
+    cid = body["campaign"]
+    first = ingest_of(doors.api, cid, ("done", "failed", "stopped"))
+    assert [first[n] for n in COUNTED] == [first["run"][n] for n in COUNTED] == FIRST_RUN
+    source = campaign_of(doors, cid)["source"]
+    assert source.startswith("upload sha256:")
+    status, body = upload(doors, path.read_bytes(), wait="false")
+    assert (status, body["campaign"]) == (202, cid), body
+    # Waiting to be read: the replay's run has read nothing yet, the campaign keeps its counts.
+    if body["ingest"]["state"] == "waiting":
+        assert [body["ingest"][n] for n in COUNTED] == FIRST_RUN
+        assert [body["ingest"]["run"][n] for n in COUNTED] == [0, 0, 0, 0, 0]
+    again = ingest_of(doors.api, cid, ("done", "failed", "stopped"))
+    assert [again[n] for n in COUNTED] == FIRST_RUN, again
+    assert [again["run"][n] for n in COUNTED] == REPLAY, again
+    code, out, err = cli_blast(doors, path)
+    assert code == 0, err
+    assert cli_counts(out) == REPLAY
+    assert out.splitlines()[-1].startswith(f"campaign {cid}:")
+    campaign = campaign_of(doors, cid)
+    assert campaign["source"] == source
+    assert [campaign["ingest"][n] for n in COUNTED] == FIRST_RUN
+    assert [campaign["ingest"]["run"][n] for n in COUNTED] == REPLAY
+
+
+def test_a_campaigns_ingest_counts_are_of_the_rows_it_holds() -> None:
+    """sms.campaigns.merge_ingest: a replay adds what it enqueued, never lowers the counts."""
+    first = dict(zip(COUNTED, FIRST_RUN, strict=True))
+    replay = dict(zip(COUNTED, REPLAY, strict=True))
+    assert campaigns.merge_ingest(first, replay) == first
+    # Stopped after 10 rows, then run again to the end: the rows once.
+    stopped = dict(zip(COUNTED, [10, 10, 0, 0, 0], strict=True))
+    resumed = dict(zip(COUNTED, [22, 10, 11, 1, 0], strict=True))
+    assert campaigns.merge_ingest(stopped, resumed) == first
+    # A replay cut short counts nothing less.
+    cut = dict(zip(COUNTED, [5, 0, 5, 0, 0], strict=True))
+    assert campaigns.merge_ingest(first, cut) == first
+    # A named campaign's file with 3 rows added: only those are new.
+    grown = dict(zip(COUNTED, [25, 3, 21, 1, 0], strict=True))
+    assert list(campaigns.merge_ingest(first, grown).values()) == [25, 23, 1, 1, 0]
+
+
 def ingest_of(api: Api, cid: str, until: tuple[str, ...], timeout: float = 300) -> dict[str, Any]:
     """The campaign's ingest once its state is one of `until` (polled)."""
     deadline = time.monotonic() + timeout
@@ -381,11 +482,13 @@ def test_a_large_upload_answers_at_once_and_reaches_the_counts_of_the_cli(
     assert code == 0, err
     assert f"about {estimate['rows']:,} rows" in out.splitlines()[0], out
     assert [ingest[n] for n in COUNTED] == cli_counts(out) == [30_003, 30_001, 0, 2, 0]
-    # The same upload again is a replay: nothing enqueued twice.
+    # The same upload again is a replay: nothing enqueued twice, and the campaign's counts
+    # stay those of what it holds; the replay's own run found every row already enqueued.
     status, body = upload(doors, path.read_bytes(), wait="false", campaign=f"up-{tag}")
     assert status == 202, body
     again = ingest_of(doors.api, cid, ("done",))
-    assert (again["enqueued"], again["duplicates"]) == (0, 30_001)
+    assert (again["enqueued"], again["duplicates"]) == (30_001, 0)
+    assert (again["run"]["enqueued"], again["run"]["duplicates"]) == (0, 30_001)
 
 
 def test_an_upload_cut_by_a_restart_is_resumed_by_the_next_api(
