@@ -18,7 +18,11 @@ OPTOUT = {
     "properties": {
         "phone": {"type": "string"},
         "account": {"type": "string"},
-        "at": {"type": "number", "description": "epoch seconds"},
+        "at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "when it opted out, ISO 8601",
+        },
         "source": {"type": "string", "enum": ["manual", "import", "inbound", "provider"]},
         "note": {"type": "string"},
     },

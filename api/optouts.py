@@ -44,13 +44,7 @@ def _account(settings: Settings, value: object) -> tuple[str, list[dict[str, Any
 
 
 def _entry(entry: OptOut) -> dict[str, Any]:
-    return {
-        "phone": entry.phone,
-        "account": entry.account,
-        "at": entry.at,
-        "source": entry.source,
-        "note": entry.note,
-    }
+    return dict(entry.as_dict())
 
 
 async def list_optouts(request: web.Request) -> web.Response:

@@ -3,13 +3,11 @@ and the replies kept, the same operations as `/v1/optouts` and `/v1/inbound`."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -54,7 +52,10 @@ def _opened(ctx: click.Context, account: str | None) -> Iterator[tuple[Producer,
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    """A time as every door shows it (sms.times.iso)."""
+    from sms.times import iso
+
+    return iso(at)
 
 
 def _account_option(help_text: str) -> Callable[[F], F]:
@@ -136,7 +137,7 @@ def list_(ctx: click.Context, account: str | None, as_json: bool) -> None:
         for entry in producer.optouts.entries(name):
             count += 1
             if as_json:
-                click.echo(json.dumps(dataclasses.asdict(entry)))
+                click.echo(json.dumps(entry.as_dict()))
             else:
                 note = f"  {entry.note}" if entry.note else ""
                 click.echo(f"{entry.phone}  {_when(entry.at)}  {entry.source}{note}")

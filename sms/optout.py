@@ -10,12 +10,15 @@ accounts it uses. The two lists are apart: changing the scope does not move entr
 An account may let its transactional messages through (`optout_applies_to = "bulk"`); by
 default an opt-out suppresses every lane. Each entry says when, how (manual, import, inbound,
 provider) and through which account it came. Numbers are E.164 (`sms.phone.parse_e164`).
+Every door shows an entry's time as it shows every time (`as_dict`, `row`: ISO 8601 with an
+offset, `sms.times.iso`); an import reads that back, or epoch seconds (`parse_at`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,11 +30,15 @@ import redis
 from sms import keys
 from sms.errors import InvalidInput
 from sms.phone import InvalidPhoneNumber, parse_e164
+from sms.times import iso
 
 Scope = Literal["account", "global"]
 Source = Literal["manual", "import", "inbound", "provider"]
-#: The columns `export` writes and `import_csv` reads (only `phone` is required).
+#: The columns `export` writes and `import_csv` reads (only `phone` is required; `account` and
+#: `source` are the list's and the import's own).
 COLUMNS = ("phone", "account", "at", "source", "note")
+#: What an imported `at` may be, said when it is neither.
+AT_RULE = "ISO 8601 (2026-12-03T10:20:27.123+00:00; UTC without an offset) or epoch seconds"
 _SCAN = 1000
 
 
@@ -75,10 +82,34 @@ class OptOut:
             str(data.get("note", "")),
         )
 
+    def as_dict(self) -> dict[str, str]:
+        """The entry as every door shows it (the HTTP API, `salvo optout list --json`), its
+        time ISO 8601 with an offset."""
+        return dict(zip(COLUMNS, self.row(), strict=True))
+
     def row(self) -> list[str]:
-        """The entry as a CSV row of COLUMNS."""
-        at = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="seconds")
-        return [self.phone, self.account, at, self.source, self.note]
+        """The entry as a CSV row of COLUMNS (its time ISO 8601, as `as_dict`)."""
+        return [self.phone, self.account, iso(self.at), self.source, self.note]
+
+
+def parse_at(text: str) -> float:
+    """An opt-out's time read back from a CSV, as epoch seconds: ISO 8601 as the export writes
+    it (UTC when it has no offset), or epoch seconds (as `GET /v1/optouts` once gave it);
+    ValueError when it is neither."""
+    text = text.strip()
+    try:
+        epoch = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time: {AT_RULE}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    if not math.isfinite(epoch) or epoch < 0:
+        raise ValueError(f"{text!r} is not a time: {AT_RULE}")
+    return epoch
 
 
 @dataclass
@@ -167,12 +198,13 @@ class OptOutList:
         self, account: str, lines: Iterable[str], *, region: str | None = None, note: str = ""
     ) -> ImportReport:
         """Add every number of a CSV: with a header naming a `phone` column (and optionally
-        `note`), or one number per line without a header. A line that is not a number is
-        reported with its line number and the rest are added."""
+        `note` and `at`, when it opted out: what `export_csv` writes reads back), or one number
+        per line without a header. A line that is not a number, or whose `at` is not a time,
+        is reported with its line number and the rest are added."""
         report = ImportReport()
         reader = csv.reader(line.replace("\0", "") for line in lines)
-        column, note_column = 0, None
-        batch: list[tuple[str, str]] = []
+        column, note_column, at_column = 0, None, None
+        batch: list[tuple[str, str, float | None]] = []
         while True:
             index = reader.line_num + 1  # a record's first line (a quoted field may span lines)
             try:
@@ -189,6 +221,7 @@ class OptOutList:
                 if "phone" in header:
                     column = header.index("phone")
                     note_column = header.index("note") if "note" in header else None
+                    at_column = header.index("at") if "at" in header else None
                     continue
             if column >= len(row):
                 report.invalid.append((index, "no phone field"))
@@ -199,21 +232,28 @@ class OptOutList:
                 report.invalid.append((index, f"{row[column]!r}: {exc.reason}"))
                 continue
             own = row[note_column] if note_column is not None and note_column < len(row) else ""
-            batch.append((phone, own or note))
+            written = row[at_column] if at_column is not None and at_column < len(row) else ""
+            try:
+                at = parse_at(written) if written.strip() else None
+            except ValueError as exc:
+                report.invalid.append((index, f"at: {exc}"))
+                continue
+            batch.append((phone, own or note, at))
             if len(batch) >= _SCAN:
                 self._add_batch(account, batch, report)
         self._add_batch(account, batch, report)
         return report
 
-    def _add_batch(self, account: str, batch: list[tuple[str, str]], report: ImportReport) -> None:
+    def _add_batch(
+        self, account: str, batch: list[tuple[str, str, float | None]], report: ImportReport
+    ) -> None:
         if not batch:
             return
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
-        for phone, note in batch:
-            pipe.hsetnx(
-                self.key(account), phone, OptOut(phone, account, now, "import", note).dump()
-            )
+        for phone, note, at in batch:
+            entry = OptOut(phone, account, now if at is None else at, "import", note)
+            pipe.hsetnx(self.key(account), phone, entry.dump())
         for added in pipe.execute():
             if added:
                 report.added += 1

@@ -286,8 +286,17 @@ def test_the_list_over_http(loop: Loop) -> None:
     assert body["invalid_lines"] == [{"line": 3, "reason": "'bad': contains letters"}]
     status, listed = loop.api.get("/v1/optouts?account=skycore&limit=10000")
     assert status == 200 and {a, b} <= {e["phone"] for e in listed["optouts"]}
+    # Times as every other answer gives them: ISO 8601 with an offset.
+    assert all(is_iso(e["at"]) for e in listed["optouts"])
+    status, entry = loop.api.get(f"/v1/optouts/{a}?account=skycore")
+    assert status == 200 and is_iso(entry["at"]) and entry in listed["optouts"]
     status, text = loop.api.get("/v1/optouts/export?account=skycore")
     assert status == 200 and text.startswith("phone,account,at,source,note") and b in text
+    assert f"{a},skycore,{entry['at']},manual," in text  # the export says it the same way
+    from api.openapi import DOCUMENT
+
+    at = DOCUMENT["components"]["schemas"]["OptOut"]["properties"]["at"]
+    assert (at["type"], at["format"]) == ("string", "date-time")
     status, body = loop.api.call("DELETE", f"/v1/optouts/{a}?account=skycore")
     assert (status, body) == (200, {"phone": a, "removed": True})
     assert not opted_out(loop, "skycore", a)
@@ -295,6 +304,11 @@ def test_the_list_over_http(loop: Loop) -> None:
     assert status == 422 and body["errors"][0]["field"] == "account"
     status, body = loop.api.get("/v1/optouts/12?account=skycore")
     assert status == 422 and body["errors"][0]["field"] == "phone"
+
+
+def is_iso(text: object) -> bool:
+    """Whether `text` is an ISO 8601 time with an offset, as every answer gives times."""
+    return isinstance(text, str) and datetime.fromisoformat(text).utcoffset() is not None
 
 
 def test_the_list_from_the_command_line(loop: Loop, tmp_path: Path) -> None:
@@ -310,8 +324,13 @@ def test_the_list_from_the_command_line(loop: Loop, tmp_path: Path) -> None:
     assert "1 added, 0 already opted out, 1 not numbers" in done.stdout
     assert "line 2: 'nonsense': contains letters" in done.stdout
     done = run_cli(loop.config, "optout", "list", "--account", "justcall", "--json")
-    listed = {json.loads(line)["phone"] for line in done.stdout.splitlines()}
-    assert {a, b} <= listed
+    entries = {e["phone"]: e for e in map(json.loads, done.stdout.splitlines())}
+    assert {a, b} <= set(entries)
+    # The same entry, time and all, as the HTTP API gives it.
+    status, entry = loop.api.get(f"/v1/optouts/{a}?account=justcall")
+    assert status == 200 and entries[a] == entry and is_iso(entry["at"])
+    done = run_cli(loop.config, "optout", "list", "--account", "justcall")
+    assert f"{a}  {entry['at']}  manual  asked" in done.stdout.splitlines()
     out = tmp_path / "export.csv"
     done = run_cli(loop.config, "optout", "export", "--account", "justcall", "-o", str(out))
     assert done.returncode == 0 and a in out.read_text() and b in out.read_text()

@@ -13,9 +13,10 @@ import redis
 from producer.api import Producer
 from sms.errors import InvalidMessage, NotFound
 from sms.message import Message, Status
-from sms.optout import OptOutList, applies
+from sms.optout import AT_RULE, OptOutList, applies
 from sms.providers.base import OutcomeKind
 from sms.settings import Settings
+from sms.times import iso
 from tests.helpers import SENDERS
 from tests.test_adapters import FACTORIES
 
@@ -80,14 +81,58 @@ def test_import_reads_a_bare_list_of_numbers_with_a_region(r: redis.Redis) -> No
 
 def test_export_writes_what_import_reads_back(r: redis.Redis) -> None:
     optouts, name, copy = OptOutList(r), account(), account()
-    optouts.add(name, A, note="x")
-    optouts.add(name, B, source="inbound")
+    optouts.add(name, A, note="x", at=1_764_757_227.123)
+    optouts.add(name, B, source="inbound", at=1_764_757_300.0)
     out = io.StringIO()
     assert optouts.export_csv(name, out) == 2
-    assert out.getvalue().splitlines()[0] == "phone,account,at,source,note"
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "phone,account,at,source,note"
+    assert f"{A},{name},2025-12-03T10:20:27.123+00:00,manual,x" in lines  # ISO, as every door
     report = optouts.import_csv(copy, io.StringIO(out.getvalue()))
     assert report.added == 2 and not report.invalid
-    assert {e.phone for e in optouts.entries(copy)} == {A, B}
+    got = {e.phone: e for e in optouts.entries(copy)}
+    assert set(got) == {A, B}
+    # When each opted out and why come back; how is the import.
+    assert (got[A].at, got[A].note, got[A].source) == (1_764_757_227.123, "x", "import")
+    assert got[B].at == 1_764_757_300.0
+
+
+def test_an_entry_shows_its_time_as_every_door_does(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    optouts.add(name, A, at=1_764_757_227.5)
+    entry = optouts.get(name, A)
+    assert entry is not None
+    assert entry.as_dict() == {
+        "phone": A,
+        "account": name,
+        "at": iso(1_764_757_227.5),
+        "source": "manual",
+        "note": "",
+    }
+    assert entry.as_dict()["at"] == "2025-12-03T10:20:27.500+00:00"
+
+
+def test_import_reads_old_epoch_times_and_refuses_what_is_not_a_time(r: redis.Redis) -> None:
+    optouts, name = OptOutList(r), account()
+    c, d = "+12025550125", "+12025550126"
+    text = (
+        "phone,at\n"
+        f"{A},1764757227.25\n"  # epoch seconds, as GET /v1/optouts once gave them
+        f"{B},2025-12-03T11:20:27+01:00\n"  # another offset
+        f"{c},2025-12-03T10:20:27\n"  # no offset: UTC
+        f"{d},yesterday\n"
+        "+12025550127,nan\n"
+        "+12025550128,\n"  # no time: the import's
+    )
+    report = optouts.import_csv(name, io.StringIO(text))
+    assert report.added == 4
+    assert [line for line, _ in report.invalid] == [5, 6]
+    assert report.invalid[0][1] == f"at: 'yesterday' is not a time: {AT_RULE}"
+    assert optouts.get(name, A).at == 1_764_757_227.25  # type: ignore[union-attr]
+    assert optouts.get(name, B).at == 1_764_757_227.0  # type: ignore[union-attr]
+    assert optouts.get(name, c).at == 1_764_757_227.0  # type: ignore[union-attr]
+    assert optouts.get(name, d) is None
+    assert optouts.get(name, "+12025550128").at > 1_764_757_227  # type: ignore[union-attr]
 
 
 def test_transactional_messages_pass_only_where_the_account_says() -> None:
