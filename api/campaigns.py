@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api import models
 from api.ingest import INGESTS, Job
-from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem
+from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem, unknown_parameters
 from api.uploads import JSONL_TYPES, Refused, check_type, open_upload
 from producer.campaign import (
     PHONE,
@@ -89,8 +89,7 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
     for name in ("account", "from", "template"):
         if not q.get(name):
             problems.append(problem(name, "required"))
-    for name in sorted(set(q) - PARAMETERS):
-        problems.append(problem(name, "not a known parameter"))
+    problems += unknown_parameters(q, PARAMETERS)
     for name, value in q.items():
         if bad := text_problem(value):
             problems.append(problem(name, bad))

@@ -18,7 +18,7 @@ import logging
 from aiohttp import web
 
 from api.receipts import authenticated_body
-from api.shared import PRODUCER, SETTINGS, error, invalid, problem
+from api.shared import PRODUCER, SETTINGS, error, invalid, problem, unknown_parameters, whole_number
 from sms.inbound import PARSERS, BadInbound, listing, record
 from sms.phone import mask
 
@@ -73,21 +73,15 @@ async def get_inbound(request: web.Request) -> web.Response:
     id from an earlier page)."""
     q = request.query
     account = q.get("account") or None
-    problems = []
+    problems = unknown_parameters(q, ("account", "limit", "before"))
     providers = request.app[SETTINGS].providers
     if account is not None and account not in providers:
         known = ", ".join(sorted(providers)) or "none configured"
         problems.append(
             problem("account", f"unknown provider account {account!r} (known: {known})")
         )
-    try:
-        raw = q.get("limit", "100")
-        limit = int(raw) if raw.isascii() and raw.isdigit() else 0  # not ' 5' or '1_0'
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError
-    except ValueError:
-        problems.append(problem("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
-        limit = 0
+    limit, bad_limit = whole_number(q, "limit", 100, 1, MAX_LIMIT)
+    problems += bad_limit
     before = q.get("before", "+")
     if before != "+" and not _stream_id(before):
         problems.append(problem("before", "must be a message id from an earlier answer"))

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from api import models
-from api.shared import PRODUCER, error, invalid, problem
+from api.shared import PRODUCER, error, invalid, problem, unknown_parameters, whole_number
 from producer import rejects, results
 from sms import campaigns
 from sms.errors import NotFound
@@ -33,7 +33,8 @@ async def campaign_messages(request: web.Request, cid: str | None = None) -> web
     """One page of the campaign's messages, each with its input line, and the next cursor."""
     cid = cid or request.match_info["id"]
     query = request.query
-    problems = []
+    own = ("status", "cursor", "limit", *(("campaign",) if "id" not in request.match_info else ()))
+    problems = unknown_parameters(query, own)
     status: Status | None = None
     if "status" in query:
         try:
@@ -41,16 +42,9 @@ async def campaign_messages(request: web.Request, cid: str | None = None) -> web
         except ValueError:
             known = ", ".join(s.value for s in Status)
             problems.append(problem("status", f"not a status (one of: {known})"))
-    after, limit = 0, 100
-    for name, low, high in (("cursor", 0, 10**12), ("limit", 1, results.MAX_LIMIT)):
-        if name in query:
-            raw = query[name]
-            if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-                problems.append(problem(name, f"an integer from {low} to {high}"))
-            elif name == "cursor":
-                after = int(raw)
-            else:
-                limit = int(raw)
+    after, bad_cursor = whole_number(query, "cursor", 0, 0, 10**12)
+    limit, bad_limit = whole_number(query, "limit", 100, 1, results.MAX_LIMIT)
+    problems += bad_cursor + bad_limit
     if problems:
         return invalid(problems)
     producer = request.app[PRODUCER]
@@ -77,8 +71,8 @@ async def campaign_messages(request: web.Request, cid: str | None = None) -> web
 async def list_campaigns(request: web.Request) -> web.Response:
     """Campaigns, newest first, a page at a time."""
     query = request.query
-    problems = []
-    before, limit = "+inf", 50
+    problems = unknown_parameters(query, ("cursor", "limit"))
+    before = "+inf"
     if "cursor" in query:
         # A creation time from an earlier page, as `next` writes it: digits and a fraction.
         # Not whatever float() reads (' 5', '1_000', 'inf'), which Redis would refuse.
@@ -86,12 +80,8 @@ async def list_campaigns(request: web.Request) -> web.Response:
             before = query["cursor"]
         else:
             problems.append(problem("cursor", "the `next` of the page before"))
-    if "limit" in query:
-        raw = query["limit"]
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= results.MAX_LIMIT:
-            problems.append(problem("limit", f"an integer from 1 to {results.MAX_LIMIT}"))
-        else:
-            limit = int(raw)
+    limit, bad_limit = whole_number(query, "limit", 50, 1, results.MAX_LIMIT)
+    problems += bad_limit
     if problems:
         return invalid(problems)
     producer = request.app[PRODUCER]
@@ -110,8 +100,11 @@ async def campaign_rejects(request: web.Request) -> web.StreamResponse:
     (producer/rejects.py), streamed a page at a time."""
     cid = request.match_info["id"]
     fmt = request.query.get("format", "csv")
+    problems = unknown_parameters(request.query, ("format",))
     if fmt not in ("csv", "jsonl"):
-        return invalid([problem("format", "csv or jsonl")])
+        problems.append(problem("format", "csv or jsonl"))
+    if problems:
+        return invalid(problems)
     return await stream_rejects(request, cid, cast(rejects.Format, fmt))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import redis.asyncio as aredis
@@ -44,6 +44,25 @@ def problem(field: str, reason: str, index: int | None = None) -> dict[str, Any]
     """One entry of a 422 answer (`index` says which message of a list)."""
     entry: dict[str, Any] = {"field": field, "reason": reason}
     return entry if index is None else {"index": index, **entry}
+
+
+def unknown_parameters(query: Mapping[str, str], known: Collection[str]) -> list[dict[str, Any]]:
+    """A 422 entry for each query parameter not in `known`: a misspelt filter
+    (`?stauts=failed`) is refused, not ignored into an answer of everything."""
+    return [problem(name, "not a known parameter") for name in sorted(set(query) - set(known))]
+
+
+def whole_number(
+    query: Mapping[str, str], name: str, default: int, low: int, high: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """`query[name]` as a whole number from `low` to `high` (`default` when absent), and the
+    422 entry when it is not one (digits only: not ' 5', '1_000' or '-1')."""
+    raw = query.get(name)
+    if raw is None:
+        return default, []
+    if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+        return int(raw), []
+    return default, [problem(name, f"a whole number from {low} to {high}")]
 
 
 async def read_body(request: web.Request) -> bytes:

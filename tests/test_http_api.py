@@ -180,6 +180,33 @@ def test_a_campaign_list_cursor_that_no_page_gave_is_a_422(api: Api, cursor: str
     assert (status, body["errors"][0]["field"]) == (422, "cursor")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/campaigns?stauts=failed",
+        "/v1/campaigns/nope/messages?stauts=failed",
+        "/v1/messages?campaign=nope&stauts=failed",
+        "/v1/campaigns/nope/rejects?stauts=failed",
+        "/v1/inbound?stauts=failed",
+    ],
+)
+def test_a_misspelt_filter_is_refused_not_ignored(api: Api, path: str) -> None:
+    """A listing that ignored `stauts` would answer every message as if they were the failed
+    ones: a 422 names it, as an unknown field of a body is named, and the limit is said alike."""
+    status, body = api.get(path)
+    assert (status, body) == (
+        422,
+        {"errors": [{"field": "stauts", "reason": "not a known parameter"}]},
+    )
+    for listing in ("/v1/campaigns", "/v1/inbound", "/v1/messages?campaign=nope&"):
+        joiner = "" if listing.endswith("&") else "?"
+        status, body = api.get(f"{listing}{joiner}limit=0")
+        assert (status, body["errors"]) == (
+            422,
+            [{"field": "limit", "reason": "a whole number from 1 to 1000"}],
+        )
+
+
 def test_replies_of_an_unknown_account_name_the_known_ones(api: Api) -> None:
     status, body = api.get("/v1/inbound?account=nope")
     assert status == 422
