@@ -18,7 +18,16 @@ from typing import Any
 from aiohttp import web
 
 from api.campaigns import Stalled, TooLarge, receive
-from api.shared import PRODUCER, SETTINGS, error, invalid, problem, read_json
+from api.shared import (
+    PRODUCER,
+    SETTINGS,
+    error,
+    invalid,
+    problem,
+    read_json,
+    unknown_parameters,
+    whole_number,
+)
 from sms.errors import InvalidInput
 from sms.optout import OptOut, normalise
 from sms.settings import Settings
@@ -43,6 +52,13 @@ def _account(settings: Settings, value: object) -> tuple[str, list[dict[str, Any
     return value, []
 
 
+def _query_account(request: web.Request, *others: str) -> tuple[str, list[dict[str, Any]]]:
+    """The account the query names (`_account`), and a problem for each parameter that is
+    neither `account` nor one of `others`."""
+    account, problems = _account(request.app[SETTINGS], request.query.get("account"))
+    return account, unknown_parameters(request.query, ("account", *others)) + problems
+
+
 def _entry(entry: OptOut) -> dict[str, Any]:
     return dict(entry.as_dict())
 
@@ -50,14 +66,9 @@ def _entry(entry: OptOut) -> dict[str, Any]:
 async def list_optouts(request: web.Request) -> web.Response:
     """The account's opt-outs (at most `limit`, default 1000) and how many there are."""
     settings = request.app[SETTINGS]
-    account, problems = _account(settings, request.query.get("account"))
-    try:
-        limit = int(request.query.get("limit", "1000"))
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError
-    except ValueError:
-        problems.append(problem("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
-        limit = 0
+    account, problems = _query_account(request, "limit")
+    limit, bad_limit = whole_number(request.query, "limit", 1000, 1, MAX_LIMIT)
+    problems += bad_limit
     if problems:
         return invalid(problems)
     optouts = request.app[PRODUCER].optouts
@@ -115,8 +126,7 @@ async def add_optouts(request: web.Request) -> web.Response:
 
 async def check_optout(request: web.Request) -> web.Response:
     """One number's opt-out, or 404 when it has none."""
-    settings = request.app[SETTINGS]
-    account, problems = _account(settings, request.query.get("account"))
+    account, problems = _query_account(request)
     phone = _phone(request, problems)
     if problems:
         return invalid(problems)
@@ -128,8 +138,7 @@ async def check_optout(request: web.Request) -> web.Response:
 
 async def remove_optout(request: web.Request) -> web.Response:
     """Take a number off the list (opt it back in): whether it was on it."""
-    settings = request.app[SETTINGS]
-    account, problems = _account(settings, request.query.get("account"))
+    account, problems = _query_account(request)
     phone = _phone(request, problems)
     if problems:
         return invalid(problems)
@@ -149,7 +158,7 @@ async def import_optouts(request: web.Request) -> web.Response:
     """Add every number of an uploaded CSV (a `phone` column, or one number per line); the
     lines that are not numbers are listed, the rest added."""
     settings = request.app[SETTINGS]
-    account, problems = _account(settings, request.query.get("account"))
+    account, problems = _query_account(request)
     if problems:
         return invalid(problems)
     tmp = Path(tempfile.mkdtemp(prefix="salvo-optouts-"))
@@ -184,7 +193,7 @@ async def import_optouts(request: web.Request) -> web.Response:
 
 async def export_optouts(request: web.Request) -> web.Response:
     """The account's whole list as CSV: phone, account, at, source, note."""
-    account, problems = _account(request.app[SETTINGS], request.query.get("account"))
+    account, problems = _query_account(request)
     if problems:
         return invalid(problems)
     out = io.StringIO()

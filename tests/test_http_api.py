@@ -198,6 +198,14 @@ def test_a_misspelt_filter_is_refused_not_ignored(api: Api, path: str) -> None:
         422,
         {"errors": [{"field": "stauts", "reason": "not a known parameter"}]},
     )
+    for optouts in ("/v1/optouts", "/v1/optouts/export", "/v1/optouts/%2B12025550100"):
+        status, body = api.get(f"{optouts}?account=carrierx&stauts=failed")
+        assert (status, body["errors"]) == (
+            422,
+            [{"field": "stauts", "reason": "not a known parameter"}],
+        ), optouts
+    status, body = api.get("/v1/optouts?account=carrierx&limit=10001")
+    assert body["errors"] == [{"field": "limit", "reason": "a whole number from 1 to 10000"}]
     for listing in ("/v1/campaigns", "/v1/inbound", "/v1/messages?campaign=nope&"):
         joiner = "" if listing.endswith("&") else "?"
         status, body = api.get(f"{listing}{joiner}limit=0")
