@@ -42,7 +42,7 @@ from producer.campaign import (
 from producer.lifecycle import time_problems
 from producer.preflight import Report, Tally, estimate, figures, flag, preflight
 from producer.template import Template
-from sms import callbacks, campaigns, keys
+from sms import callbacks, campaigns, keys, validation
 from sms.errors import Conflict, InvalidInput, NotFound, TemplateError
 from sms.message import Lane, Sender
 from sms.text import text_problem
@@ -88,7 +88,7 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
     problems: list[dict[str, Any]] = []
     for name in ("account", "from", "template"):
         if not q.get(name):
-            problems.append(problem(name, "required"))
+            problems.append(problem(name, validation.MISSING))
     problems += unknown_parameters(q, PARAMETERS)
     for name, value in q.items():
         if bad := text_problem(value):
@@ -103,7 +103,7 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
         try:
             sender = _SENDER.validate_python(sender)
         except ValidationError as exc:
-            problems.append(problem("from", exc.errors()[0]["msg"].removeprefix("Value error, ")))
+            problems += [problem(p.field, p.problem) for p in validation.problems(exc, root="from")]
     if text:
         try:
             Template(text)
@@ -111,21 +111,22 @@ def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict
             problems.append(problem("template", str(exc)))
     fmt = q.get("format") or ("jsonl" if request.content_type in JSONL_TYPES else "csv")
     if fmt not in ("csv", "jsonl"):
-        problems.append(problem("format", "must be csv or jsonl"))
+        problems.append(problem("format", validation.one_of(fmt, ("csv", "jsonl"))))
     campaign = q.get("campaign") or None
     if campaign is not None and not campaigns.is_valid_id(campaign):
         problems.append(problem("campaign", f"must be {campaigns.ID_RULE}"))
     lane = q.get("lane", Lane.BULK.value)
     if lane not in {x.value for x in Lane}:
-        problems.append(problem("lane", "must be transactional or bulk"))
+        problems.append(problem("lane", validation.one_of(lane, [x.value for x in Lane])))
     times: dict[str, datetime | None] = {}
     for name in ("send_at", "expires_at"):
         times[name] = None
         if q.get(name):
             try:
                 times[name] = _TIME.validate_python(q[name])
-            except ValidationError:
-                problems.append(problem(name, "not an ISO 8601 time"))
+            except ValidationError as exc:
+                found = validation.problems(exc, root=name)
+                problems += [problem(p.field, p.problem) for p in found]
     if not any(p["field"] in times for p in problems):
         timing = time_problems(times["send_at"], times["expires_at"])
         problems += [problem(p.field, p.problem) for p in timing]

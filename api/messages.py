@@ -32,12 +32,6 @@ FIELDS = models.MESSAGE_FIELDS
 DEFAULT_LANE = Lane.TRANSACTIONAL.value
 
 
-def worded(reason: str) -> str:
-    """pydantic's reason in this API's words: a field it does not know is `not a known
-    field`, wherever it is (a message's own, its `options`', a move's)."""
-    return "not a known field" if reason == "Extra inputs are not permitted" else reason
-
-
 def build_all(
     producer: Producer, items: list[Any], header_key: str | None, single: bool
 ) -> tuple[list[Message], list[dict[str, Any]]]:
@@ -63,7 +57,7 @@ def build_all(
         try:
             message = build_message(**fields)
         except InvalidMessage as exc:
-            found += [problem(p.field, worded(p.problem), index) for p in exc.problems]
+            found += [problem(p.field, p.problem, index) for p in exc.problems]
         else:  # its times are checked with the provider's rules (Producer.problems_many)
             messages.append(message)
             at.append(index)
@@ -151,7 +145,7 @@ async def patch_message(request: web.Request) -> web.Response:
     try:
         times = models.MessageTimes.model_validate(data)
     except ValidationError as exc:
-        return invalid([problem(p.field, worded(p.problem)) for p in validation_problems(exc)])
+        return invalid([problem(p.field, p.problem) for p in validation_problems(exc)])
     changes = {name: getattr(times, name) for name in times.model_fields_set}
     producer = request.app[PRODUCER]
     try:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from producer import lifecycle
 from producer.controls import CampaignControls, ControlResult
-from sms import callbacks, campaigns, keys
+from sms import callbacks, campaigns, keys, validation
 from sms.campaigns import Campaign
 from sms.connect import sync_client
 from sms.embedded import resolve_redis_url
@@ -271,13 +271,6 @@ def build_message(**fields: Any) -> Message:
 
 
 def validation_problems(exc: ValidationError) -> list[Problem]:
-    """pydantic's errors as Problems naming each field."""
-    out = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "message"
-        field = "from" if field == "sender" else field  # the name users write (--from, "from")
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        out.append(Problem(field, msg))
-    return out
+    """pydantic's errors as Problems naming each field, in Salvo's words (sms/validation.py,
+    as every door says them)."""
+    return validation.problems(exc)

@@ -22,6 +22,7 @@ from sms.errors import SalvoError
 from sms.message import Lane
 from sms.settings import Settings
 from sms.times import iso
+from sms.validation import TIME_RULE, one_of, shown
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +48,13 @@ def account_option(required: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+class Choice(click.Choice[str]):
+    """click's Choice, refusing a value in the words every door uses (sms.validation)."""
+
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
+        return one_of(value, [str(choice) for choice in self.choices])
+
+
 def _settings(ctx: click.Context) -> Settings:
     obj: dict[str, Any] = ctx.ensure_object(dict)
     if "settings" not in obj:
@@ -67,10 +75,8 @@ def _when(value: str | None, option: str = "--at") -> datetime | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time (2026-11-24T09:00:00+00:00)",
-            param_hint=f"'{option}'",
-        ) from None
+        reason = f"{shown(value)} is not {TIME_RULE}"
+        raise click.BadParameter(reason, param_hint=f"'{option}'") from None
     if when.tzinfo is None:
         when = when.astimezone()  # a naive time is the local time of the machine
     return when
@@ -153,7 +159,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 @click.option("--body", default="", help="message text")
 @click.option("--media-url", "media", multiple=True, help="media URL (MMS); repeatable")
 @click.option("--key", help="idempotency key: a second send with it sends nothing")
-@click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="transactional")
+@click.option("--lane", type=Choice([lane.value for lane in Lane]), default="transactional")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--callback-url", help="http(s) URL that receives its status changes, signed")
@@ -215,7 +221,7 @@ def send(
 )
 @click.option("--phone-column", help="the CSV column of numbers (default: phone, any case)")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
-@click.option("--lane", type=click.Choice([lane.value for lane in Lane]), default="bulk")
+@click.option("--lane", type=Choice([lane.value for lane in Lane]), default="bulk")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")
@@ -469,7 +475,7 @@ def cancel(ctx: click.Context, ident: str) -> None:
 @click.argument("campaign")
 @click.option("--status", "status", help="only messages in this status")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="file")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option("--format", "fmt", type=Choice(["csv", "jsonl"]), default="csv")
 @click.pass_context
 def export(
     ctx: click.Context, campaign: str, status: str | None, output: Path | None, fmt: str
@@ -482,10 +488,8 @@ def export(
     try:
         wanted = None if status is None else Status(status)
     except ValueError:
-        known = ", ".join(s.value for s in Status)
-        raise click.BadParameter(
-            f"{status!r} is not a status (one of: {known})", param_hint="'--status'"
-        ) from None
+        known = [s.value for s in Status]
+        raise click.BadParameter(one_of(status, known), param_hint="'--status'") from None
     producer = Producer(_settings(ctx))
     try:
         producer.campaign(campaign)  # NotFound: one error line
@@ -559,7 +563,7 @@ def sandbox(port: int, host: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--loglevel",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    type=Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
     show_default=True,
     help="INFO logs every request (receipt secrets masked); WARNING only refusals and failures",

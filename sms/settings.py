@@ -32,6 +32,7 @@ from pydantic_settings import (
 from sms.callbacks import check_url
 from sms.errors import ConfigError
 from sms.quiet import parse_window
+from sms.validation import field_name, reason
 
 LaneName = Literal["transactional", "bulk"]
 
@@ -304,11 +305,7 @@ def _explain(exc: ValidationError, source: Path | None) -> str:
     where = str(source) if source else "settings"
     problems = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            msg = "required but missing"
-        elif err["type"] == "extra_forbidden":
-            msg = "not a known setting"
+        loc = field_name(err["loc"], {})
+        msg = reason(err, unknown="not a known setting")  # as every door words them
         problems.append(f"{loc}: {msg}" if loc else msg)
     return f"{where}: invalid settings: {'; '.join(problems)}"

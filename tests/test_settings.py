@@ -68,11 +68,11 @@ def test_missing_credentials_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         Settings.load(path)
     assert str(path) in str(err.value)
-    assert "providers.a.textingline.key_secret: required but missing" in str(err.value)
+    assert "providers.a.textingline.key_secret: missing; required" in str(err.value)
 
 
 def test_skycore_needs_its_endpoint_url(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"endpoint_url: required but missing"):
+    with pytest.raises(ConfigError, match=r"endpoint_url: missing; required"):
         Settings.load(write(tmp_path, '[providers.s]\nkind = "skycore"\napi_key = "k"\n'))
 
 
