@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -131,6 +131,15 @@ Account = Annotated[
     JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount,
     Field(discriminator="kind"),
 ]
+
+
+#: Each kind of account: pydantic names it in an error's location, after the account's name, as
+#: the union's tag (`providers.sms.justcall.rate`), where the user wrote no such thing.
+KINDS = frozenset(
+    kind
+    for model in (JustCallAccount, CarrierXAccount, TextingLineAccount, SkycoreAccount)
+    for kind in get_args(model.model_fields["kind"].annotation)
+)
 
 
 class Settings(BaseSettings):
@@ -305,7 +314,10 @@ def _explain(exc: ValidationError, source: Path | None) -> str:
     where = str(source) if source else "settings"
     problems = []
     for err in exc.errors():
-        loc = field_name(err["loc"], {})
+        path = err["loc"]
+        if len(path) > 3 and path[0] == "providers" and path[2] in KINDS:
+            path = (*path[:2], *path[3:])  # the union's tag, not a setting
+        loc = field_name(path, {})
         msg = reason(err, unknown="not a known setting")  # as every door words them
         problems.append(f"{loc}: {msg}" if loc else msg)
     return f"{where}: invalid settings: {'; '.join(problems)}"

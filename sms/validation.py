@@ -3,7 +3,7 @@ command line, the Python API, the settings file) turns them into what a user rea
 
 Each error becomes a Problem: the field as users write it (`from`, not `sender`; a nested one
 joined with dots, a list's item by its index), what was wrong and what is allowed, e.g.
-`send_at: missing; required`, `lane: 'x' is not one of transactional, bulk`, `to: the number 5
+`send_at: required but missing`, `lane: 'x' is not one of transactional, bulk`, `to: the number 5
 is not text`. A validator's own words (a ValueError Salvo raises) are kept
 as they are; an error type not mapped here keeps pydantic's message.
 """
@@ -24,7 +24,7 @@ TIME_RULE = "an ISO 8601 time (2026-11-24T09:00:00+00:00)"
 #: Fields whose name in the models is not the one users write.
 FIELD_NAMES: Mapping[str, str] = {"sender": "from"}
 #: How a required field that is missing is refused, at every door.
-MISSING = "missing; required"
+MISSING = "required but missing"
 #: How a field no model knows is refused, unless a door says otherwise (settings: a setting).
 UNKNOWN = "not a known field"
 #: The longest text shown back in a reason.
@@ -136,7 +136,10 @@ def reason(err: ErrorDetails, unknown: str = UNKNOWN) -> str:
         )
     if kind in _BOUNDS:
         name, words = _BOUNDS[kind]
-        return f"{shown(value)} is out of range, must be {words} {ctx.get(name)}"
+        bound = ctx.get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "greater than 0", not "0.0"
+        return f"{shown(value)} is out of range, must be {words} {bound}"
     if kind == "int_parsing_size":
         return f"{shown(value)} is too large a number"
     if kind == "json_invalid":

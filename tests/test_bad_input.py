@@ -57,7 +57,7 @@ def test_a_config_without_credentials_is_a_clear_error(tmp_path: Path) -> None:
         "hi",
     )
     assert done.returncode == 1
-    assert "providers.promo.justcall.api_secret: missing; required" in done.stderr
+    assert "providers.promo.api_secret: required but missing" in done.stderr
 
 
 def test_send_many_refuses_the_whole_chunk_naming_the_bad_message(producer: Producer) -> None:

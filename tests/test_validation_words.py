@@ -55,9 +55,9 @@ def refused(status: int, body: Any) -> dict[str, str]:
 def test_a_message_missing_its_fields_names_each(api: Api) -> None:
     found = refused(*api.post("/v1/messages", {"body": "hi"}))
     assert found == {
-        "account": "missing; required",
-        "to": "missing; required",
-        "from": "missing; required",
+        "account": "required but missing",
+        "to": "required but missing",
+        "from": "required but missing",
     }
 
 
@@ -87,7 +87,7 @@ def test_a_message_of_the_wrong_kinds_says_what_each_field_allows(api: Api) -> N
     status, body = api.post("/v1/messages", [{"account": "carrierx"}, 7])
     assert status == 422
     assert {(e.get("index"), e["field"], e["reason"]) for e in body["errors"]} >= {
-        (0, "to", "missing; required"),
+        (0, "to", "required but missing"),
         (1, "message", "expected a JSON object"),
     }
 
@@ -119,7 +119,10 @@ def test_a_move_and_an_upload_say_it_in_the_same_words(api: Api) -> None:
     status, body = api.call(
         "POST", "/v1/campaigns?account=carrierx", b"phone\n", {"Content-Type": "text/csv"}
     )
-    assert refused(status, body) == {"from": "missing; required", "template": "missing; required"}
+    assert refused(status, body) == {
+        "from": "required but missing",
+        "template": "required but missing",
+    }
 
 
 def test_the_command_line_says_it_in_the_same_words(config_file: Path) -> None:
@@ -144,7 +147,7 @@ def test_a_settings_file_says_it_in_the_same_words(tmp_path: Path) -> None:
     done = run_cli(config, "status")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     line = " ".join(done.stderr.split())
-    assert "providers.promo.justcall.api_secret: missing; required" in line
+    assert "providers.promo.api_secret: required but missing" in line
     assert "batch_size: 'many' is not a whole number" in line
     assert "batch_sise: not a known setting" in line
     assert not any(words in line for words in PYDANTIC), line
