@@ -200,7 +200,7 @@ def inbound(ctx: click.Context, account: str | None, limit: int, as_json: bool) 
         if as_json:
             click.echo(json.dumps(row))
             continue
-        at = _when(float(row.get("at") or 0))
+        at = row.get("at") or "-"
         word = row.get("keyword") or "-"
         text = row.get("text", "").replace("\n", " ")
         click.echo(f"{at}  {row['account']}  {row['from']} -> {row['to']}  {word}  {text}")

@@ -38,6 +38,7 @@ from sms.optout import OptOutList
 from sms.phone import InvalidPhoneNumber, parse_e164
 from sms.providers.base import parse_time
 from sms.text import text_problem
+from sms.times import iso
 
 
 class BadInbound(ValueError):
@@ -291,11 +292,16 @@ def record(
     return Recorded(str(entry), word, action)
 
 
+def _times(fields: dict[str, str]) -> dict[str, str]:
+    return {name: iso(float(fields[name])) for name in ("at", "received") if fields.get(name)}
+
+
 def listing(
     client: redis.Redis, *, account: str | None = None, limit: int = 100, before: str = "+"
 ) -> list[dict[str, str]]:
     """The newest replies first (of one account, if given), at most `limit`, older than the
-    stream id `before` ("+" for the newest): each with its stream id."""
+    stream id `before` ("+" for the newest): each with its stream id, and its times (`at`, as
+    the provider said it was sent; `received`) in ISO 8601, as every door says a time."""
     out: list[dict[str, str]] = []
     cursor = before
     while len(out) < limit:
@@ -309,7 +315,7 @@ def listing(
             break
         for entry_id, fields in page:
             if account is None or fields.get("account") == account:
-                out.append({"id": entry_id, **fields})
+                out.append({"id": entry_id, **fields, **_times(fields)})
                 if len(out) >= limit:
                     break
         cursor = page[-1][0]

@@ -114,6 +114,7 @@ def test_stop_opts_out_start_opts_back_in_and_help_is_recorded(
     assert status == 200
     mine = [m for m in listed["messages"] if m["from"] == number]
     assert [m["text"] for m in mine] == ["please stop texting", "start", "HELP", "Stop"]
+    assert all(is_iso(m["at"]) and is_iso(m["received"]) for m in mine)
     assert {m["to"] for m in mine} == {SENDERS[provider]}
 
 
