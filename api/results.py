@@ -13,7 +13,7 @@ from aiohttp import web
 from api import models
 from api.shared import PRODUCER, error, invalid, problem, unknown_parameters, whole_number
 from producer import rejects, results
-from sms import campaigns
+from sms import campaigns, validation
 from sms.errors import NotFound
 from sms.message import Status
 
@@ -40,8 +40,8 @@ async def campaign_messages(request: web.Request, cid: str | None = None) -> web
         try:
             status = Status(query["status"])
         except ValueError:
-            known = ", ".join(s.value for s in Status)
-            problems.append(problem("status", f"not a status (one of: {known})"))
+            known = [s.value for s in Status]
+            problems.append(problem("status", validation.one_of(query["status"], known)))
     after, bad_cursor = whole_number(query, "cursor", 0, 0, 10**12)
     limit, bad_limit = whole_number(query, "limit", 100, 1, results.MAX_LIMIT)
     problems += bad_cursor + bad_limit
@@ -102,7 +102,7 @@ async def campaign_rejects(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "csv")
     problems = unknown_parameters(request.query, ("format",))
     if fmt not in ("csv", "jsonl"):
-        problems.append(problem("format", "csv or jsonl"))
+        problems.append(problem("format", validation.one_of(fmt, ("csv", "jsonl"))))
     if problems:
         return invalid(problems)
     return await stream_rejects(request, cid, cast(rejects.Format, fmt))

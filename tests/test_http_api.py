@@ -318,6 +318,8 @@ def test_a_csv_upload_becomes_a_campaign_and_reports_rejected_rows(api: Api) -> 
     assert page["next"] is None
     status, page = api.get(f"/v1/campaigns/{body['campaign']}/messages?status=nope")
     assert (status, page["errors"][0]["field"]) == (422, "status")
+    # The words of `salvo export --status nope` (tests/test_results.py): one vocabulary.
+    assert page["errors"][0]["reason"].startswith("'nope' is not one of queued, sending, ")
     status, same = api.get(f"/v1/messages?campaign={body['campaign']}&limit=1")
     assert (status, [m["line"] for m in same["messages"]]) == (200, [2])
     status, listed = api.get("/v1/campaigns?limit=1")

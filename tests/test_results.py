@@ -161,7 +161,7 @@ def test_an_export_of_a_finished_campaign_matches_the_sandbox_ledger_row_by_row(
     jsonl = run_cli(config_file, "export", campaign, "--format", "jsonl", "--status", "sent")
     assert jsonl.returncode == 0, jsonl.stderr
     bad = run_cli(config_file, "export", campaign, "--status", "nope")
-    assert bad.returncode != 0 and "not a status" in bad.stderr
+    assert bad.returncode != 0 and "'nope' is not one of queued, sending" in bad.stderr
     people = tmp_path / "watched.csv"
     people.write_text("phone,name\n+12025559901,W\n+12025559902,X\n")
     blasted = run_cli(
