@@ -17,19 +17,28 @@ import json
 import secrets
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
+from multidict import MultiDict
 from pydantic import TypeAdapter, ValidationError
 
 from api import models
 from api.ingest import INGESTS, Job
 from api.shared import PRODUCER, REDIS, SETTINGS, error, invalid, problem, unknown_parameters
-from api.uploads import JSONL_TYPES, Refused, check_type, open_upload
+from api.uploads import (
+    JSONL_TYPES,
+    MULTIPART,
+    BadField,
+    Refused,
+    Upload,
+    check_type,
+    open_upload,
+)
 from producer.campaign import (
     PHONE,
     BlastReport,
@@ -81,9 +90,27 @@ def file_problem(exc: InvalidInput | TemplateError, path: Path) -> dict[str, Any
     return problem("template" if isinstance(exc, TemplateError) else "file", reason)
 
 
-def read_spec(request: web.Request) -> tuple[BlastSpec | None, Format, list[dict[str, Any]]]:
-    """The blast's parameters from the query string, and every problem with them."""
-    q = request.query
+def with_fields(
+    query: Mapping[str, str], fields: Iterable[tuple[str, str]]
+) -> tuple[MultiDict[str], list[dict[str, Any]]]:
+    """The query string's parameters and a multipart upload's form fields together, and a
+    problem for each parameter given twice (which one to take would be a guess)."""
+    merged: MultiDict[str] = MultiDict(query)
+    problems = []
+    for name, value in fields:
+        if name in merged:
+            problems.append(problem(name, "given twice (query string and form fields)"))
+        else:
+            merged[name] = value
+    return merged, problems
+
+
+def read_spec(
+    request: web.Request, q: Mapping[str, str] | None = None
+) -> tuple[BlastSpec | None, Format, list[dict[str, Any]]]:
+    """The blast's parameters (`q`: the query string's, by default), and every problem with
+    them."""
+    q = request.query if q is None else q
     settings = request.app[SETTINGS]
     problems: list[dict[str, Any]] = []
     for name in ("account", "from", "template"):
@@ -221,22 +248,35 @@ async def post_campaign(request: web.Request) -> web.Response:
     """Stream the upload and store it; 202 with the campaign id, its ingest read in the
     background (api/ingest.py). With wait=true (or dry_run=true), read it first: 202 with the
     counts (200 with the preflight's)."""
-    spec, fmt, problems = read_spec(request)
+    upload: Upload | None = None
+    params: Mapping[str, str] = request.query
+    twice: list[dict[str, Any]] = []
+    if request.content_type == MULTIPART:  # its form fields are parameters too
+        try:
+            upload = await open_upload(request)
+        except Refused as exc:
+            return error(415, str(exc))
+        except BadField as exc:
+            return invalid([problem(exc.name, exc.reason)])
+        params, twice = with_fields(request.query, upload.fields)
+    spec, fmt, problems = read_spec(request, params)
+    problems = twice + problems
     try:
-        dry_run = flag(request.query.get("dry_run"), "dry_run")
-        smart = flag(request.query.get("smart_encoding"), "smart_encoding")
-        wait = flag(request.query.get("wait"), "wait")
+        dry_run = flag(params.get("dry_run"), "dry_run")
+        smart = flag(params.get("smart_encoding"), "smart_encoding")
+        wait = flag(params.get("wait"), "wait")
     except ValueError as exc:
         name, _, reason = str(exc).partition(": ")
         return invalid([*problems, problem(name, reason)])
-    if spec is None:
+    if spec is None or problems:
         return invalid(problems)
-    try:
-        check_type(request)
-        upload = await open_upload(request)
-    except Refused as exc:
-        return error(415, str(exc))
-    fmt = cast(Format, request.query.get("format") or upload.format)
+    if upload is None:
+        try:
+            check_type(request)
+            upload = await open_upload(request)
+        except Refused as exc:
+            return error(415, str(exc))
+    fmt = cast(Format, params.get("format") or upload.format)
     spec = replace(spec, smart_encoding=smart)
     if not dry_run and not wait:
         return await ingest_later(request, spec, fmt, upload.read)

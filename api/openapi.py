@@ -275,7 +275,9 @@ DOCUMENT: dict[str, Any] = {
                     "API reads it in the background, and `GET /v1/campaigns/{id}` shows its "
                     "`ingest` (rows read, enqueued, rejected...). A header the blast cannot "
                     "use is a 422 at once. `wait=true` answers when every row is read, with "
-                    "the counts, as `dry_run=true` does."
+                    "the counts, as `dry_run=true` does. A multipart body may carry the "
+                    "parameters as form fields before its file part instead of in the query "
+                    "string (one given both ways is a 422)."
                 ),
                 "security": SECURED,
                 "parameters": [

@@ -20,11 +20,21 @@ CSV_TYPES = ("text/csv", "application/csv")
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines")
 MULTIPART = "multipart/form-data"
 FILE_PART = "file"
+#: The most a form field beside the file may hold (a template is the longest of them).
+FIELD_LIMIT = 64 * 1024
 ACCEPTED = (*CSV_TYPES, *JSONL_TYPES, MULTIPART)
 
 
 class Refused(Exception):
     """The upload is not sent in a way that carries a file; the message says how to send it."""
+
+
+class BadField(Exception):
+    """A form field beside the file that cannot be a parameter: too long, or not UTF-8."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name, self.reason = name, reason
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,9 @@ class Upload:
 
     read: Callable[[int], Awaitable[bytes]]
     format: Format
+    #: A multipart body's form fields before its file part (`curl -F account=promo -F
+    #: file=@people.csv`), name and text, in order: parameters, as the query string's are.
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 def _format(content_type: str, filename: str | None = None) -> Format:
@@ -41,6 +54,20 @@ def _format(content_type: str, filename: str | None = None) -> Format:
     if content_type in JSONL_TYPES or name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     return "csv"
+
+
+async def _field(part: BodyPartReader) -> str:
+    """A form field's text: at most FIELD_LIMIT bytes of UTF-8 (BadField otherwise)."""
+    name = part.name or ""
+    data = b""
+    while chunk := await part.read_chunk():
+        data += chunk
+        if len(data) > FIELD_LIMIT:
+            raise BadField(name, f"a form field of more than {FIELD_LIMIT:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadField(name, "not UTF-8 text") from None
 
 
 def how_to_send() -> str:
@@ -64,12 +91,16 @@ async def open_upload(request: web.Request) -> Upload:
     without a `file` part)."""
     if request.content_type != MULTIPART:
         return Upload(request.content.read, _format(request.content_type))
+    fields: list[tuple[str, str]] = []
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if isinstance(part, BodyPartReader) and part.name == FILE_PART:
                 ctype = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                return Upload(part.read_chunk, _format(ctype, part.filename))
+                return Upload(part.read_chunk, _format(ctype, part.filename), tuple(fields))
+            if isinstance(part, BodyPartReader) and part.name and part.filename is None:
+                fields.append((part.name, await _field(part)))
+                continue
             await part.release()
     except (ValueError, AssertionError) as exc:  # aiohttp's word for a malformed multipart body
         raise Refused(f"malformed {MULTIPART} body ({exc}): {how_to_send()}") from None

@@ -372,6 +372,52 @@ def test_a_multipart_upload_is_read_like_the_file_itself(api: Api) -> None:
     assert (status, answer["enqueued"]) == (202, 1)
 
 
+def form(fields: dict[str, str], data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body of text fields, then the file: what `curl -F account=... -F
+    file=@people.csv` sends."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="people.csv"'
+        "\r\nContent-Type: text/csv\r\n\r\n"
+    )
+    body = "".join(parts).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_an_upload_takes_its_parameters_as_form_fields_too(api: Api) -> None:
+    data = b"phone,name\n+12025550140,Ann\n+12025550141,Bob\n"
+    fields = {"account": "carrierx", "from": CARRIERX, "template": "Hi {name}", "wait": "true"}
+    status, answer = api.call("POST", "/v1/campaigns", *_as_body(form(fields, data)))
+    assert status == 202, answer
+    assert (answer["rows"], answer["enqueued"]) == (2, 2)
+    # The same parameters from the query string: the same campaign, nothing sent twice.
+    status, again = upload(api, data, "text/csv")
+    assert (again["campaign"], again["enqueued"], again["duplicates"]) == (answer["campaign"], 0, 2)
+    # Given twice, or too long: a 422 naming the field, nothing read.
+    status, answer = upload(api, *form({"account": "carrierx"}, data))
+    assert (status, answer["errors"]) == (
+        422,
+        [{"field": "account", "reason": "given twice (query string and form fields)"}],
+    )
+    status, answer = upload(api, *form({"note": "x"}, data))
+    assert (status, answer["errors"]) == (
+        422,
+        [{"field": "note", "reason": "not a known parameter"}],
+    )
+    status, answer = upload(api, *form({"campaign": "c" * 70_000}, data))
+    assert (status, answer["errors"][0]["field"]) == (422, "campaign")
+    assert answer["errors"][0]["reason"] == "a form field of more than 65,536 bytes"
+
+
+def _as_body(made: tuple[bytes, str]) -> tuple[bytes, dict[str, str]]:
+    body, ctype = made
+    return body, {"Content-Type": ctype}
+
+
 def test_an_upload_not_sent_as_a_file_is_refused_saying_how(api: Api) -> None:
     form = b"phone%2Cname%0A%2B12025550100%2CAnn"
     for body, ctype in (
