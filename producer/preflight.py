@@ -95,6 +95,7 @@ class Tally:
         if spec.send_at is not None:
             start = max(start, spec.send_at.timestamp())
         self.start = datetime.fromtimestamp(start, UTC)
+        self.start_at = self.start.timestamp()
         self.valid = 0
         self.duplicates = 0
         self.conflicts = 0
@@ -175,7 +176,11 @@ class Tally:
                 self.ucs2 += 1
             else:
                 self.gsm7 += 1
-        due = next_send_time(message.to, self.window, message.lane.value, self.lanes, self.start)
+        lane = message.lane.value
+        if self.window is None or lane not in self.lanes:  # no quiet hours: due at the start
+            self.due[self.start_at] += 1
+            return
+        due = next_send_time(message.to, self.window, lane, self.lanes, self.start)
         self.due[due.timestamp()] += 1
 
     def finish(self, report: Report) -> Report:

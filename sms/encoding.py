@@ -13,6 +13,7 @@ that needs them is counted as UCS-2, which is what the providers we use do.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,8 +132,13 @@ def _pack(length: int, doubles: Iterator[re.Match[str]], capacity: int) -> int:
     return segments
 
 
+@functools.lru_cache(maxsize=4096)
 def segment_info(body: str) -> SegmentInfo:
-    """Encoding, units and segment count of an SMS body."""
+    """Encoding, units and segment count of an SMS body.
+
+    Remembered for the last 4,096 bodies: a campaign's templated bodies repeat (a blast checks
+    each against its provider's limit and then counts its segments), and the answer is a frozen
+    value, the same for the same text."""
     characters = len(body)
     if not characters:
         return _EMPTY
