@@ -1,11 +1,14 @@
-"""The dashboard's figures from running totals: windows over readings, latency percentiles from
-the histogram's buckets, and the reminders' waits from the workers' histogram of them."""
+"""The dashboard's figures: a campaign's progress bar; and from running totals, windows over
+readings, latency percentiles from the histogram's buckets, and the reminders' waits from the
+workers' histogram of them."""
 
 from __future__ import annotations
 
 import pytest
 
+from api.dashboard.campaigns import PARTS, STATUSES, campaign_from
 from api.dashboard.history import Change, Series, merged, quantile
+from sms.message import Status
 from sms.metrics import WAIT_BOUNDS
 
 
@@ -55,3 +58,17 @@ def test_reminders_waits_come_from_the_workers_histogram_summed_over_accounts() 
     p99 = quantile(both, 0.99, "wait_le:transactional:", WAIT_BOUNDS)
     assert p99 is not None and 0.5 < p99 <= 1.0
     assert quantile(merged([]), 0.5, "wait_le:transactional:", WAIT_BOUNDS) is None
+
+
+def test_every_status_has_a_part_of_the_progress_bar_and_a_row_of_its_counts() -> None:
+    """A campaign with messages in every status: the bar's parts add up to its total (none
+    left out, none counted twice), named as `salvo status --watch` names the ends."""
+    counts = {status.value: i + 1 for i, status in enumerate(Status)}
+    raw = {**{k: str(v) for k, v in counts.items()}, "total": str(sum(counts.values()))}
+    meta = {"created": "1700000000.0", "state": "running", "account": "a"}
+    campaign = campaign_from("c1", meta, raw, rate=None)
+    assert sum(part.count for part in campaign.parts) == campaign.total == sum(counts.values())
+    assert [name for name, _ in PARTS] == [
+        "delivered", "sent", "failed", "expired", "cancelled", "suppressed", "unknown", "waiting"
+    ]  # fmt: skip
+    assert set(STATUSES) == {status.value for status in Status}

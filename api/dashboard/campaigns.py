@@ -18,30 +18,25 @@ from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS
 from sms import campaigns, keys
 from sms.errors import Conflict, NotFound
+from sms.message import Status
 
 LISTED = 50  # newest campaigns on the list
 RATE_WINDOW = 20.0  # seconds over which the current rate is measured
 WAITING = ("queued", "sending")
-#: The progress bar's parts, in order: (name, statuses counted in it).
+#: The progress bar's parts, in order: (name, statuses counted in it). Every status is in one,
+#: and the ends are named as `salvo status --watch` names them (salvo/watch.py).
 PARTS = (
     ("delivered", ("delivered",)),
     ("sent", ("sent",)),
-    ("failed", ("failed", "undelivered", "expired")),
+    ("failed", ("failed", "undelivered")),
+    ("expired", ("expired",)),
     ("cancelled", ("cancelled",)),
+    ("suppressed", ("suppressed",)),
     ("unknown", ("unknown",)),
     ("waiting", WAITING),
 )
-STATUSES = (
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "unknown",
-    "expired",
-    "cancelled",
-)
+#: The campaign page's counts by status: every status there is.
+STATUSES = tuple(status.value for status in Status)
 
 
 @dataclass(frozen=True, slots=True)
