@@ -127,8 +127,10 @@ def render(data: dict[str, Any]) -> Group:
     """The overview: a line about waiting work, each account's limits, then its counters."""
     waiting = data["waiting"]
     tasks = waiting["tasks"]
+    workers = data["workers"]
     head = Text(
-        f"{data['workers']} worker(s) alive. Waiting: {waiting['due']:,} due now, "
+        f"{workers} worker{'' if workers == 1 else 's'} alive. "
+        f"Waiting: {waiting['due']:,} due now, "
         f"{waiting['later']:,} due later, {waiting['metered']:,} metered and not yet taken; "
         f"tasks queued: {tasks['transactional']:,} transactional, {tasks['bulk']:,} bulk"
     )

@@ -224,7 +224,8 @@ def _note(info: dict[str, Any]) -> str:
         text = f"learnt {per_second(learnt if rate is None else min(learnt, rate))}"
     text += f", {info['counters']['outcome:rate_limited']:,} rate-limited"
     held = ", [yellow]cooling[/]" if info["cooldown"] else ""
-    held += f", [yellow]{len(info['holds'])} sender(s) held[/]" if info["holds"] else ""
+    held_n = len(info["holds"])
+    held += f", [yellow]{held_n} sender{'' if held_n == 1 else 's'} held[/]" if held_n else ""
     return text + held
 
 
