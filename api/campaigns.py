@@ -316,6 +316,8 @@ async def post_campaign(request: web.Request) -> web.Response:
             )
         except (InvalidInput, TemplateError) as exc:
             return invalid([file_problem(exc, path)])
+        except Conflict as exc:  # a cancelled campaign
+            return error(409, str(exc))
         shown = await asyncio.to_thread(first_rejects, rejects, fmt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -360,6 +362,10 @@ async def ingest_later(
         except (InvalidInput, TemplateError) as exc:
             return invalid([file_problem(exc, path)])
         cid = campaign_id_for(path, spec, content)
+        try:
+            await asyncio.to_thread(campaigns.refuse_cancelled, producer.redis, cid)
+        except Conflict as exc:
+            return error(409, str(exc))
         where = f"/v1/campaigns/{cid}"
         elsewhere = await request.app[REDIS].exists(keys.campaign_ingest_lease(cid))
         held = ingests.reserve(cid, content)

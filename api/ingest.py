@@ -38,7 +38,7 @@ from producer.campaign import STOPS, BlastSpec, Format, Interrupted, blast
 from sms import campaigns, keys
 from sms.campaigns import IngestState
 from sms.embedded import default_data_dir
-from sms.errors import ConfigError, InvalidInput, TemplateError
+from sms.errors import ConfigError, Conflict, InvalidInput, TemplateError
 from sms.message import Lane
 from sms.settings import Settings
 
@@ -233,7 +233,7 @@ class Ingests:
                     fmt=job.fmt,
                     content=job.content,
                 )
-            except (InvalidInput, TemplateError) as exc:
+            except (InvalidInput, TemplateError, Conflict) as exc:  # Conflict: cancelled since
                 failed(redis, job.campaign, str(exc).replace(str(job.path), "upload"))
                 job.remove()
                 return

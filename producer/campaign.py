@@ -151,10 +151,11 @@ def blast(
     Redis (or the broker) goes out of reach, or the blast is interrupted, it stops, and its
     report says where (`stopped_at`, the first line not done) and why; the rows before are
     counted, the rest are not. Running the same blast again is safe: what was enqueued counts
-    as duplicates.
+    as duplicates. A cancelled campaign is refused (Conflict) before any row is read.
     """
     fmt = fmt or source_format(path)
     campaign = campaign_id_for(path, spec, content)
+    campaigns.refuse_cancelled(producer.redis, campaign)
     hook = _callback_url(producer, spec)
     template = Template(spec.template)
     adapter = producer.adapter(spec.account)

@@ -349,6 +349,18 @@ def record_rows(
     client.hset(keys.campaign(campaign_id), mapping=cast(Any, rows))
 
 
+def refuse_cancelled(client: redis.Redis, campaign_id: str) -> None:
+    """Conflict when the campaign exists and is cancelled: a file sent under it again would
+    only have its new rows end `cancelled`, unsent, as every message of it does (the blast,
+    its preflight and an upload refuse it before reading a row)."""
+    state = cast(str | None, client.hget(keys.campaign(check_id(campaign_id)), "state"))
+    if state == CampaignState.CANCELLED.value:
+        raise Conflict(
+            f"campaign {campaign_id} is cancelled: nothing more is sent under it; "
+            "send the file as another campaign"
+        )
+
+
 def read(client: redis.Redis, campaign_id: str) -> Campaign:
     """A campaign and its counts (NotFound when there is none, or the id is not one)."""
     if not is_valid_id(campaign_id):

@@ -230,6 +230,37 @@ def test_a_blast_with_no_row_enqueued_exits_2_with_the_counts_last(
     )
 
 
+def test_every_door_refuses_to_send_more_under_a_cancelled_campaign(
+    doors: Doors, tmp_path: Path
+) -> None:
+    """Rows sent under a cancelled campaign would only end cancelled, unsent: the CLI, the
+    upload (read now or in the background) and Python say so before reading a row."""
+    cid = f"gone-{uuid.uuid4().hex[:8]}"
+    code, _, err = cli_blast(doors, people(tmp_path / "first.csv", rows=3), "--campaign", cid)
+    assert code == 0, err
+    done = run_cli(doors.config, "cancel", cid)
+    assert done.returncode == 0, done.stderr
+    refusal = (
+        f"campaign {cid} is cancelled: nothing more is sent under it; "
+        "send the file as another campaign"
+    )
+    more = people(tmp_path / "more.csv", rows=2)
+    code, out, err = cli_blast(doors, more, "--campaign", cid)
+    assert (code, out) == (1, "")
+    assert err.strip() == f"error: {refusal}"
+    for wait in ("true", "false"):
+        status, answer = upload(doors, more.read_bytes(), campaign=cid, wait=wait)
+        assert (status, answer) == (409, {"error": refusal})
+    producer = Producer(Settings.load(doors.config))
+    try:
+        with pytest.raises(Conflict, match="is cancelled"):
+            blast(producer, more, BlastSpec("carrierx", SENDER, "Hi {name}", campaign=cid))
+    finally:
+        producer.close()
+    status, campaign = doors.api.get(f"/v1/campaigns/{cid}")
+    assert campaign["counts"]["total"] == 3  # not one row of the refused files
+
+
 def test_a_campaign_is_scheduled_until_its_first_message_is_due(
     doors: Doors, tmp_path: Path, r: redis.Redis
 ) -> None:
