@@ -345,7 +345,10 @@ DOCUMENT: dict[str, Any] = {
                         },
                         "content": {JSON: {"schema": {"oneOf": [_ref("Upload"), _ref("Blast")]}}},
                     },
-                    "409": _answer("Another upload of this campaign is being read, or the campaign is cancelled", "Error"),
+                    "409": _answer(
+                        "Another upload of this campaign is being read, or it is cancelled",
+                        "Error",
+                    ),
                     "401": UNAUTHORIZED,
                     "408": _answer("The upload stalled", "Error"),
                     "413": TOO_LARGE,
