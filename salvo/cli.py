@@ -423,8 +423,8 @@ def _control(ctx: click.Context, action: str, campaign: str) -> None:
     if action == "cancel":
         # Set-aside and scheduled messages are handed to the workers only to end cancelled.
         line += (
-            f"; every message not yet sent ends cancelled ({done.republished} set aside "
-            f"while paused, {done.brought_forward} scheduled for later)"
+            f"; every message not yet sent ends cancelled ({done.republished:,} set aside "
+            f"while paused, {done.brought_forward:,} scheduled for later)"
         )
     click.echo(line)
 
