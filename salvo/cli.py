@@ -292,7 +292,14 @@ def blast(
         report = run_blast(
             producer, file, spec, rejects_path=rejects, sink=tally, fmt=fmt, content=content
         )
-        if watch and report.stopped is None and report.enqueued + report.duplicates:
+        # A paused campaign's new messages are set aside too: say so (and do not watch them
+        # wait for a resume).
+        paused = (
+            report.stopped is None
+            and report.rows > 0
+            and producer.campaign(report.campaign).state.value == "paused"
+        )
+        if watch and not paused and report.stopped is None and report.enqueued + report.duplicates:
             from salvo.watch import watch as watch_campaign
 
             watch_campaign(producer, report.campaign)
@@ -304,6 +311,11 @@ def blast(
         click.echo(f"the {report.enqueued:,} messages enqueued:")
         lines = figures_lines(tally.finish(Report(report.campaign)))
         click.echo("\n".join(f"  {line}" for line in lines))
+    if paused:
+        click.echo(
+            f"campaign {report.campaign} is paused: its messages wait until "
+            f"`salvo resume {report.campaign}`"
+        )
     # The counts on the last line, for a script to read.
     click.echo(
         f"campaign {report.campaign}: {report.rows} rows, {report.enqueued} enqueued, "

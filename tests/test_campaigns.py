@@ -230,6 +230,23 @@ def test_a_blast_with_no_row_enqueued_exits_2_with_the_counts_last(
     )
 
 
+def test_a_blast_under_a_paused_campaign_says_its_messages_wait_for_a_resume(
+    doors: Doors, tmp_path: Path
+) -> None:
+    cid = f"held-{uuid.uuid4().hex[:8]}"
+    code, _, err = cli_blast(doors, people(tmp_path / "first.csv", rows=2), "--campaign", cid)
+    assert code == 0, err
+    assert run_cli(doors.config, "pause", cid).returncode == 0
+    more = tmp_path / "more.csv"
+    more.write_text("phone,name\n+13125559001,Q\n+13125559002,R\n")  # numbers not in the first
+    code, out, err = cli_blast(doors, more, "--campaign", cid)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[-2] == f"campaign {cid} is paused: its messages wait until `salvo resume {cid}`"
+    assert "2 enqueued" in lines[-1]
+    assert run_cli(doors.config, "cancel", cid).returncode == 0
+
+
 def test_every_door_refuses_to_send_more_under_a_cancelled_campaign(
     doors: Doors, tmp_path: Path
 ) -> None:
