@@ -391,8 +391,8 @@ class _RowMessages:
         return message.fingerprint() if self.stamp is None else self.stamp.fingerprint(message)
 
     def data(self, message: Message) -> str:
-        """`message.model_dump_json()`, cheaper through the stamp."""
-        return message.model_dump_json() if self.stamp is None else self.stamp.data(message)
+        """`message.record_json()`, cheaper through the stamp."""
+        return message.record_json() if self.stamp is None else self.stamp.data(message)
 
     def _message(self, values: dict[str, str | None]) -> tuple[Message | None, str]:
         spec = self.spec

@@ -168,6 +168,12 @@ class Message(BaseModel):
         """A message from its record's JSON, without parsing its numbers again."""
         return cls.model_validate_json(data, context=TRUSTED)
 
+    def record_json(self) -> str:
+        """The message as its record keeps it (`data`): every field but those at their
+        defaults (no empty media list, no options, no null times), which `from_record` fills
+        in again; about half the size of the whole, on each of a campaign's millions."""
+        return self.model_dump_json(exclude_defaults=True)
+
     @property
     def is_mms(self) -> bool:
         """Whether the message carries media (or goes to a group), which makes it an MMS."""
@@ -268,11 +274,11 @@ class Stamp:
         return message
 
     def data(self, message: Message) -> str:
-        """`message.model_dump_json()` for one of this stamp's messages (its body smartened
+        """`message.record_json()` for one of this stamp's messages (its body smartened
         or not): the prototype's JSON with its own four fields in their places."""
         parts = self._data
-        if parts is None or message.idempotency_key is None:
-            return message.model_dump_json()
+        if parts is None or message.idempotency_key is None or not message.body:
+            return message.record_json()  # (an empty body is a default: left out)
         return "".join(
             (
                 parts[0],
@@ -296,10 +302,10 @@ class Stamp:
 
 
 def _data_parts(prototype: Message) -> tuple[str, ...] | None:
-    """The prototype's `model_dump_json()` cut around its own fields (`_OWN`, in that order),
+    """The prototype's `record_json()` cut around its own fields (`_OWN`, in that order),
     or None if the cut is not sure (a marker found elsewhere than in its own field)."""
     marks = {name: f"\ue000{name}\ue000" for name in _OWN}
-    text = prototype.model_copy(update=marks).model_dump_json()
+    text = prototype.model_copy(update=marks).record_json()
     parts = []
     for name in _OWN:
         encoded = _dumps(marks[name])

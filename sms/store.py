@@ -185,7 +185,7 @@ def enqueue_item(
     """One message's entry for enqueue.lua; `line` (its input row's) indexes a campaign's
     message in `keys.campaign_rows`, `row` (its input row as JSON) is kept on its record for
     the campaign's export, `callback` is the URL its status changes go to, `fingerprint` is
-    `message.fingerprint()` and `data` its `model_dump_json()` when the caller has them
+    `message.fingerprint()` and `data` its `record_json()` when the caller has them
     (sms.message.Stamp)."""
     return enqueue_items([message], [due], [line], [row], [callback], [fingerprint], [data])[0]
 
@@ -274,7 +274,7 @@ def enqueue_items(
                 str(line) if indexed else "",
                 m.to if url or head[-1] else "",
                 (row or "") if indexed else "",
-                m.model_dump_json() if json_ is None else json_,
+                m.record_json() if json_ is None else json_,
                 m.id,
             )
         )
@@ -454,7 +454,7 @@ class Store:
         return str(
             self._reschedule(
                 keys=[keys.message(record.id), keys.ready(message.account, lane), keys.WAKE],
-                args=[record.id, message.model_dump_json(), repr(due), expires, reason],
+                args=[record.id, message.record_json(), repr(due), expires, reason],
             )
         )
 

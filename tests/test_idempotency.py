@@ -125,8 +125,8 @@ def test_a_stamps_messages_have_the_fingerprint_and_the_checks_of_a_message(
         smart = smartened(made)
         assert stamp.fingerprint(smart) == smart.fingerprint()
         # The record's JSON, made from the prototype's: the same text, read back the same.
-        assert stamp.data(made) == made.model_dump_json()
-        assert stamp.data(smart) == smart.model_dump_json()
+        assert stamp.data(made) == made.record_json()
+        assert stamp.data(smart) == smart.record_json()
         assert Message.from_record(stamp.data(made)) == made
     ids = {stamp.message("+14155551235", "x", f"c1:{n}").id for n in range(2000)}
     assert len(ids) == 2000 and all(len(i) == 32 for i in ids)
