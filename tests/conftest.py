@@ -7,7 +7,9 @@ server: each one works on fresh ids, so a worker that outlives a test sees nothi
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import redis
 from producer.api import Producer
 from salvo.local import (
     SandboxControl,
+    api_process,
     redis_server,
     sandbox_accounts,
     sandbox_process,
@@ -25,9 +28,32 @@ from salvo.local import (
 )
 from sms import keys
 from sms.settings import Settings
+from tests.api_client import Api
 
 #: The session's `status_webhook_secret`: what tests verify callbacks' signatures with.
 CALLBACK_SECRET = "tests-callback-secret"
+#: The API key of the `doors` fixture's API.
+KEY = "test-key-" + uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Doors:
+    """The CLI's settings file and a running API, both on the same database (no worker reads
+    it: what is enqueued there stays queued)."""
+
+    config: Path
+    api: Api
+
+
+@pytest.fixture(scope="module")
+def doors(
+    tmp_path_factory: pytest.TempPathFactory, unit_url: str, sandbox_url: str
+) -> Iterator[Doors]:
+    tmp = tmp_path_factory.mktemp("doors")
+    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
+    config = write_config(tmp / "salvo.toml", unit_url, providers, api_keys=[KEY])
+    with api_process(config, tmp / "api.log") as server:
+        yield Doors(config, Api(server.url, KEY))
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,6 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,29 +30,10 @@ from sms.embedded import spawn
 from sms.errors import Conflict, InvalidMessage, NotFound
 from sms.settings import Settings
 from tests.api_client import Api
+from tests.conftest import KEY, Doors
 from tests.helpers import run_cli
 
-KEY = "test-key-" + uuid.uuid4().hex
 SENDER = "+14155550101"
-
-
-@dataclass(frozen=True)
-class Doors:
-    """The CLI's settings file and a running API, both on the same database."""
-
-    config: Path
-    api: Api
-
-
-@pytest.fixture(scope="module")
-def doors(
-    tmp_path_factory: pytest.TempPathFactory, unit_url: str, sandbox_url: str
-) -> Iterator[Doors]:
-    tmp = tmp_path_factory.mktemp("doors")
-    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
-    config = write_config(tmp / "salvo.toml", unit_url, providers, api_keys=[KEY])
-    with api_process(config, tmp / "api.log") as server:
-        yield Doors(config, Api(server.url, KEY))
 
 
 def people(path: Path, rows: int = 300) -> Path:

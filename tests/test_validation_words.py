@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,12 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from producer.api import build_message
-from salvo.local import ApiServer, api_process, sandbox_accounts, write_config
 from sms import validation
 from sms.errors import InvalidMessage
 from tests.api_client import Api
+from tests.conftest import Doors
 from tests.helpers import run_cli
 
-KEY = "test-key-" + uuid.uuid4().hex
 SENDER = "+14155550101"
 TIME = "'tomorrow' is not an ISO 8601 time (2026-11-24T09:00:00+00:00)"
 LANE = "'x' is not one of transactional, bulk"
@@ -27,20 +25,9 @@ LANE = "'x' is not one of transactional, bulk"
 PYDANTIC = ("Input should", "Field required", "valid string", "Extra inputs", "value is not")
 
 
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory, unit_url: str, sandbox_url: str
-) -> Iterator[ApiServer]:
-    tmp = tmp_path_factory.mktemp("words")
-    providers = sandbox_accounts(sandbox_url, receipt_secret="not-used-here")
-    config = write_config(tmp / "salvo.toml", unit_url, providers, api_keys=[KEY])
-    with api_process(config, tmp / "api.log") as running:
-        yield running
-
-
 @pytest.fixture
-def api(server: ApiServer) -> Api:
-    return Api(server.url, KEY)
+def api(doors: Doors) -> Api:
+    return doors.api
 
 
 def refused(status: int, body: Any) -> dict[str, str]:
