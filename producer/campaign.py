@@ -473,6 +473,8 @@ class _Writer:
         #: The campaign's ingest counts before this run (the report's merge into them is the
         #: campaign's: sms.campaigns.merge_ingest).
         self.before: dict[str, int] = {}
+        #: This run's counts as its last write left them in the campaign's (none yet: zeros).
+        self.written: dict[str, int] = {}
 
     def keep_rejects(self) -> None:
         """Write the rejected rows not written yet to the campaign's (producer/rejects.py)."""
@@ -491,9 +493,11 @@ class _Writer:
             state,
             counts,
             before=self.before,
+            written=self.written,
             reason=reason,
             stopped_at=stopped_at,
         )
+        self.written = counts  # what the campaign's counts hold of this run now
         self._recorded = time.monotonic()
 
     def __enter__(self) -> _Writer:

@@ -223,9 +223,18 @@ def _ingest(meta: dict[str, str]) -> dict[str, Any] | None:
     return out
 
 
-def merge_ingest(before: Mapping[str, int], run: Mapping[str, int]) -> dict[str, int]:
+def merge_ingest(
+    before: Mapping[str, int],
+    run: Mapping[str, int],
+    now: Mapping[str, int] | None = None,
+    written: Mapping[str, int] | None = None,
+) -> dict[str, int]:
     """A campaign's ingest counts once a run of its file has counted `run`, from its counts
-    before the run (`before`: every earlier run's, merged).
+    before the run (`before`: every earlier run's, merged). `now` is what the campaign's hash
+    holds at this write (`before`, unless this run or another wrote since) and `written` this
+    run's counts at its last write (none: zeros): what this run enqueued since is added to
+    `now`, so two runs of the same campaign at once add up instead of the last one's write
+    winning.
 
     The campaign's counts are of the rows it holds, not of how often its file was read: a
     replay's rows whose message an earlier run enqueued are the campaign's enqueued rows, not
@@ -238,10 +247,12 @@ def merge_ingest(before: Mapping[str, int], run: Mapping[str, int]) -> dict[str,
     def of(counts: Mapping[str, int], name: str) -> int:
         return int(counts.get(name, 0))
 
-    enqueued = of(before, "enqueued") + of(run, "enqueued")
-    duplicates = max(of(before, "duplicates"), of(run, "duplicates") - of(before, "enqueued"))
-    rejected = max(of(before, "rejected"), of(run, "rejected"))
-    suppressed = max(of(before, "suppressed"), of(run, "suppressed"))
+    now = before if now is None else now
+    written = written or {}
+    enqueued = of(now, "enqueued") + of(run, "enqueued") - of(written, "enqueued")
+    duplicates = max(of(now, "duplicates"), of(run, "duplicates") - of(before, "enqueued"))
+    rejected = max(of(now, "rejected"), of(run, "rejected"))
+    suppressed = max(of(now, "suppressed"), of(run, "suppressed"))
     return {
         "rows": enqueued + duplicates + rejected + suppressed,
         "enqueued": enqueued,
@@ -266,26 +277,38 @@ def record_ingest(
     run: dict[str, int] | None = None,
     *,
     before: Mapping[str, int] | None = None,
+    written: Mapping[str, int] | None = None,
     reason: str = "",
     stopped_at: int | None = None,
 ) -> None:
     """Record where the reading of a campaign's file is. `run`, the counts of the run so far
     (None: left as they are), is kept as the run's own (`ingest_run`) and, merged with the
-    campaign's counts from before the run (`before`, from `ingest_counts`), as the campaign's
-    (`merge_ingest`): a replay never lowers them."""
+    campaign's counts from before the run (`before`, from `ingest_counts`) and as they are now
+    (read and written in one WATCHed transaction; `written`, this run's counts at its last
+    write), as the campaign's (`merge_ingest`): a replay never lowers them, and two runs at
+    once add up."""
     fields: dict[str, str | int] = {
         "ingest": state.value,
         "ingest_reason": reason,
         "ingest_at": repr(time.time()),
         "ingest_stopped_at": "" if stopped_at is None else stopped_at,
     }
+    key = keys.campaign(check_id(campaign_id))
     if run is not None:
         fields["ingest_run"] = json.dumps({name: run.get(name, 0) for name in INGEST_COUNTS})
-        if before is not None:
-            merged = merge_ingest(before, run)
-            for name in INGEST_COUNTS:
-                fields[f"ingest_{name}"] = merged[name]
-    client.hset(keys.campaign(check_id(campaign_id)), mapping=cast(Any, fields))
+    if run is None or before is None:
+        client.hset(key, mapping=cast(Any, fields))
+        return
+    names = [f"ingest_{name}" for name in INGEST_COUNTS]
+
+    def merge(pipe: Any) -> None:  # WATCHing the hash: retried if anyone wrote it meanwhile
+        held = cast(list[str | None], pipe.hmget(key, names))
+        now = {name: int(v or 0) for name, v in zip(INGEST_COUNTS, held, strict=True)}
+        merged = merge_ingest(before, run, now, written)
+        pipe.multi()
+        pipe.hset(key, mapping={**fields, **{f"ingest_{n}": merged[n] for n in INGEST_COUNTS}})
+
+    client.transaction(merge, key)
 
 
 def create(

@@ -457,6 +457,31 @@ def test_a_campaigns_ingest_counts_are_of_the_rows_it_holds() -> None:
     assert list(campaigns.merge_ingest(first, grown).values()) == [25, 23, 1, 1, 0]
 
 
+def test_two_runs_of_one_campaign_at_once_add_up_in_its_counts(r: redis.Redis) -> None:
+    """Both read the campaign's counts (none) as they start, then write their progress in
+    turns: each write adds what its run enqueued since its last, so neither is lost."""
+    cid = f"twice-{uuid.uuid4().hex[:8]}"
+    campaigns.create(r, cid, account="carrierx", template="Hi", source="a.csv")
+
+    def run(enqueued: int, rejected: int = 0) -> dict[str, int]:
+        return {"rows": enqueued + rejected, "enqueued": enqueued, "duplicates": 0,
+                "rejected": rejected, "suppressed": 0}  # fmt: skip
+
+    before = campaigns.ingest_counts(r, cid)
+    written: dict[str, dict[str, int]] = {"a": {}, "b": {}}
+    for name, counts in (("a", run(5)), ("b", run(3, 1)), ("a", run(10)), ("b", run(7, 1))):
+        state = campaigns.IngestState.READING
+        campaigns.record_ingest(r, cid, state, counts, before=before, written=written[name])
+        written[name] = counts
+    assert campaigns.ingest_counts(r, cid) == {
+        "rows": 18,
+        "enqueued": 17,
+        "duplicates": 0,
+        "rejected": 1,
+        "suppressed": 0,
+    }
+
+
 def ingest_of(api: Api, cid: str, until: tuple[str, ...], timeout: float = 300) -> dict[str, Any]:
     """The campaign's ingest once its state is one of `until` (polled)."""
     deadline = time.monotonic() + timeout
