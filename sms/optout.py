@@ -178,11 +178,12 @@ class OptOutList:
 
     def _refusal(self, account: str, entry: OptOut) -> str:
         phone = entry.phone
-        of = "every account's" if self.scope == "global" else f"account {account!r}'s"
+        of = "every account" if self.scope == "global" else f"account {account!r}"
+        query = "" if self.scope == "global" else f"?account={account}"
         when = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
         return (
-            f"{phone} opted out of {of} messages ({entry.source}, {when}); "
-            "`salvo optout remove` takes it off the list"
+            f"{phone} opted out of messages from {of} ({entry.source}, {when}); "
+            f"`salvo optout remove` or DELETE /v1/optouts/{phone}{query} takes it off the list"
         )
 
     def count(self, account: str) -> int:

@@ -244,14 +244,14 @@ def test_a_single_send_to_an_opted_out_number_is_refused(loop: Loop) -> None:
     [problem] = body["errors"]
     assert (
         problem["field"] == "to"
-        and f"{number} opted out of account 'carrierx'" in (problem["reason"])
+        and f"{number} opted out of messages from account 'carrierx'" in (problem["reason"])
     )
     done = run_cli(
         loop.config, "send", "--provider", "carrierx", "--from", SENDERS["carrierx"],
         "--to", number, "--body", "Hi",
     )  # fmt: skip
     assert done.returncode == 1
-    assert f"to: {number} opted out of account 'carrierx'" in done.stderr
+    assert f"to: {number} opted out of messages from account 'carrierx'" in done.stderr
     assert "Traceback" not in done.stderr
 
 
