@@ -275,6 +275,11 @@ def test_an_enqueue_asked_to_leaves_out_numbers_on_its_opt_out_hash(r: redis.Red
     assert not r.exists(keys.message(ms[1].id))
     assert not r.exists(keys.idempotency(f"{camp}:2"))
     assert r.hget(keys.campaign_counts(camp), "total") == "1"
+    # The first number opts out after its message was enqueued: the same message again is a
+    # repeat of that one (the worker checks the list before sending it), not a suppressed row.
+    r.hset(hash_key, ms[0].to, "opted out since")
+    again = store.enqueue_entries(enqueue_items(ms[:1], [None], optouts=optouts))
+    assert again == [Enqueued(ms[0].id, Admission.REPEAT)]
 
 
 def test_an_idempotency_key_holding_the_separator_is_refused_before_the_call() -> None:

@@ -20,7 +20,8 @@
 -- Returns a flat list, two items per message in order: the id that holds its key (its own when
 -- written, the earlier message's otherwise) and 1 when written, 0 for a repeat (same
 -- fingerprint, or either one unknown), -1 for a conflict (a different fingerprint); or its own
--- id and 2 when its recipient is on the group's opt-out hash (nothing written, no key taken).
+-- id and 2 when it is new and its recipient is on the group's opt-out hash (nothing written, no
+-- key taken).
 local find, sub = string.find, string.sub
 local t = redis.call('TIME')
 local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
@@ -76,13 +77,17 @@ while i < #a do
     local p7 = find(s, '\31', p6 + 1, true)
     local idem, print_, id = sub(s, 1, p1 - 1), sub(s, p1 + 1, p2 - 1), sub(s, p7 + 1)
     local holder, held_print = false, ''
-    local suppressed = optouts ~= '' and redis.call('HEXISTS', optouts, sub(s, p4 + 1, p5 - 1)) == 1
-    -- No TTL yet: the key lives as long as its message, and `retention` after it ends.
-    if not suppressed and idem ~= ''
+    -- The key first: a message already enqueued under it is a repeat (or a conflict), opted
+    -- out since or not (the worker checks the list again before sending it). No TTL yet: the
+    -- key lives as long as its message, and `retention` after it ends.
+    if idem ~= ''
         and not redis.call('SET', idem, print_ == '' and id or (id .. ' ' .. print_), 'NX') then
       holder, held_print = string.match(redis.call('GET', idem), '^(%S+) ?(%S*)$')
     end
+    local suppressed = not holder and optouts ~= ''
+      and redis.call('HEXISTS', optouts, sub(s, p4 + 1, p5 - 1)) == 1
     if suppressed then
+      if idem ~= '' then redis.call('DEL', idem) end  -- taken just now: nothing is written
       out[#out + 1] = id
       out[#out + 1] = 2
     elseif holder then
