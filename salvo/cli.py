@@ -63,6 +63,17 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
+def _lane_option(default: Lane, text: str) -> Callable[[F], F]:
+    """`--lane`, one of the lanes, its default shown."""
+    return click.option(
+        "--lane",
+        type=Choice([lane.value for lane in Lane]),
+        default=default.value,
+        show_default=True,
+        help=text,
+    )
+
+
 def _count(n: int, noun: str) -> str:
     """`n` and its noun, plural when it is not 1: "1 message", "2,001 messages"."""
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
@@ -159,13 +170,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 @click.option("--body", default="", help="message text")
 @click.option("--media-url", "media", multiple=True, help="media URL (MMS); repeatable")
 @click.option("--key", help="idempotency key: a second send with it sends nothing")
-@click.option(
-    "--lane",
-    type=Choice([lane.value for lane in Lane]),
-    default="transactional",
-    show_default=True,
-    help="transactional goes ahead of any blast; bulk waits behind them",
-)
+@_lane_option(Lane.TRANSACTIONAL, "transactional goes ahead of any blast; bulk waits behind them")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--callback-url", help="http(s) URL that receives its status changes, signed")
@@ -227,13 +232,7 @@ def send(
 )
 @click.option("--phone-column", help="the CSV column of numbers (default: phone, any case)")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
-@click.option(
-    "--lane",
-    type=Choice([lane.value for lane in Lane]),
-    default="bulk",
-    show_default=True,
-    help="bulk waits behind transactional messages (reminders)",
-)
+@_lane_option(Lane.BULK, "bulk waits behind transactional messages (reminders)")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")
