@@ -3,17 +3,16 @@ and the replies kept, the same operations as `/v1/optouts` and `/v1/inbound`."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+from salvo.options import account_option
 
 if TYPE_CHECKING:
     from producer.api import Producer
@@ -58,22 +57,7 @@ def _when(at: float) -> str:
     return iso(at)
 
 
-def _account_option(help_text: str) -> Callable[[F], F]:
-    """`--account NAME`; `--provider`, its old name, still works but is not shown (as in
-    salvo/cli.py's account_option)."""
-
-    def decorate(command: F) -> F:
-        @functools.wraps(command)
-        def merged(*args: Any, account: str | None, provider_alias: str | None, **kw: Any) -> Any:
-            return command(*args, account=account or provider_alias, **kw)
-
-        hidden = click.option("--provider", "provider_alias", hidden=True)(merged)
-        return cast(F, click.option("--account", "account", help=help_text)(hidden))
-
-    return decorate
-
-
-ACCOUNT = _account_option("provider account name (needed unless global)")
+ACCOUNT = account_option(required=False, help_text="provider account name (needed unless global)")
 
 
 @click.group()
@@ -181,7 +165,7 @@ def export(ctx: click.Context, account: str | None, output: Path | None) -> None
 
 
 @click.command()
-@_account_option("only this account's replies")
+@account_option(required=False, help_text="only this account's replies")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines")
 @click.pass_context

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -10,7 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import click
 import redis.exceptions
@@ -18,6 +17,7 @@ from kombu.exceptions import OperationalError
 from rich.console import Console
 from rich.markup import escape
 
+from salvo.options import Choice, F, account_option
 from sms.errors import SalvoError
 from sms.message import Lane
 from sms.settings import Settings
@@ -25,34 +25,6 @@ from sms.times import iso
 from sms.validation import TIME_RULE, one_of, shown
 
 console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def account_option(required: bool = True) -> Callable[[F], F]:
-    """`--account NAME`, the account's name at every door; `--provider`, its old name, still
-    works but is not shown."""
-
-    def decorate(command: F) -> F:
-        @functools.wraps(command)
-        def merged(*args: Any, account: str | None, provider_alias: str | None, **kw: Any) -> Any:
-            account = account or provider_alias
-            if account is None and required:
-                raise click.MissingParameter(param_hint="'--account'", param_type="option")
-            return command(*args, account=account, **kw)
-
-        option = click.option("--provider", "provider_alias", hidden=True)(merged)
-        # Not click's required=True, which would refuse --provider: the same mark in the help.
-        shown = "provider account name" + ("  [required]" if required else "")
-        return cast(F, click.option("--account", "account", help=shown)(option))
-
-    return decorate
-
-
-class Choice(click.Choice[str]):
-    """click's Choice, refusing a value in the words every door uses (sms.validation)."""
-
-    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
-        return one_of(value, [str(choice) for choice in self.choices])
 
 
 def _settings(ctx: click.Context) -> Settings:
