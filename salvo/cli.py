@@ -6,7 +6,6 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from kombu.exceptions import OperationalError
 from rich.console import Console
 from rich.markup import escape
 
-from salvo.options import Choice, F, account_option
+from salvo.options import Choice, account_option, lane_option
 from sms.errors import SalvoError
 from sms.message import Lane
 from sms.settings import Settings
@@ -33,17 +32,6 @@ def _settings(ctx: click.Context) -> Settings:
         obj["settings"] = Settings.load(obj.get("config"))
     settings: Settings = obj["settings"]
     return settings
-
-
-def _lane_option(default: Lane, text: str) -> Callable[[F], F]:
-    """`--lane`, one of the lanes, its default shown."""
-    return click.option(
-        "--lane",
-        type=Choice([lane.value for lane in Lane]),
-        default=default.value,
-        show_default=True,
-        help=text,
-    )
 
 
 def _count(n: int, noun: str) -> str:
@@ -142,7 +130,7 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 @click.option("--body", default="", help="message text")
 @click.option("--media-url", "media", multiple=True, help="media URL (MMS); repeatable")
 @click.option("--key", help="idempotency key: a second send with it sends nothing")
-@_lane_option(Lane.TRANSACTIONAL, "transactional goes ahead of any blast; bulk waits behind them")
+@lane_option(Lane.TRANSACTIONAL, "transactional goes ahead of any blast; bulk waits behind them")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--callback-url", help="http(s) URL that receives its status changes, signed")
@@ -204,7 +192,7 @@ def send(
 )
 @click.option("--phone-column", help="the CSV column of numbers (default: phone, any case)")
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path), help="rejects CSV")
-@_lane_option(Lane.BULK, "bulk waits behind transactional messages (reminders)")
+@lane_option(Lane.BULK, "bulk waits behind transactional messages (reminders)")
 @click.option("--at", "at", help="send at this ISO 8601 time")
 @click.option("--expires", help="never send after this ISO 8601 time")
 @click.option("--dry-run", is_flag=True, help="read the whole file, enqueue nothing, report")

@@ -1,5 +1,5 @@
-"""Options every `salvo` command spells the same way: `--account` (and its old name) and a
-choice refused in the words every door uses."""
+"""Options every `salvo` command spells the same way: `--account` (and its old name),
+`--lane`, and a choice refused in the words every door uses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from sms.message import Lane
 from sms.validation import one_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,3 +42,14 @@ class Choice(click.Choice[str]):
 
     def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
         return one_of(value, [str(choice) for choice in self.choices])
+
+
+def lane_option(default: Lane, text: str) -> Callable[[F], F]:
+    """`--lane`, one of the lanes, its default shown."""
+    return click.option(
+        "--lane",
+        type=Choice([lane.value for lane in Lane]),
+        default=default.value,
+        show_default=True,
+        help=text,
+    )
