@@ -17,6 +17,7 @@ from rich.text import Text
 from sms import keys
 from sms.learning import INITIAL, Learnt
 from sms.message import Lane
+from sms.plural import counted
 from sms.settings import Settings
 
 #: Counters of keys.stats(account) shown per account, in order (see sms/metrics.py).
@@ -127,9 +128,8 @@ def render(data: dict[str, Any]) -> Group:
     """The overview: a line about waiting work, each account's limits, then its counters."""
     waiting = data["waiting"]
     tasks = waiting["tasks"]
-    workers = data["workers"]
     head = Text(
-        f"{workers} worker{'' if workers == 1 else 's'} alive. "
+        f"{counted(data['workers'], 'worker')} alive. "
         f"Waiting: {waiting['due']:,} due now, "
         f"{waiting['later']:,} due later, {waiting['metered']:,} metered and not yet taken; "
         f"tasks queued: {tasks['transactional']:,} transactional, {tasks['bulk']:,} bulk"

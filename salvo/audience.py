@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from salvo.options import account_option
+from sms.plural import counted
 
 if TYPE_CHECKING:
     from producer.api import Producer
@@ -126,7 +127,7 @@ def list_(ctx: click.Context, account: str | None, as_json: bool) -> None:
                 note = f"  {entry.note}" if entry.note else ""
                 click.echo(f"{entry.phone}  {_when(entry.at)}  {entry.source}{note}")
         if not as_json:
-            click.echo(f"{count:,} number{'' if count == 1 else 's'} opted out", err=True)
+            click.echo(f"{counted(count, 'number')} opted out", err=True)
 
 
 @optout.command(name="import")
@@ -161,7 +162,7 @@ def export(ctx: click.Context, account: str | None, output: Path | None) -> None
             return
         with output.open("w", newline="", encoding="utf-8") as fh:
             rows = producer.optouts.export_csv(name, fh)
-    click.echo(f"{rows:,} number{'' if rows == 1 else 's'} written to {output}")
+    click.echo(f"{counted(rows, 'number')} written to {output}")
 
 
 @click.command()

@@ -19,6 +19,7 @@ from rich.markup import escape
 from salvo.options import Choice, account_option, lane_option
 from sms.errors import SalvoError
 from sms.message import Lane
+from sms.plural import counted
 from sms.settings import Settings
 from sms.times import iso
 from sms.validation import TIME_RULE, one_of, shown
@@ -32,11 +33,6 @@ def _settings(ctx: click.Context) -> Settings:
         obj["settings"] = Settings.load(obj.get("config"))
     settings: Settings = obj["settings"]
     return settings
-
-
-def _count(n: int, noun: str) -> str:
-    """`n` and its noun, plural when it is not 1: "1 message", "2,001 messages"."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _when(value: str | None, option: str = "--at") -> datetime | None:
@@ -402,7 +398,7 @@ def _control(ctx: click.Context, action: str, campaign: str) -> None:
         producer.close()
     line = f"campaign {done.campaign}: {done.previous} -> {done.state}"
     if action == "resume":
-        line += f"; {_count(done.republished, 'set-aside message')} published again"
+        line += f"; {counted(done.republished, 'set-aside message')} published again"
     if action == "cancel":
         # Set-aside and scheduled messages are handed to the workers only to end cancelled.
         line += (
@@ -489,7 +485,7 @@ def export(
             )
     finally:
         producer.close()
-    click.echo(f"campaign {campaign}: {_count(count, 'message')} exported", err=True)
+    click.echo(f"campaign {campaign}: {counted(count, 'message')} exported", err=True)
 
 
 @cli.command()
@@ -604,7 +600,7 @@ def reconcile(
                     json.dumps([{**r.__dict__, "since": iso(r.since)} for r in rows], indent=2)
                 )
                 return
-            click.echo(f"{_count(len(rows), 'message')} held as unknown")
+            click.echo(f"{counted(len(rows), 'message')} held as unknown")
             for r in rows:
                 click.echo(f"  {r.id}  {r.account}  since {iso(r.since)}  {r.reason}")
             return

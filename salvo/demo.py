@@ -37,6 +37,7 @@ from salvo.local import (
 )
 from sms import campaigns, keys
 from sms.message import TERMINAL, Status
+from sms.plural import counted
 from sms.settings import Settings
 
 AREAS = (201, 202, 212, 305, 312, 415, 617, 702, 713, 818)
@@ -224,8 +225,7 @@ def _note(info: dict[str, Any]) -> str:
         text = f"learnt {per_second(learnt if rate is None else min(learnt, rate))}"
     text += f", {info['counters']['outcome:rate_limited']:,} rate-limited"
     held = ", [yellow]cooling[/]" if info["cooldown"] else ""
-    held_n = len(info["holds"])
-    held += f", [yellow]{held_n} sender{'' if held_n == 1 else 's'} held[/]" if held_n else ""
+    held += f", [yellow]{counted(len(info['holds']), 'sender')} held[/]" if info["holds"] else ""
     return text + held
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from sms.errors import Problem
+from sms.plural import counted
 
 #: What a time must be, at every door (the CLI's --at, a message's send_at, a blast's).
 TIME_RULE = "an ISO 8601 time (2026-11-24T09:00:00+00:00)"
@@ -125,15 +126,13 @@ def reason(err: ErrorDetails, unknown: str = UNKNOWN) -> str:
         limit = ctx.get("min_length" if least else "max_length")
         return (
             f"{shown(value)} is too {'short' if least else 'long'}, "
-            f"{'at least' if least else 'at most'} {limit} character{'' if limit == 1 else 's'}"
+            f"{'at least' if least else 'at most'} {counted(int(limit or 0), 'character')}"
         )
     if kind in ("too_short", "too_long"):
         least = kind == "too_short"
         limit = ctx.get("min_length" if least else "max_length")
         found = ctx.get("actual_length")
-        return (
-            f"{found} item{'' if found == 1 else 's'}, {'at least' if least else 'at most'} {limit}"
-        )
+        return f"{counted(int(found or 0), 'item')}, {'at least' if least else 'at most'} {limit}"
     if kind in _BOUNDS:
         name, words = _BOUNDS[kind]
         bound = ctx.get(name)

@@ -14,6 +14,7 @@ from api.dashboard.history import RECENT, Change, quantile
 from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS, SETTINGS
 from producer.overview import overview, rate_text
+from sms.plural import counted
 
 MINUTE, HOUR = 60.0, 3600.0
 LATENCY_WINDOW = 300.0  # seconds over which latency percentiles are taken
@@ -77,7 +78,7 @@ async def accounts_page(request: web.Request) -> web.Response:
         request,
         "accounts.html",
         accounts=accounts,
-        workers=data["workers"],
+        workers=counted(data["workers"], "worker"),
         fields={"accepted": ACCEPTED, "failed": FAILED, "rate_limited": RATE_LIMITED},
         live=True,
         title="Accounts",
