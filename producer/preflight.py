@@ -176,12 +176,8 @@ class Tally:
                 self.ucs2 += 1
             else:
                 self.gsm7 += 1
-        lane = message.lane.value
-        if self.window is None or lane not in self.lanes:  # no quiet hours: due at the start
-            self.due[self.start_at] += 1
-            return
-        due = next_send_time(message.to, self.window, lane, self.lanes, self.start)
-        self.due[due.timestamp()] += 1
+        due = next_send_time(message.to, self.window, message.lane.value, self.lanes, self.start)
+        self.due[self.start_at if due is self.start else due.timestamp()] += 1
 
     def finish(self, report: Report) -> Report:
         """Fill `report` with what was tallied."""
