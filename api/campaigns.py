@@ -121,11 +121,8 @@ def read_spec(
         if bad := text_problem(value):
             problems.append(problem(name, bad))
     account, sender, text = q.get("account", ""), q.get("from", ""), q.get("template", "")
-    if account and account not in settings.providers:
-        known = ", ".join(sorted(settings.providers)) or "none configured"
-        problems.append(
-            problem("account", f"unknown provider account {account!r} (known: {known})")
-        )
+    if account and (why := settings.unknown_account(account)) is not None:
+        problems.append(problem("account", why))
     if sender:
         try:
             sender = _SENDER.validate_python(sender)

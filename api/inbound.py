@@ -74,12 +74,8 @@ async def get_inbound(request: web.Request) -> web.Response:
     q = request.query
     account = q.get("account") or None
     problems = unknown_parameters(q, ("account", "limit", "before"))
-    providers = request.app[SETTINGS].providers
-    if account is not None and account not in providers:
-        known = ", ".join(sorted(providers)) or "none configured"
-        problems.append(
-            problem("account", f"unknown provider account {account!r} (known: {known})")
-        )
+    if account is not None and (why := request.app[SETTINGS].unknown_account(account)):
+        problems.append(problem("account", why))
     limit, bad_limit = whole_number(q, "limit", 100, 1, MAX_LIMIT)
     problems += bad_limit
     before = q.get("before", "+")

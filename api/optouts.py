@@ -29,7 +29,7 @@ from api.shared import (
     whole_number,
 )
 from sms.errors import InvalidInput
-from sms.optout import OptOut, normalise
+from sms.optout import normalise
 from sms.settings import Settings
 
 #: The most entries one `GET /v1/optouts` lists (the export has them all).
@@ -46,10 +46,9 @@ def _account(settings: Settings, value: object) -> tuple[str, list[dict[str, Any
         if settings.optout_scope == "global":
             return "", []
         return "", [problem("account", "required (opt-outs are kept per account)")]
-    if not isinstance(value, str) or value not in settings.providers:
-        known = ", ".join(sorted(settings.providers)) or "none configured"
-        return "", [problem("account", f"unknown provider account {value!r} (known: {known})")]
-    return value, []
+    if (why := settings.unknown_account(value)) is not None:
+        return "", [problem("account", why)]
+    return str(value), []
 
 
 def _query_account(request: web.Request, *others: str) -> tuple[str, list[dict[str, Any]]]:
@@ -57,10 +56,6 @@ def _query_account(request: web.Request, *others: str) -> tuple[str, list[dict[s
     neither `account` nor one of `others`."""
     account, problems = _account(request.app[SETTINGS], request.query.get("account"))
     return account, unknown_parameters(request.query, ("account", *others)) + problems
-
-
-def _entry(entry: OptOut) -> dict[str, Any]:
-    return dict(entry.as_dict())
 
 
 async def list_optouts(request: web.Request) -> web.Response:
@@ -78,7 +73,7 @@ async def list_optouts(request: web.Request) -> web.Response:
         for entry in optouts.entries(account):
             if len(rows) >= limit:
                 break
-            rows.append(_entry(entry))
+            rows.append(entry.as_dict())
         return optouts.count(account), rows
 
     count, rows = await asyncio.to_thread(read)
@@ -133,7 +128,7 @@ async def check_optout(request: web.Request) -> web.Response:
     entry = await asyncio.to_thread(request.app[PRODUCER].optouts.get, account, phone)
     if entry is None:
         return error(404, f"{phone} has not opted out")
-    return web.json_response(_entry(entry))
+    return web.json_response(entry.as_dict())
 
 
 async def remove_optout(request: web.Request) -> web.Response:

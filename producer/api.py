@@ -68,9 +68,7 @@ class Producer:
         found: list[list[Problem]] = []
         asked: list[tuple[int, tuple[str, str]]] = []  # (message, (account, phone))
         for i, message in enumerate(messages):
-            if message.account not in self.settings.providers:
-                known = ", ".join(sorted(self.settings.providers)) or "none configured"
-                why = f"unknown provider account {message.account!r} (known: {known})"
+            if (why := self.settings.unknown_account(message.account)) is not None:
                 found.append([Problem("account", why)])
                 continue
             found.append(lifecycle.time_problems(message.send_at, message.expires_at))

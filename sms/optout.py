@@ -180,9 +180,8 @@ class OptOutList:
         phone = entry.phone
         of = "every account" if self.scope == "global" else f"account {account!r}"
         query = "" if self.scope == "global" else f"?account={account}"
-        when = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
         return (
-            f"{phone} opted out of messages from {of} ({entry.source}, {when}); "
+            f"{phone} opted out of messages from {of} ({entry.source}, {iso(entry.at)}); "
             f"`salvo optout remove` or DELETE /v1/optouts/{phone}{query} takes it off the list"
         )
 

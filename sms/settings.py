@@ -279,11 +279,17 @@ class Settings(BaseSettings):
         self, name: str
     ) -> JustCallAccount | CarrierXAccount | TextingLineAccount | SkycoreAccount:
         """The named provider account, or a ConfigError listing the ones there are."""
-        try:
-            return self.providers[name]
-        except KeyError:
-            known = ", ".join(sorted(self.providers)) or "none configured"
-            raise ConfigError(f"unknown provider account {name!r} (known: {known})") from None
+        if (why := self.unknown_account(name)) is not None:
+            raise ConfigError(why)
+        return self.providers[name]
+
+    def unknown_account(self, name: object) -> str | None:
+        """Why `name` names no provider account, listing the ones there are (every door says
+        it so); None when it names one."""
+        if isinstance(name, str) and name in self.providers:
+            return None
+        known = ", ".join(sorted(self.providers)) or "none configured"
+        return f"unknown provider account {name!r} (known: {known})"
 
     def quiet_for(self, name: str) -> tuple[str | None, tuple[str, ...]]:
         """The quiet-hours window and the lanes it covers for an account (its own, else the
