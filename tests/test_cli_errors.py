@@ -154,6 +154,14 @@ def test_send_and_blast_help_mark_the_account_required(tmp_path: Path) -> None:
         assert "--provider" not in shown  # the old name still works, but is not offered
 
 
+def test_send_and_blast_help_say_each_lane_and_its_default(tmp_path: Path) -> None:
+    for command, default in (("send", "transactional"), ("blast", "bulk")):
+        shown = " ".join(run_cli(tmp_path / "none.toml", command, "--help").stdout.split())
+        assert "--lane [transactional|bulk]" in shown
+        assert f"[default: {default}]" in shown
+        assert "waits behind" in shown
+
+
 def test_audience_commands_name_the_known_accounts_and_hide_the_old_option_name(
     tmp_path: Path,
 ) -> None:
