@@ -40,6 +40,7 @@ CLAIM = HOOKS + lua("claim.lua")
 MOVE = HOOKS + lua("move.lua")
 INGESTED = HOOKS + lua("ingested.lua")
 METER = lua("meter.lua")
+GIVE_BACK = lua("give_back.lua")
 RESCHEDULE = lua("reschedule.lua")
 
 
@@ -559,6 +560,15 @@ class AsyncStore:
         self.retention = retention
         self._claim = client.register_script(CLAIM)
         self._move = client.register_script(MOVE)
+        self._give_back = client.register_script(GIVE_BACK)
+
+    async def give_back(self, account: str, lane: str, ids: Sequence[str]) -> int:
+        """Put metered `ids` of the account's `lane` that no worker claimed back in their ready
+        queue, due when they were metered (sms/lua/give_back.lua); how many went back."""
+        if not ids:
+            return 0
+        k = [keys.out(account), keys.ready(account, lane)]
+        return int(await self._give_back(keys=k, args=list(ids)))
 
     async def claim_many(
         self, ids: Sequence[str], account: str, owner: str, lease: float

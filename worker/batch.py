@@ -7,7 +7,9 @@ take a token from the shared bucket, claim and read the record in one step (queu
 with an owner and a lease), send it through the account's adapter, classify the answer and
 record the result in the same atomic step that releases the claim. An id whose token would be
 longer in coming than TOKEN_WAIT goes back to its ready queue, unclaimed: no batch holds a
-process while an account's rate catches up.
+process while an account's rate catches up. So does the part of a bulk batch that arrives when
+the process already holds its share of the account's metered work (worker/meter.py
+`worker_share`): another worker, with room, gets it at the next metering.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sms.providers.base import OutcomeKind
 from sms.store import MOVED_WITH_HELD_RECEIPTS, Move
 from worker.actions import Action, decide
 from worker.gate import BULK, TRANSACTIONAL
+from worker.meter import worker_share
 from worker.runtime import Runtime
 
 log = logging.getLogger("salvo.worker")
@@ -58,6 +61,14 @@ async def process_batch(rt: Runtime, account: str, lane: str, ids: list[str]) ->
         for moved in await rt.store.move_many(moves):
             result.statuses[Status.FAILED.value if moved else "skipped"] += 1
         return result
+    if lane == Lane.BULK.value:
+        # Tasks go to whichever worker asks first, and a busy one asks as often as an idle
+        # one: what this process cannot start before its share is done goes back to be
+        # metered again, for a worker with room. Reminders are never given back.
+        room = worker_share(rt.settings.providers[account]) - rt.preparing(account).waiting()
+        ids, back = ids[: max(0, room)], ids[max(0, room) :]
+        if back:
+            result.statuses["given back"] += await rt.store.give_back(account, lane, back)
     owner = f"{rt.name}:{uuid.uuid4().hex[:8]}"
     await asyncio.gather(*(_send_one(rt, account, lane, mid, owner, result) for mid in ids))
     return result

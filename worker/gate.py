@@ -41,6 +41,10 @@ class PriorityGate:
                 self.release()  # the place was handed over as it was cancelled: pass it on
             raise
 
+    def waiting(self) -> int:
+        """How many wait for a place."""
+        return len(self._waiting)
+
     def idle(self) -> bool:
         """No place is held and nobody waits (a place would be granted at once)."""
         return self._free == self._places and not self._waiting

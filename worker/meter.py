@@ -22,7 +22,7 @@ from celery import Celery
 from sms import keys
 from sms.learning import Learnt
 from sms.message import Lane, Status
-from sms.settings import Settings
+from sms.settings import Account, Settings
 from sms.store import MeterLimits, Move, Store
 from worker.app import publish
 from worker.pacing import REFRESH, account_limit
@@ -38,6 +38,14 @@ IN_FLIGHT_LEAD = 2
 ALIVE = 30.0  # seconds since its last heartbeat within which a worker counts
 #: The most ids one meter step takes.
 MAX_TAKE = 1000
+
+
+def worker_share(account: Account) -> int:
+    """How many of the account's metered, unclaimed ids one worker process should hold: its
+    part of the lead metering keeps out (IN_FLIGHT_LEAD of its calls in flight). A process
+    that holds more gives the rest back (worker/batch.py), so that a busy worker does not sit
+    on work another could start at once."""
+    return IN_FLIGHT_LEAD * account.max_in_flight
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Meter:
         and no more out at once than its workers' calls in flight can take up."""
         acct = self.settings.providers[account]
         limit = account_limit(acct, self._learnt_state(account))
-        lead = IN_FLIGHT_LEAD * self._alive() * acct.max_in_flight
+        lead = self._alive() * worker_share(acct)
         return MeterLimits(
             rate=limit.rate,
             burst=limit.burst,
