@@ -74,19 +74,32 @@ TABLE = [
         held("quota exhausted: daily cap", DEFAULT_QUOTA_HOLD),
     ),
     Case(
-        "config error: the account held, the message waits, no try counted",
+        "config error: the account held, the message waits, no try counted; what to do said",
         Outcome(K.CONFIG_ERROR, "bad token"),
-        held("account held, config error: bad token", CONFIG_HOLD),
+        held(
+            "account held, config error: bad token (fix the account's credentials in settings, "
+            "or its billing or API access at the provider)",
+            CONFIG_HOLD,
+        ),
     ),
     Case(
-        "config error of a sender: only that sender held",
+        "config error of a sender: only that sender held; what to do said",
         Outcome(K.CONFIG_ERROR, "number not owned", scope="sender"),
-        held("sender held, config error: number not owned", CONFIG_HOLD, "sender"),
+        held(
+            "sender held, config error: number not owned (fix the message's sender number, or "
+            "enable it for SMS at the provider)",
+            CONFIG_HOLD,
+            "sender",
+        ),
     ),
     Case(
         "config error after a day: failed, an operator had a day to mend it",
         Outcome(K.CONFIG_ERROR, "bad token"),
-        Action(Status.FAILED, "config error, gave up: bad token"),
+        Action(
+            Status.FAILED,
+            "config error, gave up: bad token (fix the account's credentials in settings, or "
+            "its billing or API access at the provider)",
+        ),
         age=DAY + 1,
     ),
     Case(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sms.backoff import RetryPolicy, compute_backoff
+from sms.holds import fix
 from sms.message import Status
 from sms.providers.base import Outcome, OutcomeKind
 
@@ -57,12 +58,13 @@ def decide(
             Status.QUEUED, f"quota exhausted: {outcome.reason}", delay=wait, cooldown=wait
         )
     if kind is OutcomeKind.CONFIG_ERROR:
+        todo = fix(outcome.scope)  # what an operator does about it, said wherever it shows
         if age > policy.max_age:  # held for a day: an operator had a day to mend it
-            return Action(Status.FAILED, f"config error, gave up: {outcome.reason}")
+            return Action(Status.FAILED, f"config error, gave up: {outcome.reason} ({todo})")
         held = "sender held" if outcome.scope == "sender" else "account held"
         return Action(
             Status.QUEUED,
-            f"{held}, config error: {outcome.reason}",
+            f"{held}, config error: {outcome.reason} ({todo})",
             delay=CONFIG_HOLD,
             cooldown=CONFIG_HOLD,
             scope=outcome.scope,
