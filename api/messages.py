@@ -22,6 +22,7 @@ from api.shared import PRODUCER, REDIS, error, invalid, problem, read_json
 from producer.api import Producer, build_message, validation_problems
 from sms import keys
 from sms.errors import Conflict, IdempotencyConflict, InvalidMessage, KeyConflict, NotFound
+from sms.holds import aholding
 from sms.message import Lane, Message
 from sms.store import Admission, Record
 from sms.text import text_problem
@@ -115,8 +116,9 @@ async def get_message(request: web.Request) -> web.Response:
     raw = cast(dict[str, str], await request.app[REDIS].hgetall(keys.message(mid)))
     if not raw or "data" not in raw:
         return error(404, f"no message with id {mid!r}")
-    record = models.Record.model_validate(Record.from_hash(mid, raw).as_dict())
-    return web.json_response(record.json_body())
+    record = Record.from_hash(mid, raw)
+    record = record.held(await aholding(request.app[REDIS], [record.pair]))
+    return record_answer(record)
 
 
 def record_answer(record: Record) -> web.Response:

@@ -7,6 +7,7 @@ as two tables (limits, counters).
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any, cast
 
 import redis
@@ -14,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from sms import keys
+from sms import holds, keys
 from sms.learning import INITIAL, Learnt
 from sms.message import Lane
 from sms.plural import counted
@@ -42,6 +43,7 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     pipe.llen(Lane.TRANSACTIONAL.value)
     pipe.llen(Lane.BULK.value)
     pipe.zcount(keys.WORKERS, now - ALIVE, "+inf")
+    pipe.time()
     for name in names:
         pipe.hgetall(keys.learnt_rate(name))
         pipe.get(keys.cooldown(name))
@@ -51,13 +53,15 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
             pipe.zcount(keys.ready(name, lane), "-inf", now)
             pipe.zcard(keys.ready(name, lane))
         pipe.zcard(keys.out(name))
-    transactional, bulk, workers, *rest = pipe.execute()
+    transactional, bulk, workers, server_time, *rest = pipe.execute()
+    clock = holds.clock(server_time)  # the clock the holds' TTLs count on
     per = 5 + 2 * len(lanes)
     accounts: dict[str, Any] = {}
     totals = {"due": 0, "later": 0, "metered": 0}
     for i, name in enumerate(names):
         learnt_raw, reason, pttl, counts, *queues = rest[per * i : per * (i + 1)]
         account = settings.providers.get(name)
+        cooling = holds.found(name, None, reason, int(pttl), clock)
         learnt = Learnt.from_hash(learnt_raw) if learnt_raw else None
         waiting: dict[str, Any] = {
             lane: {"due": int(queues[2 * j]), "later": int(queues[2 * j + 1] - queues[2 * j])}
@@ -75,10 +79,8 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
             "burst": account.burst if account else None,
             "learnt_rate": learnt.rate if learnt else None,
             "ceiling": learnt.ceiling if learnt else None,
-            "cooldown": None
-            if reason is None
-            else {"reason": reason, "seconds": max(0, int(pttl)) / 1000},
-            "holds": sender_holds(client, name),
+            "cooldown": None if cooling is None else cooling.as_dict(clock),
+            "holds": [h.as_dict(clock) for h in sender_holds(client, name, clock)],
             "waiting": waiting,
             "counters": {f: int(v or 0) for f, v in zip(COUNTERS, counts, strict=True)},
         }
@@ -92,9 +94,9 @@ def overview(client: redis.Redis, settings: Settings) -> dict[str, Any]:
     }
 
 
-def sender_holds(client: redis.Redis, account: str) -> list[dict[str, Any]]:
-    """The account's held senders: each with the reason and the seconds until it is tried
-    again (a scan of the hold keys, which are few and short-lived)."""
+def sender_holds(client: redis.Redis, account: str, now: float) -> list[holds.Hold]:
+    """The account's held senders at `now` (a scan of the hold keys, which are few and
+    short-lived)."""
     prefix = keys.sender_holds(account)
     found = sorted(cast(list[str], list(client.scan_iter(match=f"{prefix}*", count=1000))))
     if not found:
@@ -104,12 +106,11 @@ def sender_holds(client: redis.Redis, account: str) -> list[dict[str, Any]]:
         pipe.get(key)
         pipe.pttl(key)
     replies = pipe.execute()
-    holds = []
-    for i, key in enumerate(found):
-        reason, pttl = replies[2 * i], replies[2 * i + 1]
-        if reason is not None and pttl > 0:
-            holds.append({"sender": key[len(prefix) :], "reason": reason, "seconds": pttl / 1000})
-    return holds
+    held = (
+        holds.found(account, key[len(prefix) :], replies[2 * i], int(replies[2 * i + 1]), now)
+        for i, key in enumerate(found)
+    )
+    return [h for h in held if h is not None]
 
 
 def rate_text(info: dict[str, Any]) -> str:
@@ -125,7 +126,9 @@ def rate_text(info: dict[str, Any]) -> str:
 
 
 def render(data: dict[str, Any]) -> Group:
-    """The overview: a line about waiting work, each account's limits, then its counters."""
+    """The overview: a line about waiting work, each account's limits and what it holds, each
+    hold in full (its own lines, which wrap between words: a table's narrow cell would cut
+    its time short), then the counters."""
     waiting = data["waiting"]
     tasks = waiting["tasks"]
     head = Text(
@@ -141,18 +144,23 @@ def render(data: dict[str, Any]) -> Group:
     counters.add_column("account", no_wrap=True)
     for column in ("accepted", "rate limited", "sent", "failed", "unknown", "retries"):
         counters.add_column(column, justify="right")
+    held: list[Text] = []
     for name, info in data["accounts"].items():
-        cooldown = info["cooldown"]
-        held = [] if cooldown is None else [f"account: {hold_text(cooldown)}"]
-        held += [f"sender {h['sender']}: {hold_text(h)}" for h in info["holds"]]
+        found = [hold_of(name, h) for h in [info["cooldown"], *info["holds"]] if h]
+        held += [Text(f"{name}: {h.text()}") for h in found]
         limits.add_row(
-            name, info["kind"] or "not configured", rate_text(info), "\n".join(held) or "-"
+            name,
+            info["kind"] or "not configured",
+            rate_text(info),
+            "\n".join(h.what for h in found) or "-",
         )
         c = info["counters"]
         counters.add_row(name, *(f"{c[f]:,}" for f in COUNTERS))
-    return Group(head, limits, counters)
+    return Group(head, limits, *held, counters)
 
 
-def hold_text(hold: dict[str, Any]) -> str:
-    """A hold in words: when it is next tried, and why."""
-    return f"tried again in {hold['seconds']:.1f} s ({hold['reason']})"
+def hold_of(account: str, hold: dict[str, Any]) -> holds.Hold:
+    """A hold of the overview's data (`Hold.as_dict`) as the hold itself, to say it in words
+    as every door does (sms.holds.Hold.text)."""
+    until = datetime.fromisoformat(hold["until"]).timestamp()
+    return holds.Hold(account, hold["sender"], hold["reason"], until)

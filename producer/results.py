@@ -14,7 +14,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any, cast
 
 import redis
@@ -23,6 +23,7 @@ from sms import campaigns, keys
 from sms.campaigns import Campaign
 from sms.encoding import segment_info
 from sms.errors import NotFound
+from sms.holds import holding
 from sms.message import Message, Status
 from sms.settings import Settings
 from sms.store import Record
@@ -117,7 +118,7 @@ def page(
             ),
         )
         if not found:
-            return Page(rows, None)
+            return held(client, Page(rows, None))
         pipe = client.pipeline(transaction=False)
         for mid, _ in found:
             pipe.hgetall(keys.message(mid))
@@ -130,8 +131,19 @@ def page(
                 provider = kinds.get(record.message.account, "")
                 rows.append(Row(int(line), record, columns, provider))
                 if len(rows) >= limit:
-                    return Page(rows, cursor)
-    return Page(rows, cursor)
+                    return held(client, Page(rows, cursor))
+    return held(client, Page(rows, cursor))
+
+
+def held(client: redis.Redis, found: Page) -> Page:
+    """The page with what holds its waiting messages back (sms.holds), read in one round trip
+    for the few (account, sender) pairs a page's messages go through."""
+    waiting = {row.record.pair for row in found.rows if row.record.status is Status.QUEUED}
+    if not waiting:
+        return found
+    holds = holding(client, waiting)
+    rows = [replace(row, record=row.record.held(holds)) for row in found.rows]
+    return Page(rows, found.next)
 
 
 def walk(

@@ -11,7 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
 from typing import Any, NamedTuple, cast
@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 from sms import keys
 from sms.errors import NotFound
+from sms.holds import Hold, Pair, holding
 from sms.message import Lane, Message, Status
 from sms.times import iso
 
@@ -67,6 +68,7 @@ class Record:
     updated: float
     history: tuple[HistoryEntry, ...] = field(default=())
     row: str = ""  # a blast's input row as JSON (a list of a CSV's fields, a JSONL object)
+    hold: Hold | None = None  # what holds it back, when it waits and one is in force (`held`)
 
     @classmethod
     def from_hash(cls, message_id: str, raw: dict[str, str]) -> Record:
@@ -89,6 +91,17 @@ class Record:
             row=raw.get("row", ""),
         )
 
+    @property
+    def pair(self) -> Pair:
+        """Its (account, sender): what a hold may pause."""
+        return (self.message.account, self.message.sender)
+
+    def held(self, found: Mapping[Pair, Hold | None]) -> Record:
+        """This record with what holds it back (`found`: sms.holds.holding), if it waits."""
+        if self.status is not Status.QUEUED:
+            return self
+        return replace(self, hold=found.get(self.pair))
+
     def waiting_for(self, now: float | None = None) -> str | None:
         """What a queued message waits for, in words; None once it is no longer queued."""
         if self.status is not Status.QUEUED:
@@ -96,6 +109,8 @@ class Record:
         send_at = self.message.send_at
         if send_at is not None and send_at.timestamp() > (time.time() if now is None else now):
             return f"its send_at, {iso(send_at.timestamp())}"
+        if self.hold is not None:
+            return self.hold.text()
         return "its turn at its account's rate"
 
     def as_dict(self) -> dict[str, Any]:
@@ -487,7 +502,10 @@ class Store:
         raw = cast(dict[str, str], self.redis.hgetall(keys.message(message_id)))
         if not raw:
             raise NotFound(f"no message with id {message_id!r}")
-        return Record.from_hash(message_id, raw)
+        record = Record.from_hash(message_id, raw)
+        if record.status is not Status.QUEUED:
+            return record
+        return record.held(holding(self.redis, [record.pair]))
 
     def move(self, move: Move) -> bool:
         """Apply one status change if the record is where `move` expects it."""

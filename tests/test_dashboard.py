@@ -276,7 +276,9 @@ def test_reminders_held_back_are_shown_waiting_then_timed(
     page = context.new_page()
     sign_in(page, dashboard.url)
     page.goto(dashboard.url + "/accounts")
-    assert "test: the provider asked for a pause" in page.inner_text(f'[data-account="{account}"]')
+    held = page.inner_text(f'[data-account="{account}"] .hold')
+    assert held.startswith("the whole account held until 2")  # as `salvo status` says it
+    assert held.endswith(", tried again then: test: the provider asked for a pause")
     shoot(page, "accounts")
     page.goto(dashboard.url + "/reminders")
     assert page.inner_text('[data-lane="transactional"] .waiting') == "5"

@@ -14,6 +14,7 @@ from api.dashboard.history import RECENT, Change, quantile
 from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS, SETTINGS
 from producer.overview import overview, rate_text
+from sms.holds import Hold
 from sms.plural import counted
 
 MINUTE, HOUR = 60.0, 3600.0
@@ -30,7 +31,7 @@ class Account:
     name: str
     kind: str | None
     rate: str
-    holds: list[queues.Hold]
+    holds: list[Hold]
     minute: Change
     hour: Change
     latency: Change

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 import redis.asyncio as aredis
 
 from sms import keys
+from sms.holds import Hold, clock, found
 from sms.message import Lane
 
 LANES = tuple(lane.value for lane in Lane)
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """An account (sender None) or one of its senders paused for every worker, and why."""
-
-    account: str
-    sender: str | None
-    reason: str
-    seconds: float  # left
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +87,32 @@ class HoldScan:
 
 
 async def holds(client: aredis.Redis, accounts: list[str], scan: HoldScan) -> dict[str, list[Hold]]:
-    """Each account's holds in force: its cooldown, and its senders' holds."""
+    """Each account's holds in force: its cooldown, and its senders' holds (sms.holds)."""
     senders = await scan.keys(client)
     pipe = client.pipeline(transaction=False)
+    pipe.time()
     for account in accounts:
         pipe.get(keys.cooldown(account))
         pipe.pttl(keys.cooldown(account))
     for key in senders:
         pipe.get(key)
         pipe.pttl(key)
-    answers = await pipe.execute()
+    server_time, *answers = await pipe.execute()
+    moment = clock(server_time)  # the clock the holds' TTLs count on
     out: dict[str, list[Hold]] = {account: [] for account in accounts}
     for i, account in enumerate(accounts):
-        reason, pttl = cast(tuple[str | None, int], tuple(answers[2 * i : 2 * i + 2]))
-        if reason is not None and pttl != -2:
-            seconds = max(0, pttl) / 1000 if pttl >= 0 else float("inf")
-            out[account].append(Hold(account, None, reason, seconds))
+        cooling = found(account, None, answers[2 * i], int(answers[2 * i + 1]), moment)
+        if cooling is not None:
+            out[account].append(cooling)
     rest = answers[2 * len(accounts) :]
     for i, key in enumerate(senders):
-        reason, pttl = rest[2 * i], rest[2 * i + 1]
         for account in accounts:
             prefix = keys.sender_holds(account)
-            if key.startswith(prefix) and reason is not None and pttl > 0:
-                out[account].append(Hold(account, key[len(prefix) :], reason, pttl / 1000))
+            if key.startswith(prefix):
+                sender = key[len(prefix) :]
+                hold = found(account, sender, rest[2 * i], int(rest[2 * i + 1]), moment)
+                if hold is not None:
+                    out[account].append(hold)
     return out
 
 
