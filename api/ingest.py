@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from producer.api import Producer
-from producer.campaign import STOPS, BlastSpec, Format, Interrupted, blast
+from producer.campaign import STOPS, BlastSpec, Format, Interrupted, blast, sender_of
 from sms import campaigns, keys
 from sms.campaigns import IngestState
 from sms.embedded import default_data_dir
@@ -148,6 +148,7 @@ class Ingests:
             redis,
             job.campaign,
             account=spec.account,
+            sender=sender_of(spec),
             template=spec.template,
             source=spec.source or "upload",
             starts=spec.send_at.timestamp() if spec.send_at else None,

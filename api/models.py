@@ -219,6 +219,7 @@ class Campaign(Answer):
     id: str
     state: CampaignState
     account: str = ""
+    sender: str = Field("", description="the number its messages go from")
     template: str = ""
     source: str = ""
     created: Time
@@ -228,6 +229,11 @@ class Campaign(Answer):
     counts: dict[str, int]
     ingest: Ingest | None = Field(
         None, description="the reading of its file (null for a campaign from before it was kept)"
+    )
+    held: str | None = Field(
+        None,
+        description="the hold its waiting messages wait for, in words, as `salvo status` and "
+        "their `waiting_for` say it (null when none is in force)",
     )
 
 

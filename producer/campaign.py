@@ -119,12 +119,19 @@ def campaign_id_for(path: Path, spec: BlastSpec, content: str | None = None) -> 
     file's content (`content`, its SHA-256 when already known) and the spec."""
     if spec.campaign is not None:
         return campaigns.check_id(spec.campaign)
-    try:
-        sender = _SENDER.validate_python(spec.sender)
-    except ValidationError:
-        sender = spec.sender  # every row is refused for it anyway
     content = content or content_digest(path)
-    return campaigns.default_id(spec.account, sender, spec.template, spec.key_column, content)
+    return campaigns.default_id(
+        spec.account, sender_of(spec), spec.template, spec.key_column, content
+    )
+
+
+def sender_of(spec: BlastSpec) -> str:
+    """The blast's sender as its messages carry it (E.164 or a short code), or as given when
+    it is not one (every row is refused for it anyway)."""
+    try:
+        return str(_SENDER.validate_python(spec.sender))
+    except ValidationError:
+        return spec.sender
 
 
 def blast(
@@ -655,6 +662,7 @@ def _start_campaign(producer: Producer, campaign: str, spec: BlastSpec, path: Pa
         producer.redis,
         campaign,
         account=spec.account,
+        sender=sender_of(spec),
         template=spec.template,
         source=spec.source or str(path),
         starts=spec.send_at.timestamp() if spec.send_at else None,

@@ -358,6 +358,8 @@ def status(ctx: click.Context, ident: str | None, as_json: bool, watch: bool) ->
     else:
         counts = ", ".join(f"{k} {v:,}" for k, v in sorted(data["counts"].items())) or "total 0"
         click.echo(f"campaign {data['id']} ({data.get('state', '?')}): {counts}")
+        if data["held"]:
+            click.echo(f"  waiting for {data['held']}")
         if ingest := data.get("ingest"):
             click.echo(f"  {ingest_line(ingest)}")
         if data.get("rejected"):

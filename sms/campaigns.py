@@ -25,7 +25,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Any, cast
 
@@ -35,6 +35,7 @@ from pydantic import AfterValidator
 
 from sms import keys
 from sms.errors import Conflict, InvalidMessage, NotFound, Problem
+from sms.holds import Hold, Pair, aholding, holding
 from sms.times import iso
 
 ID_PATTERN = r"^[A-Za-z0-9_.-]{1,100}$"
@@ -138,6 +139,7 @@ class Campaign:
     id: str
     state: CampaignState
     account: str = ""
+    sender: str = ""  # the number its messages go from ("" for one from before it was kept)
     template: str = ""
     source: str = ""
     created: float = 0.0
@@ -150,6 +152,21 @@ class Campaign:
     #: The reading of its file: state, reason, counts and when it last moved (None: never
     #: recorded, a campaign from before ingest progress was kept).
     ingest: dict[str, Any] | None = None
+    hold: Hold | None = None  # what holds its waiting messages back, while one is in force
+
+    @property
+    def pair(self) -> Pair:
+        """Its (account, sender): what a hold may pause."""
+        return (self.account, self.sender)
+
+    @property
+    def queued(self) -> bool:
+        """Whether some of its messages wait to be sent (so a hold may keep them)."""
+        return bool(self.counts.get("queued")) and bool(self.account)
+
+    def held(self, found: Mapping[Pair, Hold | None]) -> Campaign:
+        """This campaign with what holds its waiting messages back (sms.holds.holding)."""
+        return replace(self, hold=found.get(self.pair)) if self.queued else self
 
     @classmethod
     def from_hashes(
@@ -168,6 +185,7 @@ class Campaign:
             id=campaign_id,
             state=shown_state(meta.get("state"), starts, now, counts, meta.get("ingest")),
             account=meta.get("account", ""),
+            sender=meta.get("sender", ""),
             template=meta.get("template", ""),
             source=meta.get("source", ""),
             created=float(meta.get("created") or 0),
@@ -187,6 +205,7 @@ class Campaign:
             "id": self.id,
             "state": self.state.value,
             "account": self.account,
+            "sender": self.sender,
             "template": self.template,
             "source": self.source,
             "created": iso(self.created),
@@ -195,6 +214,7 @@ class Campaign:
             "suppressed": self.suppressed,
             "counts": self.counts,
             "ingest": self.ingest,
+            "held": self.hold.text() if self.hold else None,
         }
 
 
@@ -318,10 +338,12 @@ def create(
     account: str,
     template: str,
     source: str,
+    sender: str = "",
     starts: float | None = None,
 ) -> None:
     """Record a campaign, and list it in `keys.CAMPAIGNS`. Again, for a replay, its record
-    is kept: its creation time, state, account, template and source are the first run's.
+    is kept: its creation time, state, account, sender, template and source are the first
+    run's.
     `starts` is when its messages are due (None: now); a replay keeps the earlier of the
     two."""
     key = keys.campaign(check_id(campaign_id))
@@ -330,7 +352,12 @@ def create(
     pipe.hsetnx(key, "created", repr(now))
     pipe.zadd(keys.CAMPAIGNS, {campaign_id: now}, nx=True)
     pipe.hsetnx(key, "state", CampaignState.RUNNING.value)
-    for name, value in (("account", account), ("template", template), ("source", source)):
+    for name, value in (
+        ("account", account),
+        ("sender", sender),
+        ("template", template),
+        ("source", source),
+    ):
         pipe.hsetnx(key, name, value)
     pipe.execute()
     bring_forward(client, campaign_id, now if starts is None else starts)
@@ -394,7 +421,8 @@ def read(client: redis.Redis, campaign_id: str) -> Campaign:
     meta, raw = cast(list[dict[str, str]], pipe.execute())
     if not meta:
         raise NotFound(f"no campaign with id {campaign_id!r}")
-    return Campaign.from_hashes(campaign_id, meta, raw)
+    campaign = Campaign.from_hashes(campaign_id, meta, raw)
+    return campaign.held(holding(client, [campaign.pair])) if campaign.queued else campaign
 
 
 async def read_async(client: aredis.Redis, campaign_id: str) -> Campaign:
@@ -407,7 +435,10 @@ async def read_async(client: aredis.Redis, campaign_id: str) -> Campaign:
     meta, raw = cast(list[dict[str, str]], await pipe.execute())
     if not meta:
         raise NotFound(f"no campaign with id {campaign_id!r}")
-    return Campaign.from_hashes(campaign_id, meta, raw)
+    campaign = Campaign.from_hashes(campaign_id, meta, raw)
+    if campaign.queued:
+        campaign = campaign.held(await aholding(client, [campaign.pair]))
+    return campaign
 
 
 def change_state(client: redis.Redis, campaign_id: str, state: CampaignState) -> CampaignState:

@@ -2,9 +2,10 @@
 
 worker/holds.py sets them: an account's cooldown (`keys.cooldown`) or one of its senders' holds
 (`keys.sender_hold`), each a key whose value is the reason and whose TTL is what is left.
-`salvo status` (its table and its JSON), the dashboard's accounts page and a held message's
-`waiting_for` (the CLI, the HTTP API, the Python API) read them through here, so each door
-names the same hold the same way, with the same ISO 8601 time (sms.times.iso).
+`salvo status` (its table and its JSON), the dashboard's accounts page, a held message's
+`waiting_for` and a campaign's `held` (the CLI, the HTTP API, the Python API, the dashboard)
+read them through here, so each door names the same hold the same way, with the same ISO 8601
+time (sms.times.iso).
 """
 
 from __future__ import annotations

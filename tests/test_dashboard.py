@@ -287,3 +287,24 @@ def test_reminders_held_back_are_shown_waiting_then_timed(
     p50 = float(page.inner_text("#wait-p50").removesuffix(" s"))
     assert 2.0 <= p50 <= 15.0
     shoot(page, "reminders")
+
+
+def test_a_campaign_of_a_held_sender_says_what_it_waits_for(
+    context: BrowserContext, dashboard: ApiServer, producer: Producer, tmp_path: Path
+) -> None:
+    account, sender = "justcall", "+14155550997"
+    reason = "test: sender held, config error: not SMS-enabled"
+    producer.redis.set(keys.sender_hold(account, sender), reason, px=60_000)
+    path = tmp_path / "held.csv"
+    path.write_text("phone,first_name\n+13125569901,Ada\n")
+    campaign = blast(producer, path, BlastSpec(account, sender, "Hi {first_name}")).campaign
+    try:
+        held = producer.campaign(campaign).as_dict()["held"]  # as every other door says it
+        assert held.startswith(f"sender {sender} held until 2") and held.endswith(reason)
+        page = context.new_page()
+        sign_in(page, dashboard.url)
+        page.goto(f"{dashboard.url}/campaigns/{campaign}")
+        assert page.inner_text("#held") == f"Waiting for {held}"
+    finally:
+        producer.cancel(campaign)
+        producer.redis.delete(keys.sender_hold(account, sender))

@@ -1,8 +1,8 @@
 """Holds at every door: a sender the provider does not know, and credentials it refuses, as the
 session's real worker meets them through the sandbox over HTTP; then what `salvo status` (table
 and JSON), `salvo status ID`, the Python API and the HTTP API (`GET /v1/messages/{id}`, a
-campaign's listing) say of the hold and of the messages it holds back: the same words, the same
-ISO 8601 time, and what to do about it.
+campaign and its listing) say of the hold and of the messages it holds back: the same words,
+the same ISO 8601 time, and what to do about it. The dashboard's pages: test_dashboard.py.
 """
 
 from __future__ import annotations
@@ -113,6 +113,14 @@ def test_a_held_sender_is_said_alike_at_every_door_until_the_sender_is_mended(
     code, listing = api.get(f"/v1/campaigns/{campaign}/messages")
     assert code == 200, listing
     assert [m["waiting_for"] for m in listing["messages"]] == [text, text]
+    # ... and the campaign itself, whose messages all wait for it.
+    assert producer.campaign(campaign).as_dict()["held"] == text
+    code, record = api.get(f"/v1/campaigns/{campaign}")
+    assert code == 200, record
+    assert (record["sender"], record["held"]) == (BAD_SENDER, text)
+    shown = run_cli(config_file, "status", campaign)
+    assert shown.returncode == 0, shown.stderr
+    assert f"waiting for {text}" in words(shown.stdout)
     waiting = [tried, never] + [m["id"] for m in listing["messages"]]
 
     # The sender is mended at the provider; once the hold ends, both go.
@@ -123,6 +131,7 @@ def test_a_held_sender_is_said_alike_at_every_door_until_the_sender_is_mended(
     records = wait_for(producer, waiting, timeout=30)
     assert {rec.status for rec in records} == {Status.SENT}
     assert all(rec.as_dict()["waiting_for"] is None for rec in records)
+    assert producer.campaign(campaign).as_dict()["held"] is None
     assert status_json(config_file)["accounts"]["justcall"]["holds"] == []  # type: ignore[index]
 
 

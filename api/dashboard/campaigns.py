@@ -18,6 +18,7 @@ from api.dashboard.render import page
 from api.shared import PRODUCER, REDIS
 from sms import campaigns, keys
 from sms.errors import Conflict, NotFound
+from sms.holds import aholding
 from sms.message import Status
 
 LISTED = 50  # newest campaigns on the list
@@ -67,6 +68,8 @@ class Campaign:
     rejects: list[tuple[int, str]]  # the first rejected rows: line and reason
     times: dict[str, float]  # state -> when it was last entered
     ingest: dict[str, Any] | None = None  # the reading of its file (sms.campaigns)
+    pair: tuple[str, str] = ("", "")  # its (account, sender), what a hold may pause
+    held: str | None = None  # the hold its waiting messages wait for (sms.holds), in words
 
     @property
     def waiting(self) -> int:
@@ -120,6 +123,7 @@ def campaign_from(
         rejects=rejected_rows(meta.get("rejects")),
         times=record.changed,
         ingest=record.ingest,
+        pair=record.pair,
     )
 
 
@@ -180,6 +184,9 @@ async def campaign_page(request: web.Request, note: str = "", status: int = 200)
             request, "missing.html", status=404, title="No such campaign", what=f"campaign {cid}"
         )
     campaign = found[0]
+    if campaign.counts.get(Status.QUEUED.value) and campaign.account:
+        hold = (await aholding(request.app[REDIS], [campaign.pair]))[campaign.pair]
+        campaign = replace(campaign, held=hold.text() if hold else None)
     counted = "reasons" in request.query
     by_reason = (
         sorted((await results.reasons(request.app[PRODUCER], cid)).items()) if counted else []
