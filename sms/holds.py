@@ -24,9 +24,11 @@ from sms.times import iso
 #: What to do about a config error, by what it holds; the worker writes it into the reason
 #: (worker/actions.py), so the hold and its messages say it alike.
 FIX = {
-    "sender": "fix the message's sender number, or enable it for SMS at the provider",
+    "sender": "enable this number for SMS at the provider, or send from one it has enabled",
+    # Workers read settings when they start: mended credentials reach them with a restart.
     "account": (
-        "fix the account's credentials in settings, or its billing or API access at the provider"
+        "fix the account's credentials in settings and restart the workers, or its billing or "
+        "API access at the provider"
     ),
 }
 

@@ -77,8 +77,8 @@ TABLE = [
         "config error: the account held, the message waits, no try counted; what to do said",
         Outcome(K.CONFIG_ERROR, "bad token"),
         held(
-            "account held, config error: bad token (fix the account's credentials in settings, "
-            "or its billing or API access at the provider)",
+            "account held, config error: bad token (fix the account's credentials in settings "
+            "and restart the workers, or its billing or API access at the provider)",
             CONFIG_HOLD,
         ),
     ),
@@ -86,8 +86,8 @@ TABLE = [
         "config error of a sender: only that sender held; what to do said",
         Outcome(K.CONFIG_ERROR, "number not owned", scope="sender"),
         held(
-            "sender held, config error: number not owned (fix the message's sender number, or "
-            "enable it for SMS at the provider)",
+            "sender held, config error: number not owned (enable this number for SMS at the "
+            "provider, or send from one it has enabled)",
             CONFIG_HOLD,
             "sender",
         ),
@@ -97,8 +97,8 @@ TABLE = [
         Outcome(K.CONFIG_ERROR, "bad token"),
         Action(
             Status.FAILED,
-            "config error, gave up: bad token (fix the account's credentials in settings, or "
-            "its billing or API access at the provider)",
+            "config error, gave up: bad token (fix the account's credentials in settings and "
+            "restart the workers, or its billing or API access at the provider)",
         ),
         age=DAY + 1,
     ),

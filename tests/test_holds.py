@@ -148,7 +148,7 @@ def test_refused_credentials_hold_the_whole_account_and_say_so(
         assert cooldown["sender"] is None
         assert cooldown["reason"].startswith("account held, config error: 33001 ")
         assert cooldown["reason"].endswith(f"({FIX['account']})")
-        assert "credentials in settings" in cooldown["reason"]
+        assert "credentials in settings and restart the workers" in cooldown["reason"]
         text = (
             f"the whole account held until {cooldown['until']}, tried again then: "
             f"{cooldown['reason']}"
