@@ -1,6 +1,8 @@
 """`--watch`: a live progress bar of a campaign (sent, failed, waiting, rate, time left) until
 no message is queued or sending (one held as `unknown` waits for `salvo reconcile`, not for
-the watch), or Ctrl-C; a campaign that is not running says its state (paused, scheduled).
+the watch), or Ctrl-C; a campaign that is not running says its state (paused, scheduled). A
+hold its waiting messages wait for (sms/holds.py) is printed above the bar as `salvo status`
+says it, once each time it changes, and the bar says `held` meanwhile.
 
 The rate is messages ended per second over the last `WINDOW` seconds of readings (`Rate`), and
 the time left is what waits at that rate."""
@@ -84,12 +86,19 @@ def watch(producer: Producer, campaign_id: str, every: float = 1.0) -> dict[str,
         console = Console(stderr=True, width=200)
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(campaign_id, total=None, detail="")
+        said: str | None = None  # the hold last printed
         while True:
             campaign = producer.campaign(campaign_id)
             counts = campaign.counts
             done = sum(n for status, n in counts.items() if status in terminal)
             now = rate.add(time.monotonic(), done)
             state = campaign.state.value
+            held = campaign.hold.text() if campaign.hold else None
+            if held is not None and held != said:
+                bar.console.print(f"waiting for {held}", highlight=False, markup=False)
+            said = held
+            if state == "running" and held is not None:
+                state = "held"
             bar.update(
                 task,
                 description=campaign_id if state == "running" else f"{campaign_id} ({state})",

@@ -161,3 +161,21 @@ def test_refused_credentials_hold_the_whole_account_and_say_so(
         for mid in held:
             producer.cancel_message(mid)
         producer.redis.delete(keys.cooldown("textingline"))
+
+
+def test_a_watch_says_the_hold_its_campaign_waits_for_then_sees_it_end(
+    config_file: Path, producer: Producer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sender = "+14155550996"
+    reason = "test: sender held, config error: not SMS-enabled yet"
+    producer.redis.set(keys.sender_hold("carrierx", sender), reason, px=3000)
+    path = tmp_path / "held.csv"
+    path.write_text("phone,name\n+12025559031,A\n+12025559032,B\n")
+    campaign = blast(producer, path, BlastSpec("carrierx", sender, "Hi {name}")).campaign
+    held = producer.campaign(campaign).as_dict()["held"]
+    assert held.startswith(f"sender {sender} held until 2") and held.endswith(reason)
+    watched = run_cli(config_file, "status", campaign, "--watch", timeout=60)
+    assert watched.returncode == 0, watched.stderr
+    assert f"waiting for {held}" in words(watched.stderr)  # said once, above the bar
+    assert watched.stdout.startswith(f"campaign {campaign} (finished): "), watched.stdout
+    assert "sent 2, total 2" in watched.stdout  # the hold ended, and both went
